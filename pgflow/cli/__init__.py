@@ -1,0 +1,13 @@
+"""The ``pgflow`` command line: a thin layer over library calls.
+
+Each sub-module adds its commands to :data:`main`; importing them here registers them.
+User errors (:class:`pgflow.errors.PgflowError`) exit with code 1 and a hint, never a
+traceback; usage errors exit with code 2 (click's convention).
+"""
+
+from __future__ import annotations
+
+from pgflow.cli import flows, runs, schema, worker
+from pgflow.cli._group import main
+
+__all__ = ["flows", "main", "runs", "schema", "worker"]

@@ -1,0 +1,3 @@
+"""CLI commands (flows)."""
+
+from __future__ import annotations

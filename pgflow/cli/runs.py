@@ -1,0 +1,3 @@
+"""CLI commands (runs)."""
+
+from __future__ import annotations

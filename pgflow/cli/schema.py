@@ -1,0 +1,3 @@
+"""CLI commands (schema)."""
+
+from __future__ import annotations

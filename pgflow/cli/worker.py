@@ -1,0 +1,3 @@
+"""CLI commands (worker)."""
+
+from __future__ import annotations
