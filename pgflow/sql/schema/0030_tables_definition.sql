@@ -1,0 +1,60 @@
+-- Definition tables: flows, steps, deps. Written only by create_flow / add_step and
+-- delete_flow_and_data; read on every claim (small, always cached).
+--
+-- flows.status is 'defining' while a flow declared with a shape (compiled SQL) has not yet
+-- received all of its add_step calls; start_flow refuses such a flow. Flows defined without a
+-- shape (pgflow-style SQL) are 'ready' at once and grow step by step.
+-- flows.checksum is the checksum of the declared shape (NULL when none was declared).
+create table if not exists pgflow.flows (
+  flow_slug text primary key check (pgflow.is_valid_slug(flow_slug)),
+  opt_max_attempts int not null default 3 check (opt_max_attempts >= 1),
+  opt_base_delay int not null default 1 check (opt_base_delay >= 0),
+  opt_timeout int not null default 60 check (opt_timeout >= 1),
+  status text not null default 'ready' check (status in ('defining', 'ready')),
+  declared_shape jsonb,
+  checksum text,
+  created_at timestamptz not null default now()
+);
+
+-- Step options left NULL inherit the flow's (max_attempts, base_delay, timeout).
+create table if not exists pgflow.steps (
+  flow_slug text not null references pgflow.flows (flow_slug) on delete cascade,
+  step_slug text not null check (pgflow.is_valid_slug(step_slug)),
+  step_index int not null,
+  step_type text not null default 'single' check (step_type in ('single', 'map')),
+  deps_count int not null default 0 check (deps_count >= 0),
+  opt_max_attempts int check (opt_max_attempts >= 1),
+  opt_base_delay int check (opt_base_delay >= 0),
+  opt_timeout int check (opt_timeout >= 1),
+  opt_start_delay int check (opt_start_delay >= 0),
+  required_input_pattern jsonb check (
+    required_input_pattern is null or jsonb_typeof(required_input_pattern) = 'object'
+  ),
+  forbidden_input_pattern jsonb check (
+    forbidden_input_pattern is null or jsonb_typeof(forbidden_input_pattern) = 'object'
+  ),
+  when_unmet text not null default 'skip'
+    check (when_unmet in ('skip', 'skip-cascade', 'fail')),
+  when_exhausted text not null default 'fail'
+    check (when_exhausted in ('skip', 'skip-cascade', 'fail')),
+  created_at timestamptz not null default now(),
+  primary key (flow_slug, step_slug),
+  unique (flow_slug, step_index),
+  check (step_type <> 'map' or deps_count <= 1)
+);
+
+-- deps: step_slug depends on dep_slug.
+create table if not exists pgflow.deps (
+  flow_slug text not null,
+  dep_slug text not null,
+  step_slug text not null,
+  created_at timestamptz not null default now(),
+  primary key (flow_slug, step_slug, dep_slug),
+  foreign key (flow_slug, dep_slug)
+    references pgflow.steps (flow_slug, step_slug) on delete cascade,
+  foreign key (flow_slug, step_slug)
+    references pgflow.steps (flow_slug, step_slug) on delete cascade,
+  check (dep_slug <> step_slug)
+);
+
+create index if not exists deps_dependents on pgflow.deps (flow_slug, dep_slug);

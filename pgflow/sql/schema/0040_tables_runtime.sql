@@ -1,0 +1,125 @@
+-- Runtime tables: runs, step_states, step_tasks, workers.
+--
+-- Deliberately no foreign keys from runtime rows to the definition tables or between runtime
+-- tables: a foreign-key check takes a KEY SHARE lock on the referenced row, and every run
+-- references the same flow row, which would turn it into a hot spot. The SQL functions are
+-- the only writers and keep the rows consistent; delete_flow_and_data and prune delete
+-- children explicitly.
+--
+-- Hot paths read only live rows through partial indexes, so their cost does not grow with
+-- the number of finished runs kept in the tables.
+create table if not exists pgflow.runs (
+  run_id uuid primary key default gen_random_uuid(),
+  flow_slug text not null,
+  status text not null default 'started'
+    check (status in ('started', 'completed', 'failed', 'cancelled')),
+  input jsonb not null,
+  output jsonb,
+  error_message text,
+  remaining_steps int not null check (remaining_steps >= 0),
+  started_at timestamptz not null default now(),
+  completed_at timestamptz,
+  failed_at timestamptz,
+  cancelled_at timestamptz,
+  finished_at timestamptz,
+  check ((status = 'started') = (finished_at is null))
+);
+
+create index if not exists runs_by_flow on pgflow.runs (flow_slug, started_at desc);
+create index if not exists runs_by_started on pgflow.runs (started_at desc);
+create index if not exists runs_finished on pgflow.runs (finished_at)
+  where finished_at is not null;
+
+create table if not exists pgflow.step_states (
+  run_id uuid not null,
+  step_slug text not null,
+  flow_slug text not null,
+  step_index int not null,
+  status text not null default 'created'
+    check (status in ('created', 'started', 'completed', 'failed', 'skipped', 'cancelled')),
+  remaining_deps int not null check (remaining_deps >= 0),
+  remaining_tasks int check (remaining_tasks >= 0),
+  initial_tasks int check (initial_tasks >= 0),
+  output jsonb,
+  error_message text,
+  skip_reason text,
+  created_at timestamptz not null default now(),
+  started_at timestamptz,
+  completed_at timestamptz,
+  failed_at timestamptz,
+  skipped_at timestamptz,
+  cancelled_at timestamptz,
+  primary key (run_id, step_slug)
+);
+
+-- One row per task; the row itself is the queue entry (no separate message table).
+-- A task is claimable when status = 'queued' and available_at <= now(). Claims take tasks
+-- in priority_at order: available_at plus one millisecond per task_index, so a large map
+-- interleaves with work that arrives after it instead of blocking it.
+-- input holds the element of a map task (copied once when the map starts); other tasks get
+-- their input built at claim time from the run input or the dependencies' outputs.
+create table if not exists pgflow.step_tasks (
+  run_id uuid not null,
+  step_slug text not null,
+  task_index int not null default 0 check (task_index >= 0),
+  flow_slug text not null,
+  status text not null default 'queued'
+    check (status in ('queued', 'started', 'completed', 'failed', 'cancelled')),
+  attempts_count int not null default 0 check (attempts_count >= 0),
+  input jsonb,
+  output jsonb,
+  error_message text,
+  error_type text,
+  error_traceback text,
+  worker_id uuid,
+  queued_at timestamptz not null default now(),
+  available_at timestamptz not null default now(),
+  priority_at timestamptz not null default now(),
+  started_at timestamptz,
+  leased_until timestamptz,
+  completed_at timestamptz,
+  failed_at timestamptz,
+  cancelled_at timestamptz,
+  primary key (run_id, step_slug, task_index),
+  check ((status = 'started') = (leased_until is not null))
+);
+
+create index if not exists step_tasks_ready on pgflow.step_tasks (priority_at)
+  where status = 'queued';
+create index if not exists step_tasks_leased on pgflow.step_tasks (leased_until)
+  where status = 'started';
+create index if not exists step_tasks_by_worker on pgflow.step_tasks (worker_id)
+  where status = 'started';
+
+-- Workers announce themselves and heartbeat; claiming does not require registration.
+create table if not exists pgflow.workers (
+  worker_id uuid primary key,
+  flow_slugs text[] not null default '{}',
+  hostname text,
+  pid int,
+  started_at timestamptz not null default now(),
+  last_heartbeat_at timestamptz not null default now(),
+  stopped_at timestamptz
+);
+
+-- What claim_tasks returns for each task.
+do $$
+begin
+  if not exists (
+    select 1 from pg_catalog.pg_type t
+    join pg_catalog.pg_namespace n on n.oid = t.typnamespace
+    where n.nspname = 'pgflow' and t.typname = 'claimed_task'
+  ) then
+    create type pgflow.claimed_task as (
+      run_id uuid,
+      flow_slug text,
+      step_slug text,
+      task_index int,
+      attempt int,
+      input jsonb,
+      flow_input jsonb,
+      deadline timestamptz
+    );
+  end if;
+end
+$$;

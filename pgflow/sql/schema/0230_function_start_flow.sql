@@ -1,0 +1,65 @@
+-- start_flow(flow_slug, input, run_id): start a run and return its row.
+-- * Unknown slug: PGF02. A flow whose compiled SQL stopped midway ('defining'): PGF06.
+-- * A caller-supplied run_id that already exists returns that run unchanged (idempotent
+--   start); if it belongs to another flow: PGF08.
+-- * Root steps start at once (or after their start_delay); a root map over a non-array
+--   input fails the run with TYPE_VIOLATION, which the returned row shows.
+create or replace function pgflow.start_flow(
+  flow_slug text, input jsonb, run_id uuid default null
+)
+returns pgflow.runs
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  flow pgflow.flows;
+  result pgflow.runs;
+  new_id uuid := coalesce(start_flow.run_id, gen_random_uuid());
+begin
+  select * into flow from pgflow.flows f where f.flow_slug = start_flow.flow_slug;
+  if not found then
+    perform pgflow._raise('PGF02', format('unknown flow %L', start_flow.flow_slug),
+      'Deploy it first: `pgflow deploy FLOWS` (or apply its compiled SQL); '
+      || '`pgflow check FLOWS` lists what is deployed.');
+  elsif flow.status = 'defining' then
+    perform pgflow._raise('PGF06', format(
+      'flow %L is only partly defined (%s of %s steps)', start_flow.flow_slug,
+      (select count(*) from pgflow.steps s where s.flow_slug = start_flow.flow_slug),
+      jsonb_array_length(flow.declared_shape -> 'steps')),
+      'Its compiled SQL stopped midway; apply it again to finish the definition.');
+  end if;
+  if input is null then
+    perform pgflow._raise('PGF08', format('flow %L: run input must not be NULL',
+      start_flow.flow_slug), 'Pass a JSON value, e.g. ''{}''::jsonb.');
+  end if;
+
+  insert into pgflow.runs as r (run_id, flow_slug, input, remaining_steps)
+  values (new_id, start_flow.flow_slug, start_flow.input,
+    (select count(*) from pgflow.steps s where s.flow_slug = start_flow.flow_slug))
+  on conflict do nothing
+  returning * into result;
+  if not found then
+    select * into result from pgflow.runs r where r.run_id = new_id;
+    if result.flow_slug <> start_flow.flow_slug then
+      perform pgflow._raise('PGF08', format('run %s already exists for flow %L, not %L',
+        new_id, result.flow_slug, start_flow.flow_slug),
+        'Use a new run_id, or omit it to let pgflow generate one.');
+    end if;
+    return result;
+  end if;
+
+  insert into pgflow.step_states (run_id, step_slug, flow_slug, step_index, remaining_deps)
+  select new_id, s.step_slug, s.flow_slug, s.step_index, s.deps_count
+  from pgflow.steps s where s.flow_slug = start_flow.flow_slug;
+  perform pgflow._emit(new_id, start_flow.flow_slug, 'run:started', 'started');
+  if result.remaining_steps = 0 then
+    perform pgflow._complete_run(new_id);
+  else
+    perform pgflow._advance_run(new_id, 0);
+  end if;
+  select * into result from pgflow.runs r where r.run_id = new_id;
+  return result;
+end;
+$$;

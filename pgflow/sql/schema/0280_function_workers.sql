@@ -1,0 +1,73 @@
+-- Workers: registration and heartbeats (for inspection: who is alive, what it polls) and
+-- the graceful-shutdown release. Claiming never requires registration.
+
+-- register_worker(worker_id, flow_slugs, hostname, pid): announce a worker (upsert).
+create or replace function pgflow.register_worker(
+  worker_id uuid, flow_slugs text[], hostname text default null, pid int default null
+)
+returns pgflow.workers
+language sql
+volatile
+security definer
+set search_path = ''
+as $$
+  insert into pgflow.workers as w (worker_id, flow_slugs, hostname, pid)
+  values (worker_id, coalesce(flow_slugs, '{}'), hostname, pid)
+  on conflict (worker_id) do update set
+    flow_slugs = excluded.flow_slugs, hostname = excluded.hostname, pid = excluded.pid,
+    last_heartbeat_at = now(), stopped_at = null
+  returning *;
+$$;
+
+-- heartbeat(worker_id): the worker is alive. Returns false for an unknown worker.
+create or replace function pgflow.heartbeat(worker_id uuid)
+returns boolean
+language sql
+volatile
+security definer
+set search_path = ''
+as $$
+  with hb as (
+    update pgflow.workers w set last_heartbeat_at = now()
+    where w.worker_id = heartbeat.worker_id returning 1
+  )
+  select exists (select 1 from hb);
+$$;
+
+-- release_tasks(worker_id): a worker shutting down gives back the tasks it still holds.
+-- They are re-queued at once and the attempt is not counted. Returns how many.
+create or replace function pgflow.release_tasks(worker_id uuid)
+returns int
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  flows text[];
+  n int;
+begin
+  with released as (
+    update pgflow.step_tasks t set
+      status = 'queued', attempts_count = t.attempts_count - 1, worker_id = null,
+      leased_until = null, started_at = null, available_at = now(),
+      priority_at = t.queued_at + make_interval(secs => t.task_index / 1000.0)
+    where t.worker_id = release_tasks.worker_id and t.status = 'started'
+    returning t.flow_slug
+  )
+  select array_agg(distinct r.flow_slug), count(*) into flows, n from released r;
+  perform pgflow._wake_workers(f) from unnest(flows) as f;
+  return n;
+end;
+$$;
+
+-- worker_stopped(worker_id): mark a worker as stopped.
+create or replace function pgflow.worker_stopped(worker_id uuid)
+returns void
+language sql
+volatile
+security definer
+set search_path = ''
+as $$
+  update pgflow.workers w set stopped_at = now() where w.worker_id = worker_stopped.worker_id;
+$$;
