@@ -1,13 +1,46 @@
-"""The root ``pgflow`` click group and the shared ``--database-url`` option."""
+"""The root ``pgflow`` click group, the shared ``--database-url`` option, and error output.
+
+Exit codes (SPEC §6): 0 ok; 1 a :class:`~pgflow.errors.PgflowError`, printed to stderr as
+``Error: <message>`` and ``Hint: <hint>`` without a traceback; 2 usage errors (click's own).
+"""
 
 from __future__ import annotations
+
+import logging
+from typing import Any
 
 import click
 
 from pgflow._version import __version__
+from pgflow.db.connection import DatabaseTarget, resolve_database
+from pgflow.db.errors import wrap_db_errors
+from pgflow.errors import PgflowError
+
+__all__ = ["PgflowGroup", "database_url_option", "main", "report_error", "resolve_target"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def report_error(error: PgflowError) -> None:
+    """Print a pgflow error to stderr: the message, then the hint on its own line."""
+    click.secho(f"Error: {error.message}", err=True, fg="red")
+    if error.hint:
+        click.echo(f"Hint: {error.hint}", err=True)
+
+
+class PgflowGroup(click.Group):
+    """A click group that turns :class:`PgflowError` (and stray psycopg errors) into exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the sub-command; report pgflow errors and exit with code 1."""
+        try:
+            with wrap_db_errors():
+                return super().invoke(ctx)
+        except PgflowError as error:
+            logging.getLogger("pgflow.cli").debug("command failed", exc_info=error)
+            report_error(error)
+            ctx.exit(1)
+
+
+@click.group(cls=PgflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pgflow")
 def main() -> None:
     """pgflow: a Postgres-native workflow engine with a typed Python DSL."""
@@ -22,3 +55,15 @@ database_url_option = click.option(
         "[tool.pgflow] database_url in pyproject.toml, then an embedded server in .pgflow/."
     ),
 )
+
+
+def resolve_target(database_url: str | None) -> DatabaseTarget:
+    """Resolve the database for a command; say so on stderr when it is the embedded one.
+
+    Commands call this instead of :func:`pgflow.db.connection.resolve_database` so that
+    every command announces the embedded server the same way (stdout stays clean).
+    """
+    target = resolve_database(database_url)
+    if target.is_embedded:
+        click.echo(target.describe(), err=True)
+    return target

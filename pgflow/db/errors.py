@@ -1,0 +1,220 @@
+"""Translate psycopg errors into :mod:`pgflow.errors` classes, in exactly one place.
+
+pgflow's SQL raises with its own SQLSTATEs (``PGF01``..``PGF10``), a message naming the
+flow/step/run, and a hint. :func:`wrap_db_errors` maps ``exc.sqlstate`` to a class, puts
+``diag.message_primary`` (and ``diag.message_detail``) in the message and
+``diag.message_hint`` in ``hint``, and keeps the psycopg error as ``__cause__``. It never
+parses message text. Connection failures name the server, never the password.
+
+Use it as a context manager (``with`` or ``async with``) or as a decorator on sync or
+async functions::
+
+    @wrap_db_errors
+    async def start(...): ...
+
+    with wrap_db_errors(conninfo=url):
+        conn = psycopg.connect(url)
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from pgflow import errors as e
+
+__all__ = ["DbErrorTranslator", "describe_conninfo", "translate_error", "wrap_db_errors"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PGFLOW_SQLSTATES: dict[str, type[e.PgflowError]] = {
+    "PGF01": e.InvalidSlugError,
+    "PGF02": e.UnknownFlowError,
+    "PGF03": e.DefinitionError,
+    "PGF04": e.ShapeMismatchError,
+    "PGF05": e.DefinitionError,
+    "PGF06": e.FlowNotReadyError,
+    "PGF07": e.UnknownRunError,
+    "PGF08": e.InvalidInputError,
+    "PGF09": e.CompileError,
+    "PGF10": e.SchemaError,
+}
+# invalid_schema_name, undefined_table, undefined_function: the schema is missing or old.
+_SCHEMA_MISSING = frozenset({"3F000", "42P01", "42883"})
+# invalid_authorization_specification, invalid_password, invalid_catalog_name (no database).
+_BAD_SETTINGS = frozenset({"28000", "28P01", "3D000"})
+_INSTALL_HINT = (
+    "If the pgflow schema is missing or older than this package, run `pgflow install` "
+    "(or `pgflow check` to compare versions)."
+)
+_CONNECT_HINT = (
+    "Check that the server is running and that host, port and database in the URL are right "
+    "(`pg_isready -d <url>` tells), or pass another --database-url."
+)
+_URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]*:)[^@\s]*@")
+
+
+def describe_conninfo(conninfo: str) -> str:
+    """Return the URL as something safe to print: user, host, port and database, no password."""
+    try:
+        params = conninfo_to_dict(conninfo)
+    except psycopg.Error:
+        return "<unparseable database URL>"
+    host = params.get("host") or params.get("hostaddr")
+    return _server(params.get("user"), host, params.get("port"), params.get("dbname"))
+
+
+def _server(user: object, host: object, port: object, db: object) -> str:
+    userinfo = f"{user}@" if user else ""
+    port_text = str(port or "")
+    if str(host or "").startswith("/"):
+        port_query = f"&port={port_text}" if port_text else ""
+        return f"postgresql://{userinfo}/{db or ''}?host={host}{port_query}"
+    port_part = f":{port_text}" if port_text else ""
+    return f"postgresql://{userinfo}{host or 'localhost'}{port_part}/{db or ''}"
+
+
+def _redact(text: str) -> str:
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
+def _where(exc: psycopg.Error, conninfo: str | None) -> str | None:
+    pgconn = exc.pgconn
+    if pgconn is not None and pgconn.host:
+        values = (pgconn.user, pgconn.host, pgconn.port, pgconn.db)
+        return _server(*(v.decode(errors="replace") for v in values))
+    return describe_conninfo(conninfo) if conninfo else None
+
+
+def _message(exc: psycopg.Error) -> str:
+    diag = exc.diag
+    primary = diag.message_primary or str(exc).strip() or type(exc).__name__
+    detail = f"\nDetail: {diag.message_detail}" if diag.message_detail else ""
+    return _redact(primary + detail)
+
+
+def _attrs(exc: psycopg.Error) -> dict[str, Any]:
+    diag = exc.diag
+    return {
+        "sqlstate": exc.sqlstate,
+        "detail": diag.message_detail,
+        "constraint_name": diag.constraint_name,
+        "schema_name": diag.schema_name,
+        "table_name": diag.table_name,
+        "column_name": diag.column_name,
+    }
+
+
+def translate_error(exc: psycopg.Error, *, conninfo: str | None = None) -> e.PgflowError:
+    """Return the pgflow error for a psycopg error (the caller raises it ``from exc``).
+
+    Args:
+        exc: the driver's error.
+        conninfo: the URL in use, to name the server when the error does not.
+    """
+    state = exc.sqlstate
+    hint = exc.diag.message_hint or None
+    if state in PGFLOW_SQLSTATES:
+        return PGFLOW_SQLSTATES[state](_message(exc), hint=hint, **_attrs(exc))
+    if state in _SCHEMA_MISSING:
+        message = _message(exc) + (f"\nPostgres hint: {hint}" if hint else "")
+        return e.SchemaError(message, hint=_INSTALL_HINT, **_attrs(exc))
+    if state is None or state.startswith("08") or state in _BAD_SETTINGS:
+        return _connection_error(exc, conninfo)
+    return e.DatabaseError(_message(exc), hint=hint, **_attrs(exc))
+
+
+def _connection_error(exc: psycopg.Error, conninfo: str | None) -> e.PgflowError:
+    where = _where(exc, conninfo)
+    server = f" at {where}" if where else ""
+    reason = _redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    attrs = {"sqlstate": exc.sqlstate, "server": where}
+    if isinstance(exc, psycopg.ProgrammingError) and exc.sqlstate is None:
+        return e.ConfigurationError(
+            f"invalid database URL: {reason}",
+            hint="Write it as postgresql://user:password@host:port/dbname.",
+            **attrs,
+        )
+    if exc.sqlstate in _BAD_SETTINGS:
+        return e.ConfigurationError(
+            f"Postgres{server} refused the connection: {reason}",
+            hint="Check the user, password and database name in the URL; "
+            "create the database first if it does not exist (createdb).",
+            **attrs,
+        )
+    return e.DatabaseError(f"could not use Postgres{server}: {reason}", hint=_CONNECT_HINT, **attrs)
+
+
+class DbErrorTranslator:
+    """What :func:`wrap_db_errors` returns: a sync/async context manager and decorator."""
+
+    def __init__(self, conninfo: str | None = None) -> None:
+        self.conninfo = conninfo
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, psycopg.Error):
+            raise translate_error(exc, conninfo=self.conninfo) from exc
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __call__(self, func: F) -> F:
+        """Decorate a sync or async function."""
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                async with self:
+                    return await func(*args, **kwargs)
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self:
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+@overload
+def wrap_db_errors(func: F, /) -> F: ...
+@overload
+def wrap_db_errors(*, conninfo: str | None = None) -> DbErrorTranslator: ...
+def wrap_db_errors(
+    func: F | None = None, /, *, conninfo: str | None = None
+) -> F | DbErrorTranslator:
+    """Translate psycopg errors raised inside into :class:`pgflow.errors.PgflowError`.
+
+    Args:
+        func: when used as a bare decorator, the function to wrap.
+        conninfo: the URL in use, so connection errors can name the server.
+
+    Returns:
+        The wrapped function, or a translator usable as ``with``/``async with``/decorator.
+    """
+    translator = DbErrorTranslator(conninfo)
+    return translator if func is None else translator(func)

@@ -1,0 +1,275 @@
+"""pytest support: a real, disposable Postgres database per test.
+
+Enable it in your ``conftest.py``::
+
+    pytest_plugins = ["pgflow.testing"]
+
+Then ask for ``db_url`` (a fresh database with the pgflow schema), ``conn`` / ``aconn``
+(autocommit psycopg connections to it, rows as dicts) or ``empty_db_url`` (no schema).
+
+The server, chosen once per session:
+
+1. ``PGFLOW_TEST_DATABASE_URL`` when set: a role there needs ``CREATEDB``;
+2. else a testcontainers Postgres when a Docker engine answers (image from
+   ``PGFLOW_TEST_POSTGRES_IMAGE``, default ``postgres:18-alpine``);
+3. else an embedded server in a temporary directory, stopped and removed afterwards.
+
+``PGFLOW_TEST_SERVER=embedded`` (or ``docker``) forces a choice. The schema is installed once
+into a template database, by the installer from the packaged migrations; each test gets a
+clone (``CREATE DATABASE ... TEMPLATE``, milliseconds) that is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+from psycopg.rows import DictRow, dict_row
+
+from pgflow.db import embedded
+from pgflow.db.schema import install
+
+try:  # pytest-asyncio is optional: without it, ``aconn`` is simply not usable.
+    from pytest_asyncio import fixture as async_fixture
+except ImportError:  # pragma: no cover
+    async_fixture = pytest.fixture  # type: ignore[assignment]
+
+__all__ = [
+    "DatabaseFactory",
+    "DatabaseServer",
+    "aconn",
+    "conn",
+    "create_database",
+    "db_url",
+    "docker_reachable",
+    "drop_database",
+    "empty_db_url",
+    "pgflow_databases",
+    "pgflow_server",
+    "start_server",
+    "with_database",
+]
+
+ServerKind = Literal["env", "docker", "embedded"]
+# Durability is pointless for a throw-away server; skipping fsync makes CREATE DATABASE cheap.
+_FAST_SETTINGS = ("fsync", "synchronous_commit", "full_page_writes")
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseServer:
+    """A Postgres server the tests may create databases on.
+
+    Attributes:
+        admin_url: URL of a database to run ``CREATE/DROP DATABASE`` from.
+        kind: where it came from (``env``, ``docker`` or ``embedded``).
+    """
+
+    admin_url: str
+    kind: ServerKind
+
+    def url_for(self, dbname: str) -> str:
+        """The URL of another database on the same server."""
+        return with_database(self.admin_url, dbname)
+
+
+def with_database(url: str, dbname: str) -> str:
+    """Return ``url`` pointing at database ``dbname`` (as a libpq conninfo string)."""
+    return make_conninfo(url, dbname=dbname)
+
+
+def docker_reachable(timeout: float = 0.3) -> bool:
+    """Whether a Docker engine answers on ``DOCKER_HOST`` (or the default socket), quickly."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        if host.startswith("unix://"):
+            path = host.removeprefix("unix://")
+            if not os.path.exists(path):
+                return False
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout)
+                sock.connect(path)
+            return True
+        if host.startswith("tcp://"):
+            address, _, port = host.removeprefix("tcp://").rstrip("/").rpartition(":")
+            socket.create_connection((address, int(port)), timeout=timeout).close()
+            return True
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+def _chosen_kind() -> ServerKind:
+    if os.environ.get("PGFLOW_TEST_DATABASE_URL"):
+        return "env"
+    forced = os.environ.get("PGFLOW_TEST_SERVER", "")
+    if forced == "embedded" or (forced != "docker" and not docker_reachable()):
+        return "embedded"
+    return "docker"
+
+
+@contextmanager
+def start_server() -> Iterator[DatabaseServer]:
+    """Provide a server as described in the module docstring, and clean it up."""
+    kind = _chosen_kind()
+    if kind == "env":
+        yield DatabaseServer(os.environ["PGFLOW_TEST_DATABASE_URL"], "env")
+    elif kind == "docker":
+        with _docker_server() as server:
+            yield server
+    else:
+        with _embedded_server() as server:
+            yield server
+
+
+@contextmanager
+def _docker_server() -> Iterator[DatabaseServer]:  # pragma: no cover - needs Docker
+    from testcontainers.community.postgres import PostgresContainer
+
+    image = os.environ.get("PGFLOW_TEST_POSTGRES_IMAGE", "postgres:18-alpine")
+    with PostgresContainer(image, driver=None) as container:
+        server = DatabaseServer(container.get_connection_url(), "docker")
+        _tune_for_tests(server.admin_url)
+        yield server
+
+
+@contextmanager
+def _embedded_server() -> Iterator[DatabaseServer]:
+    root = Path(tempfile.mkdtemp(prefix="pgflow-test-"))
+    pgdata = root / "pg"
+    try:
+        server = DatabaseServer(embedded.start_embedded(pgdata, database="postgres"), "embedded")
+        _tune_for_tests(server.admin_url)
+        yield server
+    finally:
+        embedded.stop_embedded(pgdata)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _tune_for_tests(admin_url: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for name in _FAST_SETTINGS:
+            conn.execute(sql.SQL("alter system set {} = off").format(sql.Identifier(name)))
+        conn.execute("select pg_reload_conf()")
+
+
+def create_database(admin_url: str, name: str, template: str | None = None) -> None:
+    """``CREATE DATABASE name [TEMPLATE template]`` on the server of ``admin_url``."""
+    statement = sql.SQL("create database {}").format(sql.Identifier(name))
+    if template is not None:
+        statement += sql.SQL(" template {}").format(sql.Identifier(template))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    """Drop a database, disconnecting whoever is still connected to it."""
+    statement = sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+@dataclass
+class DatabaseFactory:
+    """Creates per-test databases on a server, cloning a template with the schema installed.
+
+    The template is built on first use, so a session that only needs empty databases
+    never installs the schema, and a broken schema fails only the tests that need it.
+    """
+
+    server: DatabaseServer
+    prefix: str = field(default_factory=lambda: f"pgflow_test_{os.getpid()}_{uuid.uuid4().hex[:6]}")
+    _template: str | None = None
+    _template_error: BaseException | None = None
+    _created: list[str] = field(default_factory=list)
+
+    def template(self) -> str:
+        """The name of the template database (installed on first call)."""
+        if self._template_error is not None:
+            raise self._template_error
+        if self._template is None:
+            name = f"{self.prefix}_template"
+            create_database(self.server.admin_url, name)
+            self._created.append(name)
+            try:
+                install(self.server.url_for(name))
+            except BaseException as exc:
+                self._template_error = exc
+                raise
+            self._template = name
+        return self._template
+
+    def create(self, *, schema: bool = True) -> str:
+        """Create a fresh database (a clone of the template, or empty) and return its URL."""
+        template = self.template() if schema else None
+        name = f"{self.prefix}_{uuid.uuid4().hex[:8]}"
+        create_database(self.server.admin_url, name, template=template)
+        return self.server.url_for(name)
+
+    def drop(self, url: str) -> None:
+        """Drop a database made by :meth:`create`."""
+        drop_database(self.server.admin_url, str(psycopg.conninfo.conninfo_to_dict(url)["dbname"]))
+
+    def close(self) -> None:
+        """Drop the template (per-test databases are dropped by their fixtures)."""
+        for name in reversed(self._created):
+            drop_database(self.server.admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def pgflow_server() -> Iterator[DatabaseServer]:
+    """The session's Postgres server (see the module docstring for how it is chosen)."""
+    with start_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pgflow_databases(pgflow_server: DatabaseServer) -> Iterator[DatabaseFactory]:
+    """Creates per-test databases; owns the session's template database."""
+    factory = DatabaseFactory(pgflow_server)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def db_url(pgflow_databases: DatabaseFactory) -> Iterator[str]:
+    """URL of a fresh database with the pgflow schema installed, dropped after the test."""
+    url = pgflow_databases.create()
+    yield url
+    pgflow_databases.drop(url)
+
+
+@pytest.fixture
+def empty_db_url(pgflow_databases: DatabaseFactory) -> Iterator[str]:
+    """URL of a fresh, empty database (no pgflow schema), dropped after the test."""
+    url = pgflow_databases.create(schema=False)
+    yield url
+    pgflow_databases.drop(url)
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection[DictRow]]:
+    """A sync autocommit connection to ``db_url``; rows come back as dicts."""
+    with psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as connection:
+        yield connection
+
+
+@async_fixture
+async def aconn(db_url: str) -> AsyncIterator[psycopg.AsyncConnection[DictRow]]:
+    """An async autocommit connection to ``db_url``; rows come back as dicts."""
+    connection = await psycopg.AsyncConnection.connect(
+        db_url, autocommit=True, row_factory=dict_row
+    )
+    async with connection:
+        yield connection
