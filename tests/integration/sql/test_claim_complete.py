@@ -1,0 +1,160 @@
+"""claim_tasks / complete_task(s): input building, leases, fencing, run completion."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+from tests.integration.sql.helpers import (
+    claim,
+    complete,
+    define,
+    drain,
+    one,
+    q,
+    run,
+    start,
+    states,
+    tasks,
+)
+
+
+def test_chain_passes_outputs_and_completes_with_leaf_output(conn):
+    define(conn, "f", ("a", []), ("b", ["a"]), ("c", ["b"]))
+    r = start(conn, "f", {"v": 1})
+    (a,) = claim(conn, "f")
+    assert a["attempt"] == 1 and a["deadline"] is not None
+    complete(conn, a, {"a": 1})
+    (b,) = claim(conn, "f")
+    assert b["input"] == {"a": {"a": 1}}
+    complete(conn, b, 2)
+    (c,) = claim(conn, "f")
+    assert c["input"] == {"b": 2} and c["flow_input"] == {"v": 1}
+    complete(conn, c, [3])
+    final = run(conn, r["run_id"])
+    assert final["status"] == "completed"
+    assert final["output"] == {"c": [3]}
+    assert final["remaining_steps"] == 0 and final["finished_at"] is not None
+
+
+def test_output_is_all_completed_leaves(conn):
+    define(conn, "f", ("a", []), ("b", ["a"]), ("c", ["a"]))
+    r = start(conn, "f")
+    drain(conn, "f", lambda t: t["step_slug"].upper())
+    assert run(conn, r["run_id"])["output"] == {"b": "B", "c": "C"}
+
+
+def test_lease_uses_step_timeout_over_flow_timeout(conn):
+    define(conn, "f", ("a", [], {"timeout": 5}), ("b", []), timeout=100)
+    start(conn, "f")
+    rows = q(
+        conn,
+        "select step_slug, extract(epoch from leased_until - started_at)::int as s "
+        "from pgflow.step_tasks where status = 'queued' or true order by step_slug",
+    )
+    assert rows == [{"step_slug": "a", "s": None}, {"step_slug": "b", "s": None}]
+    claim(conn, "f")
+    rows = q(
+        conn,
+        "select step_slug, round(extract(epoch from leased_until - started_at))::int as s "
+        "from pgflow.step_tasks order by step_slug",
+    )
+    assert rows == [{"step_slug": "a", "s": 5}, {"step_slug": "b", "s": 100}]
+
+
+def test_claim_respects_max_tasks_and_flow_filter(conn):
+    define(conn, "f", ("a", []))
+    define(conn, "g", ("a", []))
+    for _ in range(5):
+        start(conn, "f")
+    start(conn, "g")
+    assert len(claim(conn, "f", 3)) == 3
+    assert len(claim(conn, "f", 10)) == 2
+    assert [t["flow_slug"] for t in claim(conn, ["f", "g"], 10)] == ["g"]
+    assert claim(conn, "f", 0) == []
+
+
+def test_a_task_is_never_leased_twice_under_concurrency(conn, db_url):
+    import psycopg
+
+    define(conn, "f", ("a", []))
+    for _ in range(200):
+        start(conn, "f")
+    seen: list[tuple] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        with psycopg.connect(db_url, autocommit=True) as c:
+            while batch := claim(c, "f", 7):
+                with lock:
+                    seen.extend((t["run_id"], t["step_slug"], t["task_index"]) for t in batch)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == 200 and len(set(seen)) == 200
+
+
+def test_duplicate_and_stale_reports_change_nothing(conn):
+    define(conn, "f", ("a", []), ("b", ["a"]))
+    r = start(conn, "f")
+    (a,) = claim(conn, "f")
+    first = complete(conn, a, "one")
+    assert first["status"] == "completed"
+    again = complete(conn, a, "two")
+    assert again["status"] == "completed" and again["output"] == "one"
+    stale = complete(conn, a, "three", attempt=99)
+    assert stale["output"] == "one"
+    assert states(conn, r["run_id"])["b"]["status"] == "started"
+    assert one(conn, "select count(*) as n from pgflow.step_tasks where step_slug = 'b'")["n"] == 1
+
+
+def test_report_for_unknown_task_returns_nothing_and_does_not_raise(conn):
+    (row,) = q(conn, "select * from pgflow.complete_task(%s, 'x', 0, '1'::jsonb)", uuid.uuid4())
+    assert row["status"] is None and row["run_id"] is None
+
+
+def test_stale_attempt_is_fenced_after_lease_expiry(conn):
+    define(conn, "f", ("a", []), base_delay=0)
+    start(conn, "f")
+    (first,) = claim(conn, "f")
+    q(conn, "update pgflow.step_tasks set leased_until = now() - interval '1 second'")
+    (second,) = claim(conn, "f")  # expiry re-queued it; claimed again as attempt 2
+    assert second["attempt"] == 2
+    late = complete(conn, first, "late")
+    assert late["status"] == "started" and late["output"] is None
+    done = complete(conn, second, "ok")
+    assert done["status"] == "completed" and done["output"] == "ok"
+    assert "lease expired" in tasks(conn, first["run_id"])[0]["error_message"]
+
+
+def test_batch_completion_of_several_runs(conn):
+    define(conn, "f", ("a", []))
+    runs = [start(conn, "f", {"i": i})["run_id"] for i in range(4)]
+    batch = claim(conn, "f", 10)
+    rows = q(
+        conn,
+        "select * from pgflow.complete_tasks(%s, %s, %s, %s::jsonb[], %s)",
+        [t["run_id"] for t in batch],
+        [t["step_slug"] for t in batch],
+        [t["task_index"] for t in batch],
+        [f'{{"i": {t["input"]["i"]}}}' for t in batch],
+        [t["attempt"] for t in batch],
+    )
+    assert all(r["status"] == "completed" for r in rows)
+    outputs = {rid: run(conn, rid)["output"] for rid in runs}
+    assert outputs == {rid: {"a": {"i": i}} for i, rid in enumerate(runs)}
+
+
+def test_worker_id_recorded_and_release_gives_attempt_back(conn):
+    define(conn, "f", ("a", []))
+    start(conn, "f")
+    w = uuid.uuid4()
+    claim(conn, "f", worker=w)
+    assert one(conn, "select worker_id from pgflow.step_tasks")["worker_id"] == w
+    assert one(conn, "select pgflow.release_tasks(%s) as n", w)["n"] == 1
+    row = one(conn, "select status, attempts_count, worker_id from pgflow.step_tasks")
+    assert row == {"status": "queued", "attempts_count": 0, "worker_id": None}
+    assert claim(conn, "f")[0]["attempt"] == 1
