@@ -217,8 +217,12 @@ def open_pool(
         name=APPLICATION_NAME,
         open=False,
     )
-    with wrap_db_errors(conninfo=conninfo):
-        pool.open(wait=True, timeout=timeout)
+    try:
+        with wrap_db_errors(conninfo=conninfo):
+            pool.open(wait=True, timeout=timeout)
+    except BaseException:
+        pool.close()  # stop its background workers from retrying forever
+        raise
     return pool
 
 
@@ -234,6 +238,10 @@ async def open_async_pool(
         name=APPLICATION_NAME,
         open=False,
     )
-    async with wrap_db_errors(conninfo=conninfo):
-        await pool.open(wait=True, timeout=timeout)
+    try:
+        async with wrap_db_errors(conninfo=conninfo):
+            await pool.open(wait=True, timeout=timeout)
+    except BaseException:
+        await pool.close()
+        raise
     return pool

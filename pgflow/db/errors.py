@@ -55,8 +55,9 @@ _INSTALL_HINT = (
     "(or `pgflow check` to compare versions)."
 )
 _CONNECT_HINT = (
-    "Check that the server is running and that host, port and database in the URL are right "
-    "(`pg_isready -d <url>` tells), or pass another --database-url."
+    "Check that the server is running and that the host, port, user, password and database "
+    "name in the URL are right (create the database first if it does not exist), or pass "
+    "another --database-url."
 )
 _URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]*:)[^@\s]*@")
 
@@ -149,7 +150,11 @@ def _connection_error(exc: psycopg.Error, conninfo: str | None) -> e.PgflowError
             "create the database first if it does not exist (createdb).",
             **attrs,
         )
-    return e.DatabaseError(f"could not use Postgres{server}: {reason}", hint=_CONNECT_HINT, **attrs)
+    # psycopg sets ``pgconn`` on errors of a connection attempt (libpq gives them no SQLSTATE).
+    action = "connect to" if exc.pgconn is not None else "use"
+    return e.DatabaseError(
+        f"could not {action} Postgres{server}: {reason}", hint=_CONNECT_HINT, **attrs
+    )
 
 
 class DbErrorTranslator:

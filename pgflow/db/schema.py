@@ -94,8 +94,8 @@ class SchemaManager:
     """Installs, upgrades and inspects the pgflow schema over one connection.
 
     Args:
-        conn: a psycopg connection. In autocommit mode each migration commits on its own;
-            inside a caller's transaction the migrations join it (as savepoints).
+        conn: a psycopg connection. Each migration commits on its own, unless the caller
+            has a transaction open: then they join it as savepoints and commit with it.
         migrations_: the migrations to apply; defaults to the packaged ones.
     """
 
