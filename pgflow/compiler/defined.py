@@ -1,0 +1,132 @@
+"""Rebuild the flows that a sequence of pgflow definition calls defines."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from pgflow.compiler.calls import FoundCall
+from pgflow.errors import CompileError
+from pgflow.shape import FlowShape, StepShape
+
+
+@dataclass(frozen=True, slots=True)
+class DefinedFlow:
+    """A flow an earlier migration defines.
+
+    Attributes:
+        flow_slug: its slug.
+        shape: its shape (declared with ``shape =>``, or rebuilt from ``add_step`` calls).
+        checksum: the shape's checksum.
+        path: the file whose ``create_flow`` (or first ``add_step``) defines it.
+        line: the line of that call.
+    """
+
+    flow_slug: str
+    shape: FlowShape
+    checksum: str
+    path: str
+    line: int
+
+
+@dataclass(slots=True)
+class _Pending:
+    slug: str
+    path: str
+    line: int
+    declared: FlowShape | None = None
+    steps: dict[str, StepShape] = field(default_factory=dict)
+
+
+class FlowCollector:
+    """Apply calls in order, the way Postgres would, to learn each slug's shape."""
+
+    def __init__(self) -> None:
+        self._flows: dict[str, _Pending] = {}
+
+    def add(self, call: FoundCall) -> None:
+        """Apply one call (re-applying an existing definition changes nothing).
+
+        Raises:
+            CompileError: the call's arguments do not describe a valid definition.
+        """
+        try:
+            slug = _text(call.arguments.get("flow_slug"), "flow_slug")
+            if call.function == "delete_flow_and_data":
+                self._flows.pop(slug, None)
+            elif call.function == "create_flow":
+                self._create(slug, call)
+            else:
+                self._add_step(slug, call)
+        except (TypeError, ValueError, ValidationError) as exc:
+            raise CompileError(
+                f"{call.path} line {call.line}: cannot read pgflow.{call.function}: {exc}",
+                hint="fix or remove that call; pgflow compile refuses to guess",
+                path=call.path,
+                line=call.line,
+            ) from exc
+
+    def flows(self) -> dict[str, DefinedFlow]:
+        """The flows defined so far, by slug."""
+        result: dict[str, DefinedFlow] = {}
+        for slug, pending in self._flows.items():
+            shape = pending.declared or FlowShape(
+                flow_slug=slug, steps=tuple(pending.steps.values())
+            )
+            result[slug] = DefinedFlow(slug, shape, shape.checksum, pending.path, pending.line)
+        return result
+
+    def _create(self, slug: str, call: FoundCall) -> None:
+        if slug in self._flows:
+            return
+        shape = call.arguments.get("shape")
+        declared = None if shape is None else FlowShape.from_json(_text(shape, "shape"))
+        self._flows[slug] = _Pending(slug, call.path, call.line, declared)
+
+    def _add_step(self, slug: str, call: FoundCall) -> None:
+        pending = self._flows.setdefault(slug, _Pending(slug, call.path, call.line))
+        step = _step_shape(call.arguments)
+        pending.steps.setdefault(step.step_slug, step)
+
+
+def _step_shape(arguments: dict[str, Any]) -> StepShape:
+    values = {
+        "step_slug": _text(arguments.get("step_slug"), "step_slug"),
+        "deps": tuple(sorted(_deps(arguments.get("deps_slugs")))),
+        "required_input_pattern": _json(arguments.get("required_input_pattern")),
+        "forbidden_input_pattern": _json(arguments.get("forbidden_input_pattern")),
+    }
+    for name in ("step_type", "when_unmet", "when_exhausted"):
+        if arguments.get(name) is not None:
+            values[name] = arguments[name]
+    return StepShape.model_validate(values)
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string literal, got {value!r}")
+    return value
+
+
+def _deps(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return value
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+        inner = value[1:-1].strip()
+        return [item.strip().strip('"') for item in inner.split(",")] if inner else []
+    raise ValueError(f"deps_slugs must be a text array, got {value!r}")
+
+
+def _json(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(_text(value, "pattern"), parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"a pattern is not valid JSON: {exc}") from exc
