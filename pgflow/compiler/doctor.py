@@ -1,0 +1,90 @@
+"""``pgflow check``: definitions and types offline, then the database when reachable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import psycopg
+
+from pgflow.db.schema import status as schema_status
+from pgflow.dsl.flow import Flow
+from pgflow.errors import PgflowError
+from pgflow.shape import FlowShape, diff, shape_of
+
+Level = Literal["ok", "info", "problem"]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One line of the check report."""
+
+    level: Level
+    message: str
+    hint: str | None = None
+
+
+def check_definitions(flows: Sequence[Flow]) -> list[Finding]:
+    """Report each flow's definition (already validated by loading it, types included)."""
+    return [
+        Finding(
+            "ok",
+            f"flow {flow.slug!r}: {len(flow.steps)} steps, definitions and types across "
+            f"edges ok (checksum {shape_of(flow).checksum[:12]})",
+        )
+        for flow in flows
+    ]
+
+
+def check_database(conn: psycopg.Connection[Any], flows: Sequence[Flow]) -> list[Finding]:
+    """Report the schema version and, per flow, whether the deployed shape matches."""
+    try:
+        state = schema_status(conn)
+    except PgflowError as exc:
+        return [Finding("problem", f"schema: {exc.message}", exc.hint)]
+    if state.version is None:
+        return [Finding("problem", "schema: pgflow is not installed", "run `pgflow install`")]
+    findings = [_schema_finding(state.version, state.latest)]
+    return findings + [_flow_finding(conn, flow) for flow in flows]
+
+
+def _schema_finding(version: int, latest: int) -> Finding:
+    if version < latest:
+        return Finding(
+            "problem",
+            f"schema: version {version} installed, this package ships {latest}",
+            "run `pgflow install` to upgrade",
+        )
+    return Finding("ok", f"schema: version {version} installed (up to date)")
+
+
+def _flow_finding(conn: psycopg.Connection[Any], flow: Flow) -> Finding:
+    found = _deployed(conn, flow.slug)
+    if found is None:
+        return Finding(
+            "info",
+            f"flow {flow.slug!r}: not deployed",
+            "deploy it with `pgflow deploy` or apply its compiled SQL",
+        )
+    deployed, checksum = found
+    local = shape_of(flow)
+    if checksum == local.checksum:
+        return Finding("ok", f"flow {flow.slug!r}: deployed shape matches ({local.checksum[:12]})")
+    return Finding(
+        "problem",
+        f"flow {flow.slug!r}: the deployed shape differs (checksum {checksum} in the "
+        f"database, {local.checksum} in the code): "
+        f"{diff(deployed, local, names=('database', 'code'))}",
+        f"flows are immutable: deploy the change under a new slug such as {flow.slug + '_v2'!r}",
+    )
+
+
+def _deployed(conn: psycopg.Connection[Any], slug: str) -> tuple[FlowShape, str] | None:
+    """The deployed shape and its SQL ``flow_checksum``, or None when not deployed."""
+    row = conn.execute(
+        "select pgflow.get_flow_shape(f.flow_slug)::text, pgflow.flow_checksum(f.flow_slug) "
+        "from pgflow.flows f where f.flow_slug = %(slug)s",
+        {"slug": slug},
+    ).fetchone()
+    return None if row is None else (FlowShape.from_json(row[0]), row[1])
