@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from pgflow._version import __version__ as __version__
+from pgflow.dsl import UNSET as UNSET
+from pgflow.dsl import Context as Context
+from pgflow.dsl import Flow as Flow
+from pgflow.dsl import StepDefinition as StepDefinition
 from pgflow.errors import (
     CompileError as CompileError,
 )
@@ -32,14 +36,18 @@ from pgflow.errors import (
 )
 
 __all__ = [
+    "UNSET",
     "CompileError",
     "ConfigurationError",
+    "Context",
     "DatabaseError",
     "DefinitionError",
+    "Flow",
     "PgflowError",
     "RunCancelledError",
     "RunFailedError",
     "RunTimeoutError",
     "ShapeMismatchError",
+    "StepDefinition",
     "__version__",
 ]
