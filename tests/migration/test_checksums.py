@@ -24,6 +24,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "build-initial-migration"
 
 
+@pytest.fixture(autouse=True)
+def fresh_migrations() -> None:
+    """Read the files now: another session in the same tree may have regenerated 0001."""
+    migrations.cache_clear()
+
+
 def test_manifest_matches_the_migration_files() -> None:
     expected = {m.filename: m.checksum for m in migrations()}
     assert read_manifest() == expected, (
