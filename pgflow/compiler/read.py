@@ -60,7 +60,7 @@ def read_file_calls(path: Path) -> list[FoundCall]:
         raise CompileError(f"cannot read {path}: {exc}", path=str(path)) from exc
     calls: list[FoundCall] = []
     for statement in split_statements(text):
-        matches = list(_CALL_TEXT.finditer(statement.code))
+        matches = list(_CALL_TEXT.finditer(statement.scan))
         if matches:
             calls += _statement_calls(path, statement, matches)
     return calls
@@ -69,7 +69,7 @@ def read_file_calls(path: Path) -> list[FoundCall]:
 def _statement_calls(
     path: Path, statement: Statement, matches: list[re.Match[str]]
 ) -> list[FoundCall]:
-    lines = [statement.line + statement.code.count("\n", 0, m.start()) for m in matches]
+    lines = [statement.line + statement.scan.count("\n", 0, m.start()) for m in matches]
     tree = _parse(path, statement, lines[0])
     nodes = [f for node in tree.walk(bfs=False) if (f := _pgflow_function(node)) is not None]
     if len(nodes) != len(matches):

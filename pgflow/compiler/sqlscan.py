@@ -17,9 +17,18 @@ _DOLLAR_TAG = re.compile(r"\$([A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff
 
 @dataclass(frozen=True, slots=True)
 class Statement:
-    """One statement: its text with comments blanked, and the line it starts on (1-based)."""
+    """One statement.
+
+    Attributes:
+        code: its text with comments blanked (what a parser should read).
+        scan: the same text with string literals blanked too (what a text search for
+            function calls should read: a call spelled inside ``'…'`` is not a call, one
+            inside a ``$$…$$`` body may be).
+        line: the line it starts on (1-based).
+    """
 
     code: str
+    scan: str
     line: int
 
 
@@ -40,6 +49,7 @@ class _Scanner:
     def __init__(self, text: str) -> None:
         self.text = text
         self.code: list[str] = []  # the statement being read, comments blanked
+        self.scan: list[str] = []  # the same, string literals blanked too
         self.start = 0  # offset where it starts
         self.statements: list[Statement] = []
 
@@ -62,6 +72,7 @@ class _Scanner:
             return i + 1
         end = self._quoted_end(i)
         self.code.append(text[i:end])
+        self.scan.append(_blanked(text[i:end]) if ch == "'" else text[i:end])
         return end
 
     def _quoted_end(self, i: int) -> int:
@@ -78,16 +89,23 @@ class _Scanner:
         return i + 1
 
     def _blank(self, start: int, end: int) -> int:
-        self.code.append(re.sub(r"[^\n]", " ", self.text[start:end]))
+        blank = _blanked(self.text[start:end])
+        self.code.append(blank)
+        self.scan.append(blank)
         return end
 
     def _emit(self, end: int) -> None:
-        code = "".join(self.code)
-        self.code = []
+        code, scan = "".join(self.code), "".join(self.scan)
+        self.code, self.scan = [], []
         if code.strip():
             leading = len(code) - len(code.lstrip())
+            end = len(code.rstrip())
             line = self.text.count("\n", 0, self.start + leading) + 1
-            self.statements.append(Statement(code.strip(), line))
+            self.statements.append(Statement(code[leading:end], scan[leading:end], line))
+
+
+def _blanked(text: str) -> str:
+    return re.sub(r"[^\n]", " ", text)
 
 
 def _line_end(text: str, i: int) -> int:
