@@ -125,6 +125,7 @@ create table if not exists pgflow.step_states (
   step_slug text not null,
   flow_slug text not null,
   step_index int not null,
+  step_type text not null default 'single' check (step_type in ('single', 'map')),
   status text not null default 'created'
     check (status in ('created', 'started', 'completed', 'failed', 'skipped', 'cancelled')),
   remaining_deps int not null check (remaining_deps >= 0),
@@ -174,7 +175,7 @@ create table if not exists pgflow.step_tasks (
   check ((status = 'started') = (leased_until is not null))
 );
 
-create index if not exists step_tasks_ready on pgflow.step_tasks (priority_at)
+create index if not exists step_tasks_ready on pgflow.step_tasks (flow_slug, priority_at)
   where status = 'queued';
 create index if not exists step_tasks_leased on pgflow.step_tasks (leased_until)
   where status = 'started';
@@ -741,26 +742,32 @@ $$;
 --   8000-byte NOTIFY limit (slugs are at most 128 characters); readers fetch them with
 --   get_run_with_states. Notifications are delivered at commit, and identical ones inside
 --   one transaction are merged by Postgres.
+-- Both are plpgsql rather than SQL functions: plpgsql caches its plans, and these run on
+-- every state change.
 create or replace function pgflow._emit(
   run_id uuid, flow_slug text, event text, status text, step_slug text default null
 )
 returns void
-language sql
+language plpgsql
 volatile
 set search_path = ''
 as $$
-  select pg_notify('pgflow_run_' || run_id::text, jsonb_build_object(
+begin
+  perform pg_notify('pgflow_run_' || run_id::text, jsonb_build_object(
     'event', event, 'run_id', run_id, 'flow_slug', flow_slug,
     'step_slug', step_slug, 'status', status)::text);
+end;
 $$;
 
 create or replace function pgflow._wake_workers(flow_slug text)
 returns void
-language sql
+language plpgsql
 volatile
 set search_path = ''
 as $$
-  select pg_notify('pgflow_tasks', flow_slug);
+begin
+  perform pg_notify('pgflow_tasks', flow_slug);
+end;
 $$;
 
 -- ---- pgflow/sql/schema/0210_function_advance_run.sql ----
@@ -775,23 +782,29 @@ create or replace function pgflow._step_input(
   run_id uuid, flow_slug text, step_slug text, run_input jsonb, deps_count int
 )
 returns jsonb
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select case when deps_count = 0 then run_input else (
+begin
+  if deps_count = 0 then
+    return run_input;
+  end if;
+  return (
     select coalesce(jsonb_object_agg(d.dep_slug, ds.output), '{}'::jsonb)
     from pgflow.deps d
     join pgflow.step_states ds
       on ds.run_id = _step_input.run_id and ds.step_slug = d.dep_slug
     where d.flow_slug = _step_input.flow_slug and d.step_slug = _step_input.step_slug
       and ds.status = 'completed'
-  ) end;
+  );
+end;
 $$;
 
 -- _complete_step(run_id, step_slug): the step's tasks are all done. Stores the step output
 -- (a map's outputs aggregated once, in task_index order, nulls kept), releases dependents.
--- Returns 1 (one step finished) for the caller's run counter.
+-- Returns 0 when the step was not live, 1 when it completed, 2 when it completed and made
+-- a dependent ready (the caller then has steps to start).
 create or replace function pgflow._complete_step(run_id uuid, step_slug text, output jsonb)
 returns int
 language plpgsql
@@ -811,24 +824,34 @@ begin
     return 0;
   end if;
   perform pgflow._emit(run_id, flow, 'step:' || step_slug || ':completed', 'completed', step_slug);
-  perform pgflow._release_dependents(run_id, flow, step_slug);
-  return 1;
+  return 1 + least(pgflow._release_dependents(run_id, flow, step_slug), 1);
 end;
 $$;
 
--- _release_dependents(...): one dependency of each direct dependent is resolved.
+-- _release_dependents(...): one dependency of each direct dependent is resolved. Returns
+-- how many dependents have no unresolved dependency left (ready to start).
 create or replace function pgflow._release_dependents(run_id uuid, flow_slug text, step_slug text)
-returns void
-language sql
+returns int
+language plpgsql
 volatile
 set search_path = ''
 as $$
-  update pgflow.step_states ss
-  set remaining_deps = ss.remaining_deps - 1
-  from pgflow.deps d
-  where d.flow_slug = _release_dependents.flow_slug and d.dep_slug = _release_dependents.step_slug
-    and ss.run_id = _release_dependents.run_id and ss.step_slug = d.step_slug
-    and ss.status = 'created';
+declare
+  ready int;
+begin
+  with released as (
+    update pgflow.step_states ss
+    set remaining_deps = ss.remaining_deps - 1
+    from pgflow.deps d
+    where d.flow_slug = _release_dependents.flow_slug
+      and d.dep_slug = _release_dependents.step_slug
+      and ss.run_id = _release_dependents.run_id and ss.step_slug = d.step_slug
+      and ss.status = 'created'
+    returning ss.remaining_deps
+  )
+  select count(*) filter (where r.remaining_deps = 0) into ready from released r;
+  return ready;
+end;
 $$;
 
 -- _skip_step(run_id, step_slug, reason, cascade): skip a step (cancelling any tasks it
@@ -963,9 +986,13 @@ begin
   if not found then
     return 0;
   end if;
-  step_input := pgflow._step_input(run_id, step.flow_slug, step.step_slug, run_input,
-    step.deps_count);
-  unmet := pgflow._unmet_condition(step, step_input);
+  -- the input is only needed for conditions and for a dependent map's array
+  if step.required_input_pattern is not null or step.forbidden_input_pattern is not null
+     or step.step_type = 'map' then
+    step_input := pgflow._step_input(run_id, step.flow_slug, step.step_slug, run_input,
+      step.deps_count);
+    unmet := pgflow._unmet_condition(step, step_input);
+  end if;
   if unmet is not null then
     if step.when_unmet = 'fail' then
       perform pgflow._fail_step(run_id, step.step_slug, unmet);
@@ -991,7 +1018,7 @@ begin
       update pgflow.step_states ss set status = 'started', started_at = now(),
         initial_tasks = 0, remaining_tasks = 0
       where ss.run_id = _start_step.run_id and ss.step_slug = step.step_slug;
-      return pgflow._complete_step(run_id, step.step_slug, '[]'::jsonb);
+      return least(pgflow._complete_step(run_id, step.step_slug, '[]'::jsonb), 1);
     end if;
   end if;
 
@@ -1023,26 +1050,28 @@ $$;
 -- the reason. Patterns are JSON containment (@>) tests.
 create or replace function pgflow._unmet_condition(step pgflow.steps, step_input jsonb)
 returns text
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select case
-    when step.required_input_pattern is not null
-         and not (step_input @> step.required_input_pattern)
-      then format('condition unmet: input does not contain %s', step.required_input_pattern)
-    when step.forbidden_input_pattern is not null
-         and step_input @> step.forbidden_input_pattern
-      then format('condition unmet: input contains forbidden %s', step.forbidden_input_pattern)
-  end;
+begin
+  if step.required_input_pattern is not null
+     and not (step_input @> step.required_input_pattern) then
+    return format('condition unmet: input does not contain %s', step.required_input_pattern);
+  elsif step.forbidden_input_pattern is not null
+     and step_input @> step.forbidden_input_pattern then
+    return format('condition unmet: input contains forbidden %s', step.forbidden_input_pattern);
+  end if;
+  return null;
+end;
 $$;
 
--- _advance_run(run_id, finished): start every step whose dependencies are resolved (again
--- and again while empty maps and skips resolve more), then count `finished` (steps the
--- caller completed or skipped) plus those finished here off the run's remaining steps, and
--- complete the run when none remain. Its output is {leaf_slug: output} of completed leaves.
--- The run row is locked last.
-create or replace function pgflow._advance_run(run_id uuid, finished int)
+-- _advance_run(run_id, finished, scan): with `scan`, start every step whose dependencies
+-- are resolved (again and again while empty maps and skips resolve more); then count
+-- `finished` (steps the caller completed or skipped) plus those finished here off the run's
+-- remaining steps, completing the run when none remain: its output is {leaf_slug: output}
+-- of its completed leaf steps. The run row is locked last, in one update.
+create or replace function pgflow._advance_run(run_id uuid, finished int, scan boolean)
 returns void
 language plpgsql
 volatile
@@ -1051,11 +1080,14 @@ as $$
 declare
   run_input jsonb;
   step pgflow.steps;
-  progressed boolean := true;
+  progressed boolean := scan;
   result int;
-  remaining int;
+  run_status text;
+  flow text;
 begin
-  select r.input into run_input from pgflow.runs r where r.run_id = _advance_run.run_id;
+  if scan then
+    select r.input into run_input from pgflow.runs r where r.run_id = _advance_run.run_id;
+  end if;
   while progressed loop
     progressed := false;
     for step in
@@ -1072,39 +1104,23 @@ begin
       progressed := progressed or result > 0;
     end loop;
   end loop;
-  if finished = 0 then
-    return;
-  end if;
-  update pgflow.runs r set remaining_steps = r.remaining_steps - finished
-  where r.run_id = _advance_run.run_id and r.status = 'started'
-  returning r.remaining_steps into remaining;
-  if remaining = 0 then
-    perform pgflow._complete_run(run_id);
-  end if;
-end;
-$$;
 
-create or replace function pgflow._complete_run(run_id uuid)
-returns void
-language plpgsql
-volatile
-set search_path = ''
-as $$
-declare
-  flow text;
-begin
   update pgflow.runs r set
-    status = 'completed', completed_at = now(), finished_at = now(),
-    output = (
+    remaining_steps = r.remaining_steps - finished,
+    status = case when r.remaining_steps = finished then 'completed' else r.status end,
+    completed_at = case when r.remaining_steps = finished then now() end,
+    finished_at = case when r.remaining_steps = finished then now() end,
+    output = case when r.remaining_steps = finished then (
       select coalesce(jsonb_object_agg(ss.step_slug, ss.output), '{}'::jsonb)
       from pgflow.step_states ss
       where ss.run_id = r.run_id and ss.status = 'completed'
         and not exists (select 1 from pgflow.deps d
                         where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug)
-    )
-  where r.run_id = _complete_run.run_id and r.status = 'started'
-  returning r.flow_slug into flow;
-  if found then
+    ) end
+  where r.run_id = _advance_run.run_id and r.status = 'started'
+    and (finished > 0 or r.remaining_steps = 0)
+  returning r.status, r.flow_slug into run_status, flow;
+  if run_status = 'completed' then
     perform pgflow._emit(run_id, flow, 'run:completed', 'completed');
   end if;
 end;
@@ -1125,6 +1141,8 @@ language plpgsql
 volatile
 security definer
 set search_path = ''
+-- every statement inside is an index lookup: a generic plan is right and saves re-planning
+set plan_cache_mode = force_generic_plan
 as $$
 declare
   flow pgflow.flows;
@@ -1163,15 +1181,12 @@ begin
     return result;
   end if;
 
-  insert into pgflow.step_states (run_id, step_slug, flow_slug, step_index, remaining_deps)
-  select new_id, s.step_slug, s.flow_slug, s.step_index, s.deps_count
+  insert into pgflow.step_states (run_id, step_slug, flow_slug, step_index, step_type,
+    remaining_deps)
+  select new_id, s.step_slug, s.flow_slug, s.step_index, s.step_type, s.deps_count
   from pgflow.steps s where s.flow_slug = start_flow.flow_slug;
   perform pgflow._emit(new_id, start_flow.flow_slug, 'run:started', 'started');
-  if result.remaining_steps = 0 then
-    perform pgflow._complete_run(new_id);
-  else
-    perform pgflow._advance_run(new_id, 0);
-  end if;
+  perform pgflow._advance_run(new_id, 0, true);
   select * into result from pgflow.runs r where r.run_id = new_id;
   return result;
 end;
@@ -1198,18 +1213,30 @@ language plpgsql
 volatile
 security definer
 set search_path = ''
+-- every statement inside is an index lookup: a generic plan is right and saves re-planning
+set plan_cache_mode = force_generic_plan
 as $$
 begin
   perform pgflow._expire_leases(flow_slugs, 100);
+  -- Plans here must not depend on statistics: the picked rows are re-found by ctid (stable
+  -- while we hold their row locks) and everything else is looked up per row, so a claim
+  -- never scans the table, whatever the planner estimates.
   return query
   with picked as (
-    select t.run_id, t.step_slug, t.task_index
-    from pgflow.step_tasks t
-    where t.status = 'queued' and t.available_at <= now()
-      and t.flow_slug = any(claim_tasks.flow_slugs)
-    order by t.priority_at
+    -- per flow, the oldest claimable tasks, locked as the index is walked (SKIP LOCKED);
+    -- then the oldest max_tasks of those across flows, so no flow starves another
+    select p.ctid
+    from unnest(claim_tasks.flow_slugs) as fs(slug)
+    cross join lateral (
+      select t.ctid, t.priority_at
+      from pgflow.step_tasks t
+      where t.flow_slug = fs.slug and t.status = 'queued' and t.available_at <= now()
+      order by t.priority_at
+      limit greatest(claim_tasks.max_tasks, 0)
+      for update skip locked
+    ) p
+    order by p.priority_at
     limit greatest(claim_tasks.max_tasks, 0)
-    for update skip locked
   ),
   claimed as (
     update pgflow.step_tasks t set
@@ -1217,19 +1244,31 @@ begin
       attempts_count = t.attempts_count + 1,
       started_at = now(),
       worker_id = claim_tasks.worker_id,
-      leased_until = now() + make_interval(secs => coalesce(s.opt_timeout, f.opt_timeout))
-    from picked p, pgflow.steps s, pgflow.flows f
-    where t.run_id = p.run_id and t.step_slug = p.step_slug and t.task_index = p.task_index
-      and s.flow_slug = t.flow_slug and s.step_slug = t.step_slug
-      and f.flow_slug = t.flow_slug
+      leased_until = now() + make_interval(secs => (
+        select coalesce(s.opt_timeout, f.opt_timeout)
+        from pgflow.steps s join pgflow.flows f on f.flow_slug = s.flow_slug
+        where s.flow_slug = t.flow_slug and s.step_slug = t.step_slug))
+    where t.ctid = any(array(select p.ctid from picked p))
     returning t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempts_count, t.input,
-      t.leased_until, s.step_type, s.deps_count
+      t.leased_until
   )
   select c.run_id, c.flow_slug, c.step_slug, c.task_index, c.attempts_count,
-    case when c.step_type = 'map' then c.input
-      else pgflow._step_input(c.run_id, c.flow_slug, c.step_slug, r.input, c.deps_count) end,
-    r.input, c.leased_until
-  from claimed c join pgflow.runs r on r.run_id = c.run_id;
+    case
+      when c.input is not null then c.input  -- a map element
+      when not exists (select 1 from pgflow.deps d
+                       where d.flow_slug = c.flow_slug and d.step_slug = c.step_slug)
+        then (select r.input from pgflow.runs r where r.run_id = c.run_id)
+      else (
+        -- inlined rather than a function call: this is the hot path
+        select coalesce(jsonb_object_agg(d.dep_slug, ds.output), '{}'::jsonb)
+        from pgflow.deps d
+        join pgflow.step_states ds on ds.run_id = c.run_id and ds.step_slug = d.dep_slug
+        where d.flow_slug = c.flow_slug and d.step_slug = c.step_slug
+          and ds.status = 'completed'
+      ) end,
+    (select r.input from pgflow.runs r where r.run_id = c.run_id),
+    c.leased_until
+  from claimed c;
 end;
 $$;
 
@@ -1296,57 +1335,73 @@ language plpgsql
 volatile
 security definer
 set search_path = ''
+-- every statement inside is an index lookup: a generic plan is right and saves re-planning
+set plan_cache_mode = force_generic_plan
 as $$
 declare
-  grp record;
-  current_run uuid;
+  req record;
+  t pgflow.step_tasks;
+  cur_run uuid;
+  cur_step text;
+  n int := 0;
+  last_output jsonb;
   finished int := 0;
+  scan boolean := false;
+  done int;
 begin
-  perform 1 from pgflow.step_tasks t
-  join unnest(run_ids, step_slugs, task_indexes) as r(run_id, step_slug, task_index)
-    on t.run_id = r.run_id and t.step_slug = r.step_slug and t.task_index = r.task_index
-  order by t.run_id, t.step_slug, t.task_index
-  for update of t;
-
-  for grp in
-    with req as (
-      select * from unnest(run_ids, step_slugs, task_indexes, outputs, attempts)
-        as r(run_id, step_slug, task_index, output, attempt)
-    ), done as (
-      update pgflow.step_tasks t set
-        status = 'completed', output = req.output, completed_at = now(), leased_until = null
-      from req
-      where t.run_id = req.run_id and t.step_slug = req.step_slug
-        and t.task_index = req.task_index and t.status = 'started'
-        and (req.attempt is null or t.attempts_count = req.attempt)
-      returning t.run_id, t.step_slug, t.output
-    )
-    select d.run_id, d.step_slug, count(*)::int as n, (array_agg(d.output))[1] as output
-    from done d group by d.run_id, d.step_slug order by d.run_id, d.step_slug
+  -- One primary-key update per task (the planner cannot pick a scan of all leased tasks),
+  -- in primary-key order, so concurrent batches lock rows in the same order.
+  for req in
+    select * from unnest(run_ids, step_slugs, task_indexes, outputs, attempts)
+      as r(run_id, step_slug, task_index, output, attempt)
+    order by r.run_id, r.step_slug, r.task_index
   loop
-    if current_run is distinct from grp.run_id then
-      if current_run is not null then
-        perform pgflow._advance_run(current_run, finished);
-      end if;
-      current_run := grp.run_id;
-      finished := 0;
+    update pgflow.step_tasks x set
+      status = 'completed', output = req.output, completed_at = now(), leased_until = null
+    where x.run_id = req.run_id and x.step_slug = req.step_slug
+      and x.task_index = req.task_index and x.status = 'started'
+      and (req.attempt is null or x.attempts_count = req.attempt)
+    returning * into t;
+    if not found then
+      select * into t from pgflow.step_tasks x
+      where x.run_id = req.run_id and x.step_slug = req.step_slug
+        and x.task_index = req.task_index;
+      return next t;
+      continue;
     end if;
-    finished := finished + pgflow._tasks_done(grp.run_id, grp.step_slug, grp.n, grp.output);
+    return next t;
+    if n > 0 and (cur_run <> req.run_id or cur_step <> req.step_slug) then
+      done := pgflow._tasks_done(cur_run, cur_step, n, last_output);
+      finished := finished + least(done, 1);
+      scan := scan or done = 2;
+      n := 0;
+      if cur_run <> req.run_id then
+        if finished > 0 then
+          perform pgflow._advance_run(cur_run, finished, scan);
+        end if;
+        finished := 0;
+        scan := false;
+      end if;
+    end if;
+    cur_run := req.run_id;
+    cur_step := req.step_slug;
+    n := n + 1;
+    last_output := req.output;
   end loop;
-  if current_run is not null then
-    perform pgflow._advance_run(current_run, finished);
+  if n > 0 then
+    done := pgflow._tasks_done(cur_run, cur_step, n, last_output);
+    finished := finished + least(done, 1);
+    if finished > 0 then
+      perform pgflow._advance_run(cur_run, finished, scan or done = 2);
+    end if;
   end if;
-
-  return query
-  select t.* from pgflow.step_tasks t
-  join unnest(run_ids, step_slugs, task_indexes) as r(run_id, step_slug, task_index)
-    on t.run_id = r.run_id and t.step_slug = r.step_slug and t.task_index = r.task_index;
 end;
 $$;
 
--- _tasks_done(run_id, step_slug, n, output): n tasks of a step completed. Decrements the
--- step's remaining tasks, or completes the step when these were the last. `output` is the
--- task output of a single step. Returns the number of steps completed (0 or 1).
+-- _tasks_done(run_id, step_slug, n, output): n tasks of a step completed. One update
+-- decrements the step's remaining tasks or, when these were the last, completes the step
+-- (a map's outputs aggregated once, in task_index order; `output` is a single step's task
+-- output). Returns what _complete_step returns (0 not done, 1 done, 2 done + ready deps).
 create or replace function pgflow._tasks_done(run_id uuid, step_slug text, n int, output jsonb)
 returns int
 language plpgsql
@@ -1354,22 +1409,27 @@ volatile
 set search_path = ''
 as $$
 declare
-  step_type text;
+  new_status text;
+  flow text;
 begin
-  update pgflow.step_states ss set remaining_tasks = ss.remaining_tasks - n
+  update pgflow.step_states ss set
+    remaining_tasks = ss.remaining_tasks - n,
+    status = case when ss.remaining_tasks = n then 'completed' else ss.status end,
+    completed_at = case when ss.remaining_tasks = n then now() end,
+    output = case
+      when ss.remaining_tasks <> n then null
+      when ss.step_type = 'single' then _tasks_done.output
+      else (select jsonb_agg(t.output order by t.task_index) from pgflow.step_tasks t
+            where t.run_id = ss.run_id and t.step_slug = ss.step_slug)
+    end
   where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug
-    and ss.status = 'started' and ss.remaining_tasks > n;
-  if found then
+    and ss.status = 'started'
+  returning ss.status, ss.flow_slug into new_status, flow;
+  if new_status is distinct from 'completed' then
     return 0;
   end if;
-  select s.step_type into step_type from pgflow.step_states ss
-  join pgflow.steps s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
-  where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug;
-  if step_type = 'map' then
-    select jsonb_agg(t.output order by t.task_index) into output from pgflow.step_tasks t
-    where t.run_id = _tasks_done.run_id and t.step_slug = _tasks_done.step_slug;
-  end if;
-  return pgflow._complete_step(run_id, step_slug, output);
+  perform pgflow._emit(run_id, flow, 'step:' || step_slug || ':completed', 'completed', step_slug);
+  return 1 + least(pgflow._release_dependents(run_id, flow, step_slug), 1);
 end;
 $$;
 
@@ -1379,13 +1439,18 @@ create or replace function pgflow.complete_task(
   run_id uuid, step_slug text, task_index int, output jsonb, attempt int default null
 )
 returns pgflow.step_tasks
-language sql
+language plpgsql
 volatile
 security definer
 set search_path = ''
 as $$
-  select * from pgflow.complete_tasks(array[run_id], array[step_slug], array[task_index],
-    array[output], array[attempt]);
+declare
+  result pgflow.step_tasks;
+begin
+  select * into result from pgflow.complete_tasks(array[run_id], array[step_slug],
+    array[task_index], array[output], array[attempt]);
+  return result;
+end;
 $$;
 
 -- ---- pgflow/sql/schema/0260_function_fail_task.sql ----
@@ -1408,6 +1473,8 @@ language plpgsql
 volatile
 security definer
 set search_path = ''
+-- every statement inside is an index lookup: a generic plan is right and saves re-planning
+set plan_cache_mode = force_generic_plan
 as $$
 begin
   return pgflow._fail_task(run_id, step_slug, task_index, attempt, error_message, error_type,
@@ -1503,7 +1570,7 @@ begin
   else
     skipped := pgflow._skip_step(t.run_id, t.step_slug, 'retries exhausted: ' || msg,
       when_exhausted = 'skip-cascade');
-    perform pgflow._advance_run(t.run_id, skipped);
+    perform pgflow._advance_run(t.run_id, skipped, true);
   end if;
   select x.* into t from pgflow.step_tasks x
   where x.run_id = _fail_task.run_id and x.step_slug = _fail_task.step_slug

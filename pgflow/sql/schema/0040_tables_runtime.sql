@@ -35,6 +35,7 @@ create table if not exists pgflow.step_states (
   step_slug text not null,
   flow_slug text not null,
   step_index int not null,
+  step_type text not null default 'single' check (step_type in ('single', 'map')),
   status text not null default 'created'
     check (status in ('created', 'started', 'completed', 'failed', 'skipped', 'cancelled')),
   remaining_deps int not null check (remaining_deps >= 0),
@@ -84,7 +85,7 @@ create table if not exists pgflow.step_tasks (
   check ((status = 'started') = (leased_until is not null))
 );
 
-create index if not exists step_tasks_ready on pgflow.step_tasks (priority_at)
+create index if not exists step_tasks_ready on pgflow.step_tasks (flow_slug, priority_at)
   where status = 'queued';
 create index if not exists step_tasks_leased on pgflow.step_tasks (leased_until)
   where status = 'started';

@@ -9,23 +9,29 @@ create or replace function pgflow._step_input(
   run_id uuid, flow_slug text, step_slug text, run_input jsonb, deps_count int
 )
 returns jsonb
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
-  select case when deps_count = 0 then run_input else (
+begin
+  if deps_count = 0 then
+    return run_input;
+  end if;
+  return (
     select coalesce(jsonb_object_agg(d.dep_slug, ds.output), '{}'::jsonb)
     from pgflow.deps d
     join pgflow.step_states ds
       on ds.run_id = _step_input.run_id and ds.step_slug = d.dep_slug
     where d.flow_slug = _step_input.flow_slug and d.step_slug = _step_input.step_slug
       and ds.status = 'completed'
-  ) end;
+  );
+end;
 $$;
 
 -- _complete_step(run_id, step_slug): the step's tasks are all done. Stores the step output
 -- (a map's outputs aggregated once, in task_index order, nulls kept), releases dependents.
--- Returns 1 (one step finished) for the caller's run counter.
+-- Returns 0 when the step was not live, 1 when it completed, 2 when it completed and made
+-- a dependent ready (the caller then has steps to start).
 create or replace function pgflow._complete_step(run_id uuid, step_slug text, output jsonb)
 returns int
 language plpgsql
@@ -45,24 +51,34 @@ begin
     return 0;
   end if;
   perform pgflow._emit(run_id, flow, 'step:' || step_slug || ':completed', 'completed', step_slug);
-  perform pgflow._release_dependents(run_id, flow, step_slug);
-  return 1;
+  return 1 + least(pgflow._release_dependents(run_id, flow, step_slug), 1);
 end;
 $$;
 
--- _release_dependents(...): one dependency of each direct dependent is resolved.
+-- _release_dependents(...): one dependency of each direct dependent is resolved. Returns
+-- how many dependents have no unresolved dependency left (ready to start).
 create or replace function pgflow._release_dependents(run_id uuid, flow_slug text, step_slug text)
-returns void
-language sql
+returns int
+language plpgsql
 volatile
 set search_path = ''
 as $$
-  update pgflow.step_states ss
-  set remaining_deps = ss.remaining_deps - 1
-  from pgflow.deps d
-  where d.flow_slug = _release_dependents.flow_slug and d.dep_slug = _release_dependents.step_slug
-    and ss.run_id = _release_dependents.run_id and ss.step_slug = d.step_slug
-    and ss.status = 'created';
+declare
+  ready int;
+begin
+  with released as (
+    update pgflow.step_states ss
+    set remaining_deps = ss.remaining_deps - 1
+    from pgflow.deps d
+    where d.flow_slug = _release_dependents.flow_slug
+      and d.dep_slug = _release_dependents.step_slug
+      and ss.run_id = _release_dependents.run_id and ss.step_slug = d.step_slug
+      and ss.status = 'created'
+    returning ss.remaining_deps
+  )
+  select count(*) filter (where r.remaining_deps = 0) into ready from released r;
+  return ready;
+end;
 $$;
 
 -- _skip_step(run_id, step_slug, reason, cascade): skip a step (cancelling any tasks it

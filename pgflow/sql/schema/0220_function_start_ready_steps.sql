@@ -24,9 +24,13 @@ begin
   if not found then
     return 0;
   end if;
-  step_input := pgflow._step_input(run_id, step.flow_slug, step.step_slug, run_input,
-    step.deps_count);
-  unmet := pgflow._unmet_condition(step, step_input);
+  -- the input is only needed for conditions and for a dependent map's array
+  if step.required_input_pattern is not null or step.forbidden_input_pattern is not null
+     or step.step_type = 'map' then
+    step_input := pgflow._step_input(run_id, step.flow_slug, step.step_slug, run_input,
+      step.deps_count);
+    unmet := pgflow._unmet_condition(step, step_input);
+  end if;
   if unmet is not null then
     if step.when_unmet = 'fail' then
       perform pgflow._fail_step(run_id, step.step_slug, unmet);
@@ -52,7 +56,7 @@ begin
       update pgflow.step_states ss set status = 'started', started_at = now(),
         initial_tasks = 0, remaining_tasks = 0
       where ss.run_id = _start_step.run_id and ss.step_slug = step.step_slug;
-      return pgflow._complete_step(run_id, step.step_slug, '[]'::jsonb);
+      return least(pgflow._complete_step(run_id, step.step_slug, '[]'::jsonb), 1);
     end if;
   end if;
 
@@ -84,26 +88,28 @@ $$;
 -- the reason. Patterns are JSON containment (@>) tests.
 create or replace function pgflow._unmet_condition(step pgflow.steps, step_input jsonb)
 returns text
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select case
-    when step.required_input_pattern is not null
-         and not (step_input @> step.required_input_pattern)
-      then format('condition unmet: input does not contain %s', step.required_input_pattern)
-    when step.forbidden_input_pattern is not null
-         and step_input @> step.forbidden_input_pattern
-      then format('condition unmet: input contains forbidden %s', step.forbidden_input_pattern)
-  end;
+begin
+  if step.required_input_pattern is not null
+     and not (step_input @> step.required_input_pattern) then
+    return format('condition unmet: input does not contain %s', step.required_input_pattern);
+  elsif step.forbidden_input_pattern is not null
+     and step_input @> step.forbidden_input_pattern then
+    return format('condition unmet: input contains forbidden %s', step.forbidden_input_pattern);
+  end if;
+  return null;
+end;
 $$;
 
--- _advance_run(run_id, finished): start every step whose dependencies are resolved (again
--- and again while empty maps and skips resolve more), then count `finished` (steps the
--- caller completed or skipped) plus those finished here off the run's remaining steps, and
--- complete the run when none remain. Its output is {leaf_slug: output} of completed leaves.
--- The run row is locked last.
-create or replace function pgflow._advance_run(run_id uuid, finished int)
+-- _advance_run(run_id, finished, scan): with `scan`, start every step whose dependencies
+-- are resolved (again and again while empty maps and skips resolve more); then count
+-- `finished` (steps the caller completed or skipped) plus those finished here off the run's
+-- remaining steps, completing the run when none remain: its output is {leaf_slug: output}
+-- of its completed leaf steps. The run row is locked last, in one update.
+create or replace function pgflow._advance_run(run_id uuid, finished int, scan boolean)
 returns void
 language plpgsql
 volatile
@@ -112,11 +118,14 @@ as $$
 declare
   run_input jsonb;
   step pgflow.steps;
-  progressed boolean := true;
+  progressed boolean := scan;
   result int;
-  remaining int;
+  run_status text;
+  flow text;
 begin
-  select r.input into run_input from pgflow.runs r where r.run_id = _advance_run.run_id;
+  if scan then
+    select r.input into run_input from pgflow.runs r where r.run_id = _advance_run.run_id;
+  end if;
   while progressed loop
     progressed := false;
     for step in
@@ -133,39 +142,23 @@ begin
       progressed := progressed or result > 0;
     end loop;
   end loop;
-  if finished = 0 then
-    return;
-  end if;
-  update pgflow.runs r set remaining_steps = r.remaining_steps - finished
-  where r.run_id = _advance_run.run_id and r.status = 'started'
-  returning r.remaining_steps into remaining;
-  if remaining = 0 then
-    perform pgflow._complete_run(run_id);
-  end if;
-end;
-$$;
 
-create or replace function pgflow._complete_run(run_id uuid)
-returns void
-language plpgsql
-volatile
-set search_path = ''
-as $$
-declare
-  flow text;
-begin
   update pgflow.runs r set
-    status = 'completed', completed_at = now(), finished_at = now(),
-    output = (
+    remaining_steps = r.remaining_steps - finished,
+    status = case when r.remaining_steps = finished then 'completed' else r.status end,
+    completed_at = case when r.remaining_steps = finished then now() end,
+    finished_at = case when r.remaining_steps = finished then now() end,
+    output = case when r.remaining_steps = finished then (
       select coalesce(jsonb_object_agg(ss.step_slug, ss.output), '{}'::jsonb)
       from pgflow.step_states ss
       where ss.run_id = r.run_id and ss.status = 'completed'
         and not exists (select 1 from pgflow.deps d
                         where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug)
-    )
-  where r.run_id = _complete_run.run_id and r.status = 'started'
-  returning r.flow_slug into flow;
-  if found then
+    ) end
+  where r.run_id = _advance_run.run_id and r.status = 'started'
+    and (finished > 0 or r.remaining_steps = 0)
+  returning r.status, r.flow_slug into run_status, flow;
+  if run_status = 'completed' then
     perform pgflow._emit(run_id, flow, 'run:completed', 'completed');
   end if;
 end;

@@ -12,6 +12,8 @@ language plpgsql
 volatile
 security definer
 set search_path = ''
+-- every statement inside is an index lookup: a generic plan is right and saves re-planning
+set plan_cache_mode = force_generic_plan
 as $$
 declare
   flow pgflow.flows;
@@ -50,15 +52,12 @@ begin
     return result;
   end if;
 
-  insert into pgflow.step_states (run_id, step_slug, flow_slug, step_index, remaining_deps)
-  select new_id, s.step_slug, s.flow_slug, s.step_index, s.deps_count
+  insert into pgflow.step_states (run_id, step_slug, flow_slug, step_index, step_type,
+    remaining_deps)
+  select new_id, s.step_slug, s.flow_slug, s.step_index, s.step_type, s.deps_count
   from pgflow.steps s where s.flow_slug = start_flow.flow_slug;
   perform pgflow._emit(new_id, start_flow.flow_slug, 'run:started', 'started');
-  if result.remaining_steps = 0 then
-    perform pgflow._complete_run(new_id);
-  else
-    perform pgflow._advance_run(new_id, 0);
-  end if;
+  perform pgflow._advance_run(new_id, 0, true);
   select * into result from pgflow.runs r where r.run_id = new_id;
   return result;
 end;

@@ -18,18 +18,30 @@ language plpgsql
 volatile
 security definer
 set search_path = ''
+-- every statement inside is an index lookup: a generic plan is right and saves re-planning
+set plan_cache_mode = force_generic_plan
 as $$
 begin
   perform pgflow._expire_leases(flow_slugs, 100);
+  -- Plans here must not depend on statistics: the picked rows are re-found by ctid (stable
+  -- while we hold their row locks) and everything else is looked up per row, so a claim
+  -- never scans the table, whatever the planner estimates.
   return query
   with picked as (
-    select t.run_id, t.step_slug, t.task_index
-    from pgflow.step_tasks t
-    where t.status = 'queued' and t.available_at <= now()
-      and t.flow_slug = any(claim_tasks.flow_slugs)
-    order by t.priority_at
+    -- per flow, the oldest claimable tasks, locked as the index is walked (SKIP LOCKED);
+    -- then the oldest max_tasks of those across flows, so no flow starves another
+    select p.ctid
+    from unnest(claim_tasks.flow_slugs) as fs(slug)
+    cross join lateral (
+      select t.ctid, t.priority_at
+      from pgflow.step_tasks t
+      where t.flow_slug = fs.slug and t.status = 'queued' and t.available_at <= now()
+      order by t.priority_at
+      limit greatest(claim_tasks.max_tasks, 0)
+      for update skip locked
+    ) p
+    order by p.priority_at
     limit greatest(claim_tasks.max_tasks, 0)
-    for update skip locked
   ),
   claimed as (
     update pgflow.step_tasks t set
@@ -37,19 +49,31 @@ begin
       attempts_count = t.attempts_count + 1,
       started_at = now(),
       worker_id = claim_tasks.worker_id,
-      leased_until = now() + make_interval(secs => coalesce(s.opt_timeout, f.opt_timeout))
-    from picked p, pgflow.steps s, pgflow.flows f
-    where t.run_id = p.run_id and t.step_slug = p.step_slug and t.task_index = p.task_index
-      and s.flow_slug = t.flow_slug and s.step_slug = t.step_slug
-      and f.flow_slug = t.flow_slug
+      leased_until = now() + make_interval(secs => (
+        select coalesce(s.opt_timeout, f.opt_timeout)
+        from pgflow.steps s join pgflow.flows f on f.flow_slug = s.flow_slug
+        where s.flow_slug = t.flow_slug and s.step_slug = t.step_slug))
+    where t.ctid = any(array(select p.ctid from picked p))
     returning t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempts_count, t.input,
-      t.leased_until, s.step_type, s.deps_count
+      t.leased_until
   )
   select c.run_id, c.flow_slug, c.step_slug, c.task_index, c.attempts_count,
-    case when c.step_type = 'map' then c.input
-      else pgflow._step_input(c.run_id, c.flow_slug, c.step_slug, r.input, c.deps_count) end,
-    r.input, c.leased_until
-  from claimed c join pgflow.runs r on r.run_id = c.run_id;
+    case
+      when c.input is not null then c.input  -- a map element
+      when not exists (select 1 from pgflow.deps d
+                       where d.flow_slug = c.flow_slug and d.step_slug = c.step_slug)
+        then (select r.input from pgflow.runs r where r.run_id = c.run_id)
+      else (
+        -- inlined rather than a function call: this is the hot path
+        select coalesce(jsonb_object_agg(d.dep_slug, ds.output), '{}'::jsonb)
+        from pgflow.deps d
+        join pgflow.step_states ds on ds.run_id = c.run_id and ds.step_slug = d.dep_slug
+        where d.flow_slug = c.flow_slug and d.step_slug = c.step_slug
+          and ds.status = 'completed'
+      ) end,
+    (select r.input from pgflow.runs r where r.run_id = c.run_id),
+    c.leased_until
+  from claimed c;
 end;
 $$;
 

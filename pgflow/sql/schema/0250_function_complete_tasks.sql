@@ -16,57 +16,73 @@ language plpgsql
 volatile
 security definer
 set search_path = ''
+-- every statement inside is an index lookup: a generic plan is right and saves re-planning
+set plan_cache_mode = force_generic_plan
 as $$
 declare
-  grp record;
-  current_run uuid;
+  req record;
+  t pgflow.step_tasks;
+  cur_run uuid;
+  cur_step text;
+  n int := 0;
+  last_output jsonb;
   finished int := 0;
+  scan boolean := false;
+  done int;
 begin
-  perform 1 from pgflow.step_tasks t
-  join unnest(run_ids, step_slugs, task_indexes) as r(run_id, step_slug, task_index)
-    on t.run_id = r.run_id and t.step_slug = r.step_slug and t.task_index = r.task_index
-  order by t.run_id, t.step_slug, t.task_index
-  for update of t;
-
-  for grp in
-    with req as (
-      select * from unnest(run_ids, step_slugs, task_indexes, outputs, attempts)
-        as r(run_id, step_slug, task_index, output, attempt)
-    ), done as (
-      update pgflow.step_tasks t set
-        status = 'completed', output = req.output, completed_at = now(), leased_until = null
-      from req
-      where t.run_id = req.run_id and t.step_slug = req.step_slug
-        and t.task_index = req.task_index and t.status = 'started'
-        and (req.attempt is null or t.attempts_count = req.attempt)
-      returning t.run_id, t.step_slug, t.output
-    )
-    select d.run_id, d.step_slug, count(*)::int as n, (array_agg(d.output))[1] as output
-    from done d group by d.run_id, d.step_slug order by d.run_id, d.step_slug
+  -- One primary-key update per task (the planner cannot pick a scan of all leased tasks),
+  -- in primary-key order, so concurrent batches lock rows in the same order.
+  for req in
+    select * from unnest(run_ids, step_slugs, task_indexes, outputs, attempts)
+      as r(run_id, step_slug, task_index, output, attempt)
+    order by r.run_id, r.step_slug, r.task_index
   loop
-    if current_run is distinct from grp.run_id then
-      if current_run is not null then
-        perform pgflow._advance_run(current_run, finished);
-      end if;
-      current_run := grp.run_id;
-      finished := 0;
+    update pgflow.step_tasks x set
+      status = 'completed', output = req.output, completed_at = now(), leased_until = null
+    where x.run_id = req.run_id and x.step_slug = req.step_slug
+      and x.task_index = req.task_index and x.status = 'started'
+      and (req.attempt is null or x.attempts_count = req.attempt)
+    returning * into t;
+    if not found then
+      select * into t from pgflow.step_tasks x
+      where x.run_id = req.run_id and x.step_slug = req.step_slug
+        and x.task_index = req.task_index;
+      return next t;
+      continue;
     end if;
-    finished := finished + pgflow._tasks_done(grp.run_id, grp.step_slug, grp.n, grp.output);
+    return next t;
+    if n > 0 and (cur_run <> req.run_id or cur_step <> req.step_slug) then
+      done := pgflow._tasks_done(cur_run, cur_step, n, last_output);
+      finished := finished + least(done, 1);
+      scan := scan or done = 2;
+      n := 0;
+      if cur_run <> req.run_id then
+        if finished > 0 then
+          perform pgflow._advance_run(cur_run, finished, scan);
+        end if;
+        finished := 0;
+        scan := false;
+      end if;
+    end if;
+    cur_run := req.run_id;
+    cur_step := req.step_slug;
+    n := n + 1;
+    last_output := req.output;
   end loop;
-  if current_run is not null then
-    perform pgflow._advance_run(current_run, finished);
+  if n > 0 then
+    done := pgflow._tasks_done(cur_run, cur_step, n, last_output);
+    finished := finished + least(done, 1);
+    if finished > 0 then
+      perform pgflow._advance_run(cur_run, finished, scan or done = 2);
+    end if;
   end if;
-
-  return query
-  select t.* from pgflow.step_tasks t
-  join unnest(run_ids, step_slugs, task_indexes) as r(run_id, step_slug, task_index)
-    on t.run_id = r.run_id and t.step_slug = r.step_slug and t.task_index = r.task_index;
 end;
 $$;
 
--- _tasks_done(run_id, step_slug, n, output): n tasks of a step completed. Decrements the
--- step's remaining tasks, or completes the step when these were the last. `output` is the
--- task output of a single step. Returns the number of steps completed (0 or 1).
+-- _tasks_done(run_id, step_slug, n, output): n tasks of a step completed. One update
+-- decrements the step's remaining tasks or, when these were the last, completes the step
+-- (a map's outputs aggregated once, in task_index order; `output` is a single step's task
+-- output). Returns what _complete_step returns (0 not done, 1 done, 2 done + ready deps).
 create or replace function pgflow._tasks_done(run_id uuid, step_slug text, n int, output jsonb)
 returns int
 language plpgsql
@@ -74,22 +90,27 @@ volatile
 set search_path = ''
 as $$
 declare
-  step_type text;
+  new_status text;
+  flow text;
 begin
-  update pgflow.step_states ss set remaining_tasks = ss.remaining_tasks - n
+  update pgflow.step_states ss set
+    remaining_tasks = ss.remaining_tasks - n,
+    status = case when ss.remaining_tasks = n then 'completed' else ss.status end,
+    completed_at = case when ss.remaining_tasks = n then now() end,
+    output = case
+      when ss.remaining_tasks <> n then null
+      when ss.step_type = 'single' then _tasks_done.output
+      else (select jsonb_agg(t.output order by t.task_index) from pgflow.step_tasks t
+            where t.run_id = ss.run_id and t.step_slug = ss.step_slug)
+    end
   where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug
-    and ss.status = 'started' and ss.remaining_tasks > n;
-  if found then
+    and ss.status = 'started'
+  returning ss.status, ss.flow_slug into new_status, flow;
+  if new_status is distinct from 'completed' then
     return 0;
   end if;
-  select s.step_type into step_type from pgflow.step_states ss
-  join pgflow.steps s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
-  where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug;
-  if step_type = 'map' then
-    select jsonb_agg(t.output order by t.task_index) into output from pgflow.step_tasks t
-    where t.run_id = _tasks_done.run_id and t.step_slug = _tasks_done.step_slug;
-  end if;
-  return pgflow._complete_step(run_id, step_slug, output);
+  perform pgflow._emit(run_id, flow, 'step:' || step_slug || ':completed', 'completed', step_slug);
+  return 1 + least(pgflow._release_dependents(run_id, flow, step_slug), 1);
 end;
 $$;
 
@@ -99,11 +120,16 @@ create or replace function pgflow.complete_task(
   run_id uuid, step_slug text, task_index int, output jsonb, attempt int default null
 )
 returns pgflow.step_tasks
-language sql
+language plpgsql
 volatile
 security definer
 set search_path = ''
 as $$
-  select * from pgflow.complete_tasks(array[run_id], array[step_slug], array[task_index],
-    array[output], array[attempt]);
+declare
+  result pgflow.step_tasks;
+begin
+  select * into result from pgflow.complete_tasks(array[run_id], array[step_slug],
+    array[task_index], array[output], array[attempt]);
+  return result;
+end;
 $$;

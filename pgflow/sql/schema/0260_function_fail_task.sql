@@ -17,6 +17,8 @@ language plpgsql
 volatile
 security definer
 set search_path = ''
+-- every statement inside is an index lookup: a generic plan is right and saves re-planning
+set plan_cache_mode = force_generic_plan
 as $$
 begin
   return pgflow._fail_task(run_id, step_slug, task_index, attempt, error_message, error_type,
@@ -112,7 +114,7 @@ begin
   else
     skipped := pgflow._skip_step(t.run_id, t.step_slug, 'retries exhausted: ' || msg,
       when_exhausted = 'skip-cascade');
-    perform pgflow._advance_run(t.run_id, skipped);
+    perform pgflow._advance_run(t.run_id, skipped, true);
   end if;
   select x.* into t from pgflow.step_tasks x
   where x.run_id = _fail_task.run_id and x.step_slug = _fail_task.step_slug
