@@ -128,8 +128,8 @@ def _slug(spec: StepSpec, handler: Callable[..., Any], flow: Flow) -> str:
 
 def _deps(spec: StepSpec, flow: Flow, where: Where) -> tuple[str, ...]:
     refs = [*_as_list(spec.depends_on, where)]
-    if not isinstance(spec.array, Unset):
-        refs.insert(0, spec.array)
+    if spec.array is not None and not isinstance(spec.array, Unset):
+        refs.insert(0, spec.array)  # None, like omitting it, maps over the flow input
     deps = tuple(dict.fromkeys(_dep_slug(ref, flow, where) for ref in refs))
     if spec.kind == "map" and len(deps) > 1:
         raise where.error(

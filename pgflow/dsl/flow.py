@@ -39,7 +39,7 @@ class StepOptions(TypedDict, total=False):
 class MapOptions(StepOptions, total=False):
     """Keyword options of ``Flow.map``: those of a step plus ``array``."""
 
-    array: Ref
+    array: Ref | None
 
 
 _OPTION_NAMES = ("max_attempts", "base_delay", "timeout", "start_delay")
