@@ -33,3 +33,74 @@ values (%(id)s, %(name)s, %(checksum)s);
 -- name: schema_version
 -- The highest applied migration id, or NULL when none is applied.
 select max(id) as version from pgflow.schema_migrations;
+
+-- name: worker_claim_tasks
+-- Lease up to max_tasks ready tasks of the worker's flows, with their built inputs.
+select run_id, flow_slug, step_slug, task_index, attempt, input, flow_input, deadline
+from pgflow.claim_tasks(%(flow_slugs)s::text[], %(worker_id)s::uuid, %(max_tasks)s::int);
+
+-- name: worker_complete_tasks
+-- Report finished tasks in one transaction (parallel arrays, fenced by attempt).
+select count(*)::int as reported
+from pgflow.complete_tasks(%(run_ids)s::uuid[], %(step_slugs)s::text[],
+  %(task_indexes)s::int[], %(outputs)s::jsonb[], %(attempts)s::int[]);
+
+-- name: worker_fail_tasks
+-- Report failed attempts in one transaction (parallel arrays, fenced by attempt).
+select count(*)::int as reported
+from pgflow.fail_tasks(%(run_ids)s::uuid[], %(step_slugs)s::text[],
+  %(task_indexes)s::int[], %(error_messages)s::text[], %(attempts)s::int[],
+  %(error_types)s::text[], %(error_tracebacks)s::text[]);
+
+-- name: worker_release_tasks
+-- Graceful shutdown: give back the tasks this worker still holds (attempt not counted).
+select pgflow.release_tasks(%(worker_id)s::uuid) as released;
+
+-- name: worker_register
+-- Announce the worker (upsert) with the flows it serves.
+select worker_id from pgflow.register_worker(%(worker_id)s::uuid, %(flow_slugs)s::text[],
+  %(hostname)s::text, %(pid)s::int);
+
+-- name: worker_heartbeat
+-- The worker is alive; false when its row is gone (it then registers again).
+select pgflow.heartbeat(%(worker_id)s::uuid) as known;
+
+-- name: worker_stopped
+-- Mark the worker as stopped.
+select pgflow.worker_stopped(%(worker_id)s::uuid);
+
+-- name: listen_tasks
+-- Workers: wake up when tasks of a flow become claimable (payload: the flow slug).
+listen pgflow_tasks;
+
+-- name: listen_channel
+-- Subscribe to a channel; {channel} is filled with psycopg.sql.Identifier.
+listen {channel};
+
+-- name: unlisten_channel
+-- Unsubscribe from a channel; {channel} is filled with psycopg.sql.Identifier.
+unlisten {channel};
+
+-- name: client_start_flow
+-- Start a run (idempotent when run_id is given and exists).
+select run_id, flow_slug, status, input, output, error_message, started_at, completed_at,
+  failed_at, cancelled_at, finished_at
+from pgflow.start_flow(%(flow_slug)s::text, %(input)s::jsonb, %(run_id)s::uuid);
+
+-- name: client_get_run
+-- A run with the state of each of its steps, as one JSON document.
+select pgflow.get_run_with_states(%(run_id)s::uuid) as document;
+
+-- name: client_cancel_run
+-- Cancel a live run and everything it has in flight (no-op on a finished run).
+select run_id from pgflow.cancel_run(%(run_id)s::uuid);
+
+-- name: client_list_runs
+-- Recent runs, newest first, optionally of one flow and/or in one status.
+select run_id, flow_slug, status, input, output, error_message, started_at, completed_at,
+  failed_at, cancelled_at, finished_at
+from pgflow.runs
+where (%(flow_slug)s::text is null or flow_slug = %(flow_slug)s::text)
+  and (%(status)s::text is null or status = %(status)s::text)
+order by started_at desc, run_id
+limit %(limit)s::int;

@@ -1,0 +1,62 @@
+"""Heartbeats into ``pgflow.workers``: who is alive, since when, serving which flows.
+
+Registration is informative (claiming never requires it), so a failed heartbeat is only
+recorded in :class:`~pgflow.worker.retry.Health` and tried again at the next beat. A worker
+whose row disappeared (pruned by an operator, say) registers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from pgflow.worker.retry import Health, is_transient
+from pgflow.worker.store import WorkerStore
+
+__all__ = ["Heartbeat"]
+
+logger = logging.getLogger("pgflow.worker")
+
+
+class Heartbeat:
+    """Beats every ``interval`` seconds until cancelled.
+
+    Args:
+        store: the worker's SQL calls.
+        interval: seconds between beats.
+        health: where transient failures are recorded.
+        hostname: this machine's name, for registration.
+        pid: this process's id, for registration.
+    """
+
+    def __init__(
+        self, store: WorkerStore, interval: float, health: Health, hostname: str, pid: int
+    ) -> None:
+        self._store = store
+        self._interval = interval
+        self._health = health
+        self._hostname = hostname
+        self._pid = pid
+
+    async def register(self) -> None:
+        """Announce the worker (upsert its row)."""
+        await self._store.register(self._hostname, self._pid)
+
+    async def run(self) -> None:
+        """Beat until cancelled."""
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.beat()
+
+    async def beat(self) -> None:
+        """Record one heartbeat, registering again if the worker's row is gone."""
+        try:
+            if not await self._store.heartbeat():
+                await self.register()
+        except Exception as exc:  # noqa: BLE001 - a heartbeat must never stop the worker
+            if not is_transient(exc):
+                logger.warning("heartbeat failed: %s", exc, extra={"action": "heartbeat_failed"})
+                return
+            self._health.failed("heartbeat", exc)
+        else:
+            self._health.ok("heartbeat")

@@ -1,0 +1,183 @@
+"""Running one claimed task: its context, its arguments, its handler under a timeout.
+
+The runner never touches the database; it turns a :class:`~pgflow.worker.store.ClaimedTask`
+into a :class:`~pgflow.worker.store.Report` (an output, or an error with the exception's
+qualified type, message and formatted traceback). Async handlers run on the event loop,
+sync handlers in the worker's thread pool. A sync handler cannot be killed when its timeout
+passes: the attempt is reported as failed at once, its context's ``shutdown`` event is set
+so a cooperative handler can stop, and the thread keeps its slot until it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import functools
+import logging
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from pgflow.dsl.context import Context
+from pgflow.dsl.step import StepDefinition
+from pgflow.errors import DefinitionError
+from pgflow.worker.store import ClaimedTask, Report, TaskError
+
+__all__ = ["Attempt", "TaskRunner", "task_error"]
+
+task_logger = logging.getLogger("pgflow.task")
+
+Connect = Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]]
+_MAX_MESSAGE = 8_000
+_MAX_TRACEBACK = 64_000
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What running one task produced.
+
+    Attributes:
+        report: the output or the error, ready to be stored.
+        elapsed: seconds from the start of argument parsing to the result.
+        lingering: a sync handler's thread still running after its timeout, or None.
+    """
+
+    report: Report
+    elapsed: float
+    lingering: concurrent.futures.Future[Any] | None = None
+
+
+class _HandlerTimeout(Exception):
+    def __init__(self, step: StepDefinition, lingering: concurrent.futures.Future[Any] | None):
+        super().__init__(
+            f"{step.where}: the handler did not finish within its timeout of {step.timeout} s"
+        )
+        self.lingering = lingering
+
+
+class TaskRunner:
+    """Runs handlers of the steps of a set of flows.
+
+    Args:
+        steps: every step this worker can run, by ``(flow_slug, step_slug)``.
+        executor: the thread pool for sync handlers.
+        env: the environment handlers see as ``ctx.env``.
+        connect: what ``ctx.connection()`` calls (borrows from the worker's pool).
+    """
+
+    def __init__(
+        self,
+        steps: Mapping[tuple[str, str], StepDefinition],
+        executor: concurrent.futures.Executor,
+        env: Mapping[str, str],
+        connect: Connect,
+    ) -> None:
+        self._steps = steps
+        self._executor = executor
+        self._env = env
+        self._connect = connect
+
+    def context(self, task: ClaimedTask) -> Context:
+        """Build the :class:`Context` a task's handler receives."""
+        fields = {
+            "run_id": str(task.run_id),
+            "flow_slug": task.flow_slug,
+            "step_slug": task.step_slug,
+            "task_index": task.task_index,
+            "attempt": task.attempt,
+        }
+        return Context(
+            run_id=task.run_id,
+            flow_slug=task.flow_slug,
+            step_slug=task.step_slug,
+            task_index=task.task_index,
+            attempt=task.attempt,
+            flow_input=task.flow_input,
+            env=self._env,
+            logger=logging.LoggerAdapter(task_logger, fields),
+            shutdown=asyncio.Event(),
+            _connect=self._connect,
+        )
+
+    async def run(self, task: ClaimedTask, ctx: Context) -> Attempt:
+        """Run the task's handler and return its report; never raises but on cancellation."""
+        started = time.perf_counter()
+        try:
+            step = self._step(task)
+            arguments = step.build_arguments(task.input, task.flow_input, ctx)
+            value = await self._call(step, arguments, ctx)
+            report = Report(task, output=step.dump_output(value))
+        except _HandlerTimeout as exc:
+            error = TaskError("TimeoutError", str(exc))
+            return Attempt(Report(task, error=error), time.perf_counter() - started, exc.lingering)
+        except Exception as exc:  # noqa: BLE001 - any handler error fails the attempt
+            report = Report(task, error=task_error(exc))
+        return Attempt(report, time.perf_counter() - started)
+
+    def _step(self, task: ClaimedTask) -> StepDefinition:
+        step = self._steps.get((task.flow_slug, task.step_slug))
+        if step is None:
+            raise DefinitionError(
+                f"step {task.step_slug!r} of flow {task.flow_slug!r} is deployed, "
+                "but this worker's code does not define it",
+                hint="deploy the flow from the same code the workers run (pgflow deploy)",
+            )
+        return step
+
+    async def _call(self, step: StepDefinition, arguments: dict[str, Any], ctx: Context) -> Any:
+        if step.is_async:
+            return await self._call_async(step, arguments, ctx)
+        return await self._call_sync(step, arguments, ctx)
+
+    async def _call_async(
+        self, step: StepDefinition, arguments: dict[str, Any], ctx: Context
+    ) -> Any:
+        try:
+            async with asyncio.timeout(step.timeout) as scope:
+                return await step.handler(**arguments)
+        except TimeoutError:
+            if not scope.expired():
+                raise  # the handler's own TimeoutError
+            ctx.shutdown.set()
+            raise _HandlerTimeout(step, None) from None
+
+    async def _call_sync(
+        self, step: StepDefinition, arguments: dict[str, Any], ctx: Context
+    ) -> Any:
+        call = functools.partial(step.handler, **arguments)
+        future = self._executor.submit(contextvars.copy_context().run, call)
+        try:
+            async with asyncio.timeout(step.timeout) as scope:
+                return await asyncio.wrap_future(future)
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            ctx.shutdown.set()
+            raise _HandlerTimeout(step, None if future.done() else future) from None
+
+
+def task_error(exc: BaseException) -> TaskError:
+    """Describe an exception for storage: qualified type, message and traceback."""
+    kind = type(exc)
+    name = kind.__qualname__
+    if kind.__module__ not in ("builtins", "__main__"):
+        name = f"{kind.__module__}.{name}"
+    message = str(exc) or repr(exc)
+    trace = "".join(traceback.format_exception(exc))
+    return TaskError(
+        _clean(name, 500), _clean(message, _MAX_MESSAGE), _clean(trace, _MAX_TRACEBACK)
+    )
+
+
+def _clean(text: str, limit: int) -> str:
+    """Postgres text cannot hold NUL characters; very long values keep their end."""
+    text = text.replace("\x00", "\\x00")
+    if len(text) <= limit:
+        return text
+    return f"[... {len(text) - limit} characters cut ...]\n" + text[-limit:]

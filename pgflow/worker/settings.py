@@ -1,0 +1,42 @@
+"""A worker's tunables, checked once when the :class:`~pgflow.Worker` is built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pgflow.errors import ConfigurationError
+
+__all__ = ["WorkerSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """The tunables of a worker (see :class:`pgflow.Worker` for their meaning)."""
+
+    concurrency: int = 10
+    batch_size: int = 10
+    poll_interval: float = 1.0
+    shutdown_grace: float = 30.0
+    heartbeat_interval: float = 10.0
+    retry_base_delay: float = 0.05
+
+    def __post_init__(self) -> None:
+        for name in ("concurrency", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(
+                    f"Worker {name} must be a positive integer, got {value!r}",
+                    hint=f"pass e.g. {name}=10",
+                )
+        for name in ("poll_interval", "shutdown_grace", "heartbeat_interval", "retry_base_delay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigurationError(
+                    f"Worker {name} must be a number of seconds >= 0, got {value!r}",
+                    hint=f"pass e.g. {name}=1.0",
+                )
+        if self.poll_interval == 0:
+            raise ConfigurationError(
+                "Worker poll_interval must be above 0 (0 would poll in a busy loop)",
+                hint="pass e.g. poll_interval=1.0; notifications wake the worker sooner anyway",
+            )

@@ -1,0 +1,160 @@
+"""Every SQL call the worker makes, over its connection pool.
+
+One object owns the worker's SQL (STYLE 22): claiming, reporting, releasing and the
+``workers`` bookkeeping. Each method is one short transaction. Errors are psycopg's own:
+callers decide what is transient (:mod:`pgflow.worker.retry`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg.rows import class_row
+from psycopg_pool import AsyncConnectionPool
+
+from pgflow._json import jsonb
+from pgflow.sql import query
+
+__all__ = ["ClaimedTask", "Report", "TaskError", "WorkerStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedTask:
+    """A task leased to this worker by ``claim_tasks``.
+
+    Attributes:
+        run_id: the run.
+        flow_slug: the flow.
+        step_slug: the step.
+        task_index: 0 for single steps, the element index for map tasks.
+        attempt: the attempt number this lease is for (fences the report).
+        input: the built task input (flow input, ``{dep: output}`` or one element).
+        flow_input: the run's input.
+        deadline: when the lease expires (database clock).
+    """
+
+    run_id: UUID
+    flow_slug: str
+    step_slug: str
+    task_index: int
+    attempt: int
+    input: Any
+    flow_input: Any
+    deadline: datetime
+
+    @property
+    def label(self) -> str:
+        """``step`` or ``step[index]`` for map tasks, for log lines."""
+        return self.step_slug if self.task_index == 0 else f"{self.step_slug}[{self.task_index}]"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskError:
+    """Why an attempt failed, as stored with the task.
+
+    Attributes:
+        type: the qualified exception type (``ValueError``, ``app.errors.Boom``).
+        message: the exception's message.
+        traceback: the formatted traceback, or None when there is no exception behind it.
+    """
+
+    type: str
+    message: str
+    traceback: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The result of one attempt: an output (completion) or an error (failure)."""
+
+    task: ClaimedTask
+    output: Any = None
+    error: TaskError | None = None
+
+
+class WorkerStore:
+    """The worker's SQL calls.
+
+    Args:
+        pool: an open async pool of autocommit connections.
+        worker_id: this worker's id (recorded on claimed tasks and in ``workers``).
+        flow_slugs: the flows this worker serves.
+    """
+
+    def __init__(self, pool: AsyncConnectionPool, worker_id: UUID, flow_slugs: Sequence[str]):
+        self.pool = pool
+        self.worker_id = worker_id
+        self.flow_slugs = list(flow_slugs)
+
+    async def claim(self, max_tasks: int) -> list[ClaimedTask]:
+        """Lease up to ``max_tasks`` ready tasks of this worker's flows."""
+        params = {"flow_slugs": self.flow_slugs, "worker_id": self.worker_id}
+        async with self.pool.connection() as conn:
+            cur = conn.cursor(row_factory=class_row(ClaimedTask))
+            await cur.execute(query("worker_claim_tasks"), {**params, "max_tasks": max_tasks})
+            return await cur.fetchall()
+
+    async def report(self, reports: Sequence[Report]) -> None:
+        """Store completions and failures, all in one transaction."""
+        done = [r for r in reports if r.error is None]
+        failed = [r for r in reports if r.error is not None]
+        async with self.pool.connection() as conn, conn.transaction():
+            if done:
+                await conn.execute(query("worker_complete_tasks"), _completions(done))
+            if failed:
+                await conn.execute(query("worker_fail_tasks"), _failures(failed))
+
+    async def release(self) -> int:
+        """Give back every task still leased to this worker; return how many."""
+        return int(await self._scalar("worker_release_tasks", worker_id=self.worker_id) or 0)
+
+    async def register(self, hostname: str, pid: int) -> None:
+        """Upsert this worker's row in ``pgflow.workers``."""
+        await self._scalar(
+            "worker_register",
+            worker_id=self.worker_id,
+            flow_slugs=self.flow_slugs,
+            hostname=hostname,
+            pid=pid,
+        )
+
+    async def heartbeat(self) -> bool:
+        """Record a heartbeat; False when the worker's row no longer exists."""
+        return bool(await self._scalar("worker_heartbeat", worker_id=self.worker_id))
+
+    async def stopped(self) -> None:
+        """Mark this worker as stopped."""
+        await self._scalar("worker_stopped", worker_id=self.worker_id)
+
+    async def _scalar(self, name: str, **params: Any) -> Any:
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(query(name), params)).fetchone()
+        return row[0] if row else None
+
+
+def _key_arrays(reports: Sequence[Report]) -> dict[str, list[Any]]:
+    return {
+        "run_ids": [r.task.run_id for r in reports],
+        "step_slugs": [r.task.step_slug for r in reports],
+        "task_indexes": [r.task.task_index for r in reports],
+        "attempts": [r.task.attempt for r in reports],
+    }
+
+
+def _completions(reports: Sequence[Report]) -> dict[str, list[Any]]:
+    outputs = [jsonb(r.output) for r in reports]
+    return {**_key_arrays(reports), "outputs": outputs}
+
+
+def _failures(reports: Sequence[Report]) -> dict[str, list[Any]]:
+    errors = [r.error for r in reports if r.error is not None]
+    return {
+        **_key_arrays(reports),
+        "error_messages": [e.message for e in errors],
+        "error_types": [e.type for e in errors],
+        "error_tracebacks": [e.traceback for e in errors],
+    }

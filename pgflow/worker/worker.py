@@ -1,0 +1,287 @@
+"""``pgflow.Worker``: runs the handlers of a set of flows against Postgres.
+
+A worker claims ready tasks of its flows in batches, runs their handlers (async ones on
+the event loop, sync ones in a thread pool) and reports each result, fenced by attempt.
+It wakes on ``LISTEN pgflow_tasks`` within milliseconds, polls as a fallback, records
+heartbeats in ``pgflow.workers``, survives a database restart (reconnecting with backoff)
+and stops gracefully::
+
+    worker = pgflow.Worker([flow], concurrency=20)
+    worker.run()                    # blocks; SIGINT/SIGTERM stop it gracefully
+
+    await worker.run_async()        # inside your own event loop; worker.stop() stops it
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from pgflow.db.connection import open_async_pool, resolve_database
+from pgflow.db.errors import describe_conninfo, wrap_db_errors
+from pgflow.dsl.flow import Flow
+from pgflow.errors import ConfigurationError
+from pgflow.worker.heartbeat import Heartbeat
+from pgflow.worker.listener import TaskListener
+from pgflow.worker.loop import Supervisor
+from pgflow.worker.reporter import Reporter
+from pgflow.worker.retry import Health
+from pgflow.worker.runner import TaskRunner
+from pgflow.worker.settings import WorkerSettings
+from pgflow.worker.signals import StopSignals
+from pgflow.worker.store import WorkerStore
+
+__all__ = ["Worker"]
+
+logger = logging.getLogger("pgflow.worker")
+
+
+class Worker:
+    """Runs the tasks of some flows (see the module docstring).
+
+    Args:
+        flows: a flow or several; the worker claims tasks of these flows only.
+        database_url: the Postgres URL; None resolves it like the CLI does
+            (``PGFLOW_DATABASE_URL``, ``DATABASE_URL``, pyproject, embedded server).
+        concurrency: the most handlers running at once.
+        batch_size: the most tasks per claim (default: ``concurrency``).
+        poll_interval: seconds between fallback polls while idle (notifications wake the
+            worker sooner; polls pick up delayed retries).
+        shutdown_grace: seconds running tasks get to finish after a stop request.
+        heartbeat_interval: seconds between heartbeats in ``pgflow.workers``.
+        env: what handlers see as ``ctx.env`` (default: ``os.environ``).
+        worker_id: this worker's id (default: a random UUID).
+        pool: an open async pool to use instead of opening one (it is not closed).
+        retry_base_delay: the first delay in seconds when retrying database calls.
+
+    Raises:
+        ConfigurationError: no flows, two flows with one slug, or a setting out of range.
+    """
+
+    def __init__(
+        self,
+        flows: Flow | Iterable[Flow],
+        database_url: str | None = None,
+        *,
+        concurrency: int = 10,
+        batch_size: int | None = None,
+        poll_interval: float = 1.0,
+        shutdown_grace: float = 30.0,
+        heartbeat_interval: float = 10.0,
+        env: Mapping[str, str] | None = None,
+        worker_id: uuid.UUID | None = None,
+        pool: AsyncConnectionPool | None = None,
+        retry_base_delay: float = 0.05,
+    ) -> None:
+        self.flows = _flow_tuple(flows)
+        self.database_url = database_url
+        self.settings = WorkerSettings(
+            concurrency=concurrency,
+            batch_size=batch_size or concurrency,
+            poll_interval=poll_interval,
+            shutdown_grace=shutdown_grace,
+            heartbeat_interval=heartbeat_interval,
+            retry_base_delay=retry_base_delay,
+        )
+        self.env: Mapping[str, str] = os.environ if env is None else env
+        self.worker_id = worker_id or uuid.uuid4()
+        self._pool = pool
+        self._steps = {(s.flow_slug, s.slug): s for f in self.flows for s in f.steps}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._supervisor: Supervisor | None = None
+        self._stop_request: bool | None = None  # None: not requested; True: immediate
+
+    @property
+    def flow_slugs(self) -> list[str]:
+        """The slugs of the flows this worker serves."""
+        return [f.slug for f in self.flows]
+
+    def run(self, *, until_idle: bool = False, max_tasks: int | None = None) -> None:
+        """Run until stopped (SIGINT/SIGTERM, :meth:`stop`), blocking this thread.
+
+        The first signal stops gracefully; a second one stops at once. Arguments as for
+        :meth:`run_async`.
+
+        Raises:
+            ConfigurationError: called from a running event loop (use :meth:`run_async`).
+            DatabaseError: the database cannot be reached at start-up.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise ConfigurationError(
+                "Worker.run() was called inside a running event loop",
+                hint="use `await worker.run_async()` there instead",
+            )
+        asyncio.run(self.run_async(until_idle=until_idle, max_tasks=max_tasks, handle_signals=True))
+
+    async def run_async(
+        self,
+        *,
+        until_idle: bool = False,
+        max_tasks: int | None = None,
+        handle_signals: bool = False,
+    ) -> None:
+        """Run on the current event loop until stopped.
+
+        Args:
+            until_idle: also stop once nothing is running and nothing is claimable
+                (tests, one-off scripts).
+            max_tasks: also stop after starting this many tasks.
+            handle_signals: stop gracefully on SIGINT/SIGTERM (main thread only).
+
+        Raises:
+            DatabaseError: the database cannot be reached at start-up.
+            SchemaError: the pgflow schema is not installed.
+        """
+        self._loop = asyncio.get_running_loop()
+        try:
+            async with wrap_db_errors():
+                pool, conninfo = await self._open_pool()
+                try:
+                    await self._serve(pool, conninfo, until_idle, max_tasks, handle_signals)
+                finally:
+                    if self._pool is None:
+                        await pool.close()
+        finally:
+            self._loop, self._supervisor, self._stop_request = None, None, None
+
+    def stop(self, *, immediate: bool = False) -> None:
+        """Ask the worker to stop; safe from any thread, and before it starts.
+
+        Args:
+            immediate: do not wait for running tasks: cancel them and release them.
+        """
+        self._stop_request = bool(self._stop_request) or immediate
+        loop, supervisor = self._loop, self._supervisor
+        if loop is None or supervisor is None:
+            return
+        if _in_loop(loop):
+            supervisor.request_stop(immediate=immediate)
+        else:
+            loop.call_soon_threadsafe(lambda: supervisor.request_stop(immediate=immediate))
+
+    async def _open_pool(self) -> tuple[AsyncConnectionPool, str]:
+        if self._pool is not None:
+            return self._pool, str(self._pool.conninfo)
+        url = self.database_url or resolve_database(None).url
+        size = self.settings.concurrency + 3  # + claims, reports, heartbeats
+        return await open_async_pool(url, min_size=2, max_size=size), url
+
+    async def _serve(
+        self,
+        pool: AsyncConnectionPool,
+        conninfo: str,
+        until_idle: bool,
+        max_tasks: int | None,
+        handle_signals: bool,
+    ) -> None:
+        health = Health()
+        store = WorkerStore(pool, self.worker_id, self.flow_slugs)
+        heartbeat = Heartbeat(store, self.settings.heartbeat_interval, health, *_host())
+        await heartbeat.register()
+        executor = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="pgflow")
+        supervisor = self._supervisor = self._supervise(store, health, executor)
+        listener = TaskListener(
+            conninfo, self.flow_slugs, supervisor.wake, health,
+            backoff_base=self.settings.retry_base_delay,
+        )  # fmt: skip
+        jobs = (listener.run(), heartbeat.run(), supervisor.reporter_task())
+        background = [asyncio.create_task(job) for job in jobs]
+        try:
+            with StopSignals(self.stop, handle_signals):
+                await _first_listen(listener)
+                self._announce(conninfo)
+                await self._claim(supervisor, until_idle, max_tasks)
+        finally:
+            await _cancel(background)
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _claim(self, supervisor: Supervisor, until_idle: bool, max_tasks: int | None) -> None:
+        if self._stop_request is not None:
+            supervisor.request_stop(immediate=self._stop_request)
+        try:
+            await supervisor.claim_loop(until_idle=until_idle, max_tasks=max_tasks)
+        except asyncio.CancelledError:
+            supervisor.request_stop(immediate=True)
+            raise
+        finally:
+            await supervisor.shut_down()
+
+    def _supervise(
+        self, store: WorkerStore, health: Health, executor: ThreadPoolExecutor
+    ) -> Supervisor:
+        runner = TaskRunner(self._steps, executor, self.env, store.pool.connection)
+        reporter = Reporter(
+            store, health, backoff_base=self.settings.retry_base_delay,
+            on_failure=store.pool.check,
+        )  # fmt: skip
+        return Supervisor(self.settings, store, runner, reporter, health)
+
+    def _announce(self, conninfo: str) -> None:
+        logger.info(
+            "worker %s started: flows=%s concurrency=%d database=%s",
+            self.worker_id,
+            ",".join(self.flow_slugs),
+            self.settings.concurrency,
+            describe_conninfo(conninfo),
+            extra={"action": "worker_started", "worker_id": str(self.worker_id)},
+        )
+
+
+def _flow_tuple(flows: Flow | Iterable[Flow]) -> tuple[Flow, ...]:
+    result = (flows,) if isinstance(flows, Flow) else tuple(flows)
+    if not result:
+        raise ConfigurationError(
+            "a Worker needs at least one flow", hint="pass Worker([flow, ...])"
+        )
+    slugs = [f.slug for f in result]
+    duplicates = sorted({s for s in slugs if slugs.count(s) > 1})
+    if duplicates:
+        raise ConfigurationError(
+            f"two flows passed to the Worker share the slug {duplicates[0]!r}",
+            hint="give each flow its own slug (flows are immutable: use e.g. a _v2 suffix)",
+        )
+    for flow in result:
+        if not isinstance(flow, Flow):
+            raise ConfigurationError(
+                f"Worker expected Flow objects, got {type(flow).__name__}",
+                hint="pass the Flow instances your module defines",
+            )
+    return result
+
+
+def _host() -> tuple[str, int]:
+    return socket.gethostname(), os.getpid()
+
+
+def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+async def _first_listen(listener: TaskListener, timeout: float = 5.0) -> None:
+    """Wait until LISTEN is in place, so no notification is missed after the first claim."""
+    try:
+        async with asyncio.timeout(timeout):
+            await listener.ready.wait()
+    except TimeoutError:
+        logger.warning("LISTEN is not in place yet; polling until it is")
+
+
+async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
