@@ -34,6 +34,36 @@ values (%(id)s, %(name)s, %(checksum)s);
 -- The highest applied migration id, or NULL when none is applied.
 select max(id) as version from pgflow.schema_migrations;
 
+-- name: deploy_inspect
+-- The deployed checksum of a flow (NULL row when absent) and its first difference from `shape`.
+select coalesce(f.checksum, pgflow.flow_checksum(f.flow_slug)) as checksum, f.status,
+       pgflow._shape_difference(
+         coalesce(f.declared_shape, pgflow.get_flow_shape(f.flow_slug)), %(shape)s
+       ) as difference
+from pgflow.flows f
+where f.flow_slug = %(slug)s
+for update;
+
+-- name: deploy_delete_flow
+-- Development re-create: count the flow's runs, then delete the flow and all its data.
+select (select count(*) from pgflow.runs r where r.flow_slug = %(slug)s)::int as runs_deleted,
+       pgflow.delete_flow_and_data(%(slug)s) is null as deleted;
+
+-- name: deploy_options
+-- The runtime options (tunables) of a flow and its steps, one row per option.
+select 'flow.' || o.key as name, o.value
+from pgflow.flows f,
+  jsonb_each(jsonb_build_object('max_attempts', f.opt_max_attempts,
+    'base_delay', f.opt_base_delay, 'timeout', f.opt_timeout)) o
+where f.flow_slug = %(slug)s
+union all
+select s.step_slug || '.' || o.key, o.value
+from pgflow.steps s,
+  jsonb_each(jsonb_build_object('max_attempts', s.opt_max_attempts,
+    'base_delay', s.opt_base_delay, 'timeout', s.opt_timeout,
+    'start_delay', s.opt_start_delay)) o
+where s.flow_slug = %(slug)s;
+
 -- name: worker_claim_tasks
 -- Lease up to max_tasks ready tasks of the worker's flows, with their built inputs.
 select run_id, flow_slug, step_slug, task_index, attempt, input, flow_input, deadline

@@ -1,0 +1,62 @@
+"""``pgflow deploy``: apply flows to a database (production default, or ``--dev``)."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from pgflow.cli._group import database_url_option, main, resolve_target
+from pgflow.db.connection import connect
+from pgflow.db.schema import install as install_schema
+from pgflow.deploy import DeployResult, deploy_flows
+from pgflow.errors import ShapeMismatchError
+from pgflow.loader import load_flows
+
+__all__ = ["deploy"]
+
+_STYLE = {
+    "created": "green",
+    "unchanged": "dim",
+    "options updated": "cyan",
+    "recreated": "yellow",
+    "refused": "bold red",
+}
+
+
+@main.command()
+@click.argument("flows_spec", metavar="FLOWS")
+@click.option(
+    "--dev", is_flag=True, help="Recreate flows whose shape changed (deletes their runs)."
+)
+@click.option("--install/--no-install", default=True, help="Install or upgrade the schema first.")
+@database_url_option
+def deploy(flows_spec: str, dev: bool, install: bool, database_url: str | None) -> None:
+    """Deploy the flows in FLOWS (a file, a module, optionally :attr).
+
+    Without --dev a flow whose shape changed is refused and nothing is deployed:
+    flows are immutable, so ship the new shape under a new slug (x_v2).
+    """
+    flows = load_flows(flows_spec)
+    target = resolve_target(database_url)
+    if install:
+        install_schema(target.url)
+    with connect(target.url) as conn:
+        try:
+            results = deploy_flows(conn, flows, dev=dev)
+        except ShapeMismatchError as exc:
+            _print_table(getattr(exc, "results", []))
+            raise
+    _print_table(results)
+
+
+def _print_table(results: list[DeployResult]) -> None:
+    if not results:
+        return
+    table = Table(title="pgflow deploy")
+    for column in ("flow", "checksum", "action", "detail"):
+        table.add_column(column)
+    for r in results:
+        style = _STYLE[r.action]
+        table.add_row(r.flow_slug, r.checksum[:12], f"[{style}]{r.action}[/]", r.detail)
+    Console(stderr=True).print(table)

@@ -1,0 +1,169 @@
+"""Deploying flows to a database: ``pgflow deploy`` and ``pgflow run`` build on this.
+
+Flows are immutable: a slug keeps its shape for life. :func:`deploy_flows` therefore
+
+* creates a flow that is not deployed yet (or finishes one whose SQL stopped midway),
+* re-applies an identical flow as a no-op, apart from runtime options, which it updates and
+  reports (``options updated``),
+* refuses a changed shape, naming the first difference and suggesting a new slug, and leaves
+  the database untouched (production mode), or
+* with ``dev=True`` recreates a changed flow: it deletes the old definition *and its runs*
+  and applies the new one, reporting how many runs it deleted.
+
+Everything happens in one transaction: either every flow is deployed or none is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from pgflow.compiler import compile_flow
+from pgflow.db.errors import wrap_db_errors
+from pgflow.dsl.flow import Flow
+from pgflow.errors import ShapeMismatchError
+from pgflow.sql import query
+
+Action = Literal["created", "unchanged", "options updated", "recreated", "refused"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeployResult:
+    """What deploying one flow did.
+
+    Attributes:
+        flow_slug: the flow.
+        checksum: the checksum of the flow's shape as deployed now.
+        action: created, unchanged, options updated, recreated or refused.
+        detail: a human sentence (the difference for refused/recreated flows, the changed
+            options, the number of runs deleted).
+        runs_deleted: runs removed by a development re-create.
+    """
+
+    flow_slug: str
+    checksum: str
+    action: Action
+    detail: str = ""
+    runs_deleted: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    flow: Flow
+    sql: str
+    checksum: str
+    shape: dict[str, Any]
+    deployed_checksum: str | None
+    difference: str | None
+    partial: bool
+
+
+def deploy_flows(
+    conn: psycopg.Connection[Any], flows: Sequence[Flow], *, dev: bool = False
+) -> list[DeployResult]:
+    """Deploy flows in one transaction and say what happened to each.
+
+    Args:
+        conn: a connection to a database with the pgflow schema installed.
+        flows: the flows to deploy, in order.
+        dev: recreate flows whose shape changed, deleting their runs.
+
+    Raises:
+        ShapeMismatchError: (without ``dev``) a flow's shape differs from the deployed one;
+            nothing was changed. ``results`` on the error lists every flow's outcome.
+    """
+    with wrap_db_errors(), conn.transaction():
+        plans = [_plan(conn, flow) for flow in flows]
+        refused = [p for p in plans if p.difference is not None]
+        if refused and not dev:
+            raise _refusal(plans)
+        return [_apply(conn, plan) for plan in plans]
+
+
+def _plan(conn: psycopg.Connection[Any], flow: Flow) -> _Plan:
+    compiled = compile_flow(flow)
+    shape = compiled.shape.to_json()
+    row = _fetch_one(conn, "deploy_inspect", slug=flow.slug, shape=Jsonb(shape))
+    deployed = row["checksum"] if row else None
+    difference = row["difference"] if row and deployed != compiled.checksum else None
+    partial = bool(row) and row["status"] == "defining"
+    return _Plan(flow, compiled.sql, compiled.checksum, shape, deployed, difference, partial)
+
+
+def _apply(conn: psycopg.Connection[Any], plan: _Plan) -> DeployResult:
+    slug = plan.flow.slug
+    if plan.deployed_checksum is None or (plan.partial and plan.difference is None):
+        _execute_script(conn, plan.sql)
+        detail = "finished a partly applied definition" if plan.partial else ""
+        return DeployResult(slug, plan.checksum, "created", detail)
+    if plan.difference is not None:
+        deleted = _fetch_one(conn, "deploy_delete_flow", slug=slug)["runs_deleted"]
+        _execute_script(conn, plan.sql)
+        detail = f"{plan.difference}; deleted {deleted} run(s)"
+        return DeployResult(slug, plan.checksum, "recreated", detail, deleted)
+    before = _options(conn, slug)
+    _execute_script(conn, plan.sql)
+    changes = _changed_options(before, _options(conn, slug))
+    if changes:
+        return DeployResult(slug, plan.checksum, "options updated", "; ".join(changes))
+    return DeployResult(slug, plan.checksum, "unchanged")
+
+
+def _refusal(plans: Sequence[_Plan]) -> ShapeMismatchError:
+    results = [
+        DeployResult(p.flow.slug, p.deployed_checksum or p.checksum, "refused", p.difference)
+        if p.difference is not None
+        else DeployResult(p.flow.slug, p.checksum, "unchanged", "not applied")
+        for p in plans
+    ]
+    lines = [
+        f"flow {p.flow.slug!r} is deployed with a different shape "
+        f"(deployed checksum {p.deployed_checksum}, new checksum {p.checksum}): {p.difference}"
+        for p in plans
+        if p.difference is not None
+    ]
+    first = next(p.flow.slug for p in plans if p.difference is not None)
+    return ShapeMismatchError(
+        "\n".join(lines) + "\nNothing was deployed.",
+        hint=(
+            f"Flows are immutable: deploy the new shape under a new slug such as "
+            f"{first + '_v2'!r}, or in development run `pgflow deploy --dev` to recreate "
+            "the flow (this deletes its runs)."
+        ),
+        flow_slug=first,
+        results=results,
+    )
+
+
+def _options(conn: psycopg.Connection[Any], slug: str) -> dict[str, Any]:
+    rows = _fetch_all(conn, "deploy_options", slug=slug)
+    return {row["name"]: row["value"] for row in rows}
+
+
+def _changed_options(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    return [
+        f"{name} {before.get(name)} -> {value}"
+        for name, value in after.items()
+        if before.get(name) != value
+    ]
+
+
+def _execute_script(conn: psycopg.Connection[Any], sql: str) -> None:
+    # compiled SQL is a script of literal-only statements: run it without parameters
+    conn.execute(sql.encode())
+
+
+def _fetch_all(conn: psycopg.Connection[Any], name: str, **params: Any) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(query(name), params)
+        return cur.fetchall()
+
+
+def _fetch_one(conn: psycopg.Connection[Any], name: str, **params: Any) -> dict[str, Any]:
+    rows = _fetch_all(conn, name, **params)
+    return rows[0] if rows else {}
