@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pgflow.dsl._unset import UNSET, Unset, or_default
 from pgflow.dsl.binding import EMPTY, BindingPlan, adapter_for, bind_parameters, signature_of
 from pgflow.dsl.compat import TypeSchema, items_of, schema_of
-from pgflow.dsl.edges import check_edges, check_pattern_keys, check_received
+from pgflow.dsl.edges import check_edges, check_pattern_keys, check_received, type_name
 from pgflow.dsl.options import (
     DEFAULT_START_DELAY,
     DEFAULT_WHEN_EXHAUSTED,
@@ -22,6 +22,7 @@ from pgflow.dsl.options import (
 )
 from pgflow.dsl.slugs import check_slug
 from pgflow.dsl.step import StepDefinition
+from pgflow.errors import TypeMismatchError
 
 if TYPE_CHECKING:
     from pgflow.dsl.flow import Flow
@@ -168,14 +169,24 @@ def _map_source(
 ) -> TypeSchema | None:
     if step.step_type != "map":
         return None
-    source = producers[step.deps[0]].output_schema if step.deps else flow.input_schema
-    if source is not None and items_of(source) is None:
-        what = f"step {step.deps[0]!r}" if step.deps else "the flow input model"
-        raise step.where.error(
-            f"a map step maps over {what}, whose type is not a list",
-            hint="map over a list: annotate that output (or the flow input) as list[...]",
+    if not step.deps:
+        if flow.input_schema is not None and items_of(flow.input_schema) is None:
+            raise step.where.error(
+                f"a root map step maps over the flow input, but the flow's input model "
+                f"{type_name(flow.input_model)} is not a list",
+                hint="give the flow a list input (e.g. input=list[str]) or map over a step",
+            )
+        return flow.input_schema
+    producer = producers[step.deps[0]]
+    if producer.output_schema is not None and items_of(producer.output_schema) is None:
+        raise TypeMismatchError(
+            f"{step.where}: a map step maps over step {producer.slug!r}, whose output "
+            f"(-> {type_name(producer.return_annotation)}) is not a list",
+            hint=f"make {producer.slug!r} return a list (annotate it list[...])",
+            flow_slug=step.flow_slug,
+            step_slug=step.slug,
         )
-    return source
+    return producer.output_schema
 
 
 def _output_schema(kind: StepKind, returns: Any, where: Where) -> TypeSchema | None:

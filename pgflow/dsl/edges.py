@@ -113,7 +113,7 @@ def _produced(
 def _type_error(
     step: StepDefinition, binding: ParameterBinding, origin: str, problem: str
 ) -> TypeMismatchError:
-    annotation = _type_name(binding.annotation)
+    annotation = type_name(binding.annotation)
     return TypeMismatchError(
         f"{step.where}: parameter '{binding.name}: {annotation}' cannot accept {origin}: {problem}",
         hint=f"annotate '{binding.name}' with a type that accepts {origin}, "
@@ -124,7 +124,8 @@ def _type_error(
     )
 
 
-def _type_name(annotation: Any) -> str:
+def type_name(annotation: Any) -> str:
+    """A short readable name for an annotation (``Page``, ``list[int]``)."""
     if isinstance(annotation, type):
         return annotation.__name__
     return repr(annotation).replace("typing.", "")
