@@ -403,6 +403,21 @@ begin
 end;
 $$;
 
+-- _max_payload_bytes(): the largest run input or task output accepted, in bytes (stored
+-- size). Default 16 MiB; change it per database or role with
+-- `alter database mydb set pgflow.max_payload_bytes = '67108864'`.
+create or replace function pgflow._max_payload_bytes()
+returns bigint
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  return coalesce(nullif(current_setting('pgflow.max_payload_bytes', true), '')::bigint,
+    16777216);
+end;
+$$;
+
 -- ---- pgflow/sql/schema/0120_function_create_flow.sql ----
 -- create_flow(flow_slug, max_attempts, base_delay, timeout, shape, checksum)
 --
@@ -1161,6 +1176,13 @@ begin
       jsonb_array_length(flow.declared_shape -> 'steps')),
       'Its compiled SQL stopped midway; apply it again to finish the definition.');
   end if;
+  if pg_column_size(input) > pgflow._max_payload_bytes() then
+    perform pgflow._raise('PGF08', format(
+      'flow %L: run input is %s bytes, over the limit of %s bytes', start_flow.flow_slug,
+      pg_column_size(input), pgflow._max_payload_bytes()),
+      'Store large data elsewhere (a table, object storage) and pass a reference; '
+      || 'or raise the pgflow.max_payload_bytes setting.');
+  end if;
   if input is null then
     perform pgflow._raise('PGF08', format('flow %L: run input must not be NULL',
       start_flow.flow_slug), 'Pass a JSON value, e.g. ''{}''::jsonb.');
@@ -1348,6 +1370,7 @@ declare
   finished int := 0;
   scan boolean := false;
   done int;
+  max_bytes bigint := pgflow._max_payload_bytes();
 begin
   -- One primary-key update per task (the planner cannot pick a scan of all leased tasks),
   -- in primary-key order, so concurrent batches lock rows in the same order.
@@ -1356,6 +1379,13 @@ begin
       as r(run_id, step_slug, task_index, output, attempt)
     order by r.run_id, r.step_slug, r.task_index
   loop
+    if pg_column_size(req.output) > max_bytes then
+      -- an oversized output is a failed attempt, not a completion
+      return next pgflow._fail_task(req.run_id, req.step_slug, req.task_index, req.attempt,
+        format('output is %s bytes, over the limit of %s bytes (pgflow.max_payload_bytes)',
+          pg_column_size(req.output), max_bytes), 'OutputTooLarge', null);
+      continue;
+    end if;
     update pgflow.step_tasks x set
       status = 'completed', output = req.output, completed_at = now(), leased_until = null
     where x.run_id = req.run_id and x.step_slug = req.step_slug

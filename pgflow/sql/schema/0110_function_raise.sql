@@ -43,3 +43,18 @@ begin
   end if;
 end;
 $$;
+
+-- _max_payload_bytes(): the largest run input or task output accepted, in bytes (stored
+-- size). Default 16 MiB; change it per database or role with
+-- `alter database mydb set pgflow.max_payload_bytes = '67108864'`.
+create or replace function pgflow._max_payload_bytes()
+returns bigint
+language plpgsql
+stable
+set search_path = ''
+as $$
+begin
+  return coalesce(nullif(current_setting('pgflow.max_payload_bytes', true), '')::bigint,
+    16777216);
+end;
+$$;

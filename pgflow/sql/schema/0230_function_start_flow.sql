@@ -32,6 +32,13 @@ begin
       jsonb_array_length(flow.declared_shape -> 'steps')),
       'Its compiled SQL stopped midway; apply it again to finish the definition.');
   end if;
+  if pg_column_size(input) > pgflow._max_payload_bytes() then
+    perform pgflow._raise('PGF08', format(
+      'flow %L: run input is %s bytes, over the limit of %s bytes', start_flow.flow_slug,
+      pg_column_size(input), pgflow._max_payload_bytes()),
+      'Store large data elsewhere (a table, object storage) and pass a reference; '
+      || 'or raise the pgflow.max_payload_bytes setting.');
+  end if;
   if input is null then
     perform pgflow._raise('PGF08', format('flow %L: run input must not be NULL',
       start_flow.flow_slug), 'Pass a JSON value, e.g. ''{}''::jsonb.');

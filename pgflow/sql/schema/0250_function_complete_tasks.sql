@@ -29,6 +29,7 @@ declare
   finished int := 0;
   scan boolean := false;
   done int;
+  max_bytes bigint := pgflow._max_payload_bytes();
 begin
   -- One primary-key update per task (the planner cannot pick a scan of all leased tasks),
   -- in primary-key order, so concurrent batches lock rows in the same order.
@@ -37,6 +38,13 @@ begin
       as r(run_id, step_slug, task_index, output, attempt)
     order by r.run_id, r.step_slug, r.task_index
   loop
+    if pg_column_size(req.output) > max_bytes then
+      -- an oversized output is a failed attempt, not a completion
+      return next pgflow._fail_task(req.run_id, req.step_slug, req.task_index, req.attempt,
+        format('output is %s bytes, over the limit of %s bytes (pgflow.max_payload_bytes)',
+          pg_column_size(req.output), max_bytes), 'OutputTooLarge', null);
+      continue;
+    end if;
     update pgflow.step_tasks x set
       status = 'completed', output = req.output, completed_at = now(), leased_until = null
     where x.run_id = req.run_id and x.step_slug = req.step_slug

@@ -158,3 +158,14 @@ def test_worker_id_recorded_and_release_gives_attempt_back(conn):
     row = one(conn, "select status, attempts_count, worker_id from pgflow.step_tasks")
     assert row == {"status": "queued", "attempts_count": 0, "worker_id": None}
     assert claim(conn, "f")[0]["attempt"] == 1
+
+
+def test_oversized_output_is_a_failed_attempt(conn):
+    define(conn, "f", ("a", []), max_attempts=2, base_delay=0)
+    r = start(conn, "f")
+    q(conn, "set pgflow.max_payload_bytes = '1000'")
+    row = complete(conn, claim(conn, "f")[0], {"blob": "x" * 5000})
+    assert row["status"] == "queued" and row["error_type"] == "OutputTooLarge"
+    assert "over the limit of 1000 bytes" in row["error_message"]
+    complete(conn, claim(conn, "f")[0], "small")
+    assert run(conn, r["run_id"])["output"] == {"a": "small"}

@@ -74,3 +74,13 @@ def test_start_delay_defers_root_task(conn):
     assert claim(conn, "f") == []
     row = one(conn, "select available_at - queued_at as d from pgflow.step_tasks")
     assert row["d"].total_seconds() == pytest.approx(3600, abs=1)
+
+
+def test_oversized_input_is_refused_and_nothing_is_written(conn):
+    define(conn, "f", ("a", []))
+    q(conn, "set pgflow.max_payload_bytes = '1000'")
+    with pytest.raises(psycopg.Error) as exc:
+        start(conn, "f", {"blob": "x" * 5000})
+    assert exc.value.sqlstate == "PGF08"
+    assert "over the limit of 1000 bytes" in exc.value.diag.message_primary
+    assert one(conn, "select count(*) as n from pgflow.runs")["n"] == 0
