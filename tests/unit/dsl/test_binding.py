@@ -86,6 +86,7 @@ def test_a_map_handler_receives_one_element_and_may_ask_for_input_and_context() 
 
 def test_context_may_come_first_in_a_map_handler() -> None:
     flow = Flow("nums").array("items", lambda: [1])
+
     def annotated(ctx: Context, item: int) -> int:
         return item
 
