@@ -36,7 +36,7 @@ def embedded_group() -> None:
 
 
 def _data_dir() -> Path:
-    return embedded.data_dir(project_dir())
+    return embedded.data_dir(project_dir())  # resolved here too, to name it in the output
 
 
 def _shown(path: Path) -> str:

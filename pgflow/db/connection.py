@@ -23,16 +23,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from pgflow.db.errors import describe_conninfo, wrap_db_errors
+from pgflow.db.errors import describe_conninfo, redact, wrap_db_errors
 from pgflow.errors import ConfigurationError
 
 __all__ = [
     "DatabaseTarget",
     "Source",
     "aconnect",
+    "check_conninfo",
     "configured_database_url",
     "connect",
     "find_pyproject",
@@ -180,6 +182,23 @@ def resolve_database(
     return DatabaseTarget(embedded.start_embedded(data_dir), "embedded", data_dir.parent)
 
 
+def check_conninfo(conninfo: str) -> None:
+    """Refuse a malformed URL before trying to connect with it.
+
+    Raises:
+        ConfigurationError: libpq cannot parse it (the message does not repeat the URL).
+    """
+    try:
+        conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "cannot be parsed"
+        raise ConfigurationError(
+            f"invalid database URL: {redact(reason)}",
+            hint="Write it as postgresql://user:password@host:port/dbname "
+            "(or as libpq key=value pairs).",
+        ) from exc
+
+
 def _connect_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return {"autocommit": True, "application_name": APPLICATION_NAME, **kwargs}
 
@@ -191,29 +210,44 @@ def connect(conninfo: str, **kwargs: Any) -> psycopg.Connection[TupleRow]:
         DatabaseError: the server cannot be reached (the message names host and database).
         ConfigurationError: authentication failed or the database does not exist.
     """
-    with wrap_db_errors():
+    check_conninfo(conninfo)
+    with wrap_db_errors(conninfo=conninfo):
         return psycopg.Connection.connect(conninfo, **_connect_kwargs(kwargs))
 
 
 async def aconnect(conninfo: str, **kwargs: Any) -> psycopg.AsyncConnection[TupleRow]:
     """Open an async autocommit connection; errors as for :func:`connect`."""
-    async with wrap_db_errors():
+    check_conninfo(conninfo)
+    async with wrap_db_errors(conninfo=conninfo):
         return await psycopg.AsyncConnection.connect(conninfo, **_connect_kwargs(kwargs))
 
 
 def open_pool(
-    conninfo: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 30.0
+    conninfo: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    timeout: float = 30.0,
+    **kwargs: Any,
 ) -> ConnectionPool:
     """Open a sync pool of autocommit connections and wait until ``min_size`` are ready.
+
+    Args:
+        conninfo: the database URL.
+        min_size: connections kept open.
+        max_size: the most connections the pool opens.
+        timeout: seconds to wait for the first ``min_size`` connections.
+        **kwargs: passed to each connection (e.g. ``row_factory=dict_row``).
 
     Raises:
         DatabaseError: no connection could be made within ``timeout`` seconds.
     """
+    check_conninfo(conninfo)
     pool: ConnectionPool = ConnectionPool(
         conninfo,
         min_size=min_size,
         max_size=max_size,
-        kwargs=_connect_kwargs({}),
+        kwargs=_connect_kwargs(kwargs),
         name=APPLICATION_NAME,
         open=False,
     )
@@ -227,14 +261,20 @@ def open_pool(
 
 
 async def open_async_pool(
-    conninfo: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 30.0
+    conninfo: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    timeout: float = 30.0,
+    **kwargs: Any,
 ) -> AsyncConnectionPool:
     """Open an async pool of autocommit connections; errors as for :func:`open_pool`."""
+    check_conninfo(conninfo)
     pool: AsyncConnectionPool = AsyncConnectionPool(
         conninfo,
         min_size=min_size,
         max_size=max_size,
-        kwargs=_connect_kwargs({}),
+        kwargs=_connect_kwargs(kwargs),
         name=APPLICATION_NAME,
         open=False,
     )

@@ -27,7 +27,6 @@ from pgflow.errors import ConfigurationError
 __all__ = [
     "DATABASE_NAME",
     "DIR_NAME",
-    "admin_url",
     "bin_dir",
     "data_dir",
     "embedded_module",
@@ -96,23 +95,28 @@ def _server(pgdata: Path) -> Any:
     return server
 
 
-def admin_url(pgdata: Path) -> str:
-    """URL of the ``postgres`` maintenance database of a running embedded server."""
-    return str(_server(pgdata).get_uri())
+def _default(pgdata: Path | None) -> Path:
+    if pgdata is not None:
+        return pgdata
+    from pgflow.db.connection import project_dir  # connection imports this module lazily
+
+    return data_dir(project_dir())
 
 
-def start_embedded(pgdata: Path, *, database: str = DATABASE_NAME) -> str:
+def start_embedded(pgdata: Path | None = None, *, database: str = DATABASE_NAME) -> str:
     """Start the embedded server if needed and return the URL of ``database`` in it.
 
     The database is created on first use. Safe to call from several processes at once.
 
     Args:
-        pgdata: the data directory (see :func:`data_dir`); its parent is created if missing.
+        pgdata: the data directory; defaults to the current project's (:func:`data_dir`).
+            Its parent is created if missing.
         database: the database to create and connect to.
 
     Raises:
         ConfigurationError: the server cannot start (the message cites its log).
     """
+    pgdata = _default(pgdata)
     _prepare(pgdata)
     server = _server(pgdata)
     _ensure_database(str(server.get_uri()), database)
@@ -131,14 +135,17 @@ def _ensure_database(url: str, database: str) -> None:
             pass  # another process created it between our check and our create
 
 
-def is_running(pgdata: Path) -> bool:
+def is_running(pgdata: Path | None = None) -> bool:
     """Whether a server is running on ``pgdata`` (from its ``postmaster.pid``)."""
-    info = embedded_module().utils.PostmasterInfo.read_from_pgdata(pgdata)
+    info = embedded_module().utils.PostmasterInfo.read_from_pgdata(_default(pgdata))
     return info is not None and bool(info.is_running())
 
 
-def stop_embedded(pgdata: Path) -> bool:
-    """Stop the embedded server on ``pgdata`` (fast shutdown: sessions are disconnected).
+def stop_embedded(pgdata: Path | None = None) -> bool:
+    """Stop the embedded server (fast shutdown: sessions are disconnected).
+
+    Args:
+        pgdata: the data directory; defaults to the current project's (:func:`data_dir`).
 
     Returns:
         ``True`` if a server was running and is now stopped, ``False`` if none was running.
@@ -146,6 +153,7 @@ def stop_embedded(pgdata: Path) -> bool:
     Raises:
         ConfigurationError: ``pg_ctl stop`` failed.
     """
+    pgdata = _default(pgdata)
     if not pgdata.exists() or not is_running(pgdata):
         return False
     ep = embedded_module()

@@ -30,7 +30,13 @@ from psycopg.conninfo import conninfo_to_dict
 
 from pgflow import errors as e
 
-__all__ = ["DbErrorTranslator", "describe_conninfo", "translate_error", "wrap_db_errors"]
+__all__ = [
+    "DbErrorTranslator",
+    "describe_conninfo",
+    "redact",
+    "translate_error",
+    "wrap_db_errors",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,6 +65,10 @@ _CONNECT_HINT = (
     "name in the URL are right (create the database first if it does not exist), or pass "
     "another --database-url."
 )
+_PRIVILEGE_HINT = (
+    "Connect as the role that installed pgflow, or have a DBA grant this role pgflow_worker "
+    "(workers) or pgflow_reader (inspection)."
+)
 _URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]*:)[^@\s]*@")
 
 
@@ -82,7 +92,8 @@ def _server(user: object, host: object, port: object, db: object) -> str:
     return f"postgresql://{userinfo}{host or 'localhost'}{port_part}/{db or ''}"
 
 
-def _redact(text: str) -> str:
+def redact(text: str) -> str:
+    """Mask the password of any ``scheme://user:password@`` URL inside ``text``."""
     return _URL_PASSWORD.sub(r"\1***@", text)
 
 
@@ -98,7 +109,7 @@ def _message(exc: psycopg.Error) -> str:
     diag = exc.diag
     primary = diag.message_primary or str(exc).strip() or type(exc).__name__
     detail = f"\nDetail: {diag.message_detail}" if diag.message_detail else ""
-    return _redact(primary + detail)
+    return redact(primary + detail)
 
 
 def _attrs(exc: psycopg.Error) -> dict[str, Any]:
@@ -127,22 +138,22 @@ def translate_error(exc: psycopg.Error, *, conninfo: str | None = None) -> e.Pgf
     if state in _SCHEMA_MISSING:
         message = _message(exc) + (f"\nPostgres hint: {hint}" if hint else "")
         return e.SchemaError(message, hint=_INSTALL_HINT, **_attrs(exc))
+    if state is None and isinstance(exc, psycopg.ProgrammingError):
+        return e.DatabaseError(_message(exc), **_attrs(exc))  # client-side misuse: a bug
     if state is None or state.startswith("08") or state in _BAD_SETTINGS:
         return _connection_error(exc, conninfo)
+    if state.startswith("22"):  # data_exception: a value Postgres cannot accept
+        return e.InvalidInputError(_message(exc), hint=hint, **_attrs(exc))
+    if state == "42501":
+        return e.DatabaseError(_message(exc), hint=hint or _PRIVILEGE_HINT, **_attrs(exc))
     return e.DatabaseError(_message(exc), hint=hint, **_attrs(exc))
 
 
 def _connection_error(exc: psycopg.Error, conninfo: str | None) -> e.PgflowError:
     where = _where(exc, conninfo)
     server = f" at {where}" if where else ""
-    reason = _redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
     attrs = {"sqlstate": exc.sqlstate, "server": where}
-    if isinstance(exc, psycopg.ProgrammingError) and exc.sqlstate is None:
-        return e.ConfigurationError(
-            f"invalid database URL: {reason}",
-            hint="Write it as postgresql://user:password@host:port/dbname.",
-            **attrs,
-        )
     if exc.sqlstate in _BAD_SETTINGS:
         return e.ConfigurationError(
             f"Postgres{server} refused the connection: {reason}",

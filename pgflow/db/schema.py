@@ -27,7 +27,7 @@ from psycopg.rows import dict_row
 
 from pgflow.db.connection import connect
 from pgflow.db.errors import translate_error, wrap_db_errors
-from pgflow.errors import SchemaError
+from pgflow.errors import DatabaseError, SchemaError
 from pgflow.migrations import Migration, migrations
 from pgflow.sql import query
 
@@ -156,10 +156,13 @@ class SchemaManager:
             # No parameters: psycopg then sends the whole file as one simple-protocol batch.
             self.conn.execute(migration.sql.encode("utf-8"))
         except psycopg.Error as exc:
-            error = translate_error(exc)
-            error.message = f"pgflow migration {migration.filename} failed: {error.message}"
-            error.args = (error.message,)
-            raise error from exc
+            cause = translate_error(exc)
+            raise DatabaseError(
+                f"pgflow migration {migration.filename} failed: {cause.message}",
+                hint=cause.hint,
+                sqlstate=exc.sqlstate,
+                migration=migration.filename,
+            ) from exc
 
     def _table_exists(self) -> bool:
         row = self.conn.execute(query("schema_migrations_exists")).fetchone()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from pgflow.db.connection import aconnect, connect, open_async_pool, open_pool
 from pgflow.errors import DatabaseError
@@ -43,6 +44,11 @@ async def test_async_pool_hands_out_autocommit_connections(db_url: str) -> None:
         assert conn.autocommit
         cur = await conn.execute("select count(*) from pgflow.flows")
         assert await cur.fetchone() == (0,)
+
+
+def test_pool_passes_connection_options(db_url: str) -> None:
+    with open_pool(db_url, row_factory=dict_row) as pool, pool.connection() as conn:
+        assert conn.execute("select 1 as one").fetchone() == {"one": 1}
 
 
 def test_pool_that_cannot_connect_fails_fast_and_clearly() -> None:

@@ -68,6 +68,14 @@ def test_stop_without_a_data_dir_is_a_no_op(tmp_path: Path) -> None:
     assert embedded.stop_embedded(tmp_path / "nothing" / "pgdata") is False
 
 
+def test_defaults_to_the_current_project(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / "src").mkdir(exist_ok=True)
+    monkeypatch.chdir(project / "src")  # the project is found upward, via pyproject.toml
+    url = embedded.start_embedded()
+    assert embedded.is_running()
+    assert server_facts(url) == server_facts(embedded.start_embedded(embedded.data_dir(project)))
+
+
 def test_resolution_falls_back_to_the_embedded_server(project: Path) -> None:
     target = resolve_database(None, environ={}, cwd=project)
     assert target.source == "embedded" and target.origin == project.resolve() / ".pgflow"

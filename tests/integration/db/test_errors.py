@@ -74,6 +74,29 @@ def test_missing_pgflow_schema_suggests_install(plain: psycopg.Connection[Any]) 
     assert exc.value.hint and "pgflow install" in exc.value.hint
 
 
+def test_values_postgres_rejects_are_invalid_input(plain: psycopg.Connection[Any]) -> None:
+    with pytest.raises(errors.InvalidInputError) as exc, wrap_db_errors():
+        plain.execute("select 'not json'::jsonb")
+    assert exc.value.message.startswith("invalid input syntax for type json")
+    assert exc.value.sqlstate == "22P02"  # type: ignore[attr-defined]
+
+
+def test_missing_privilege_suggests_the_pgflow_roles(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("set role pgflow_worker")
+        with pytest.raises(errors.DatabaseError) as exc, wrap_db_errors():
+            conn.execute("select * from pgflow.runs")
+    assert exc.value.message == "permission denied for table runs"
+    assert exc.value.hint and "pgflow_reader" in exc.value.hint
+
+
+def test_client_side_misuse_is_not_blamed_on_the_url(plain: psycopg.Connection[Any]) -> None:
+    with pytest.raises(errors.DatabaseError) as exc, wrap_db_errors():
+        plain.execute("select %s, %s", [1])
+    assert type(exc.value) is errors.DatabaseError
+    assert "placeholders" in exc.value.message
+
+
 def test_other_exceptions_pass_through_untouched() -> None:
     with pytest.raises(ValueError, match="not a db error"), wrap_db_errors():
         raise ValueError("not a db error")
@@ -132,5 +155,6 @@ def test_missing_database_says_so_and_suggests_creating_it(pgflow_server: Any) -
 
 def test_malformed_url_is_a_configuration_error() -> None:
     with pytest.raises(errors.ConfigurationError) as exc:
-        connect("this is not a url")
-    assert exc.value.message.startswith("invalid database URL")
+        connect("this is not a url password=secret")
+    assert exc.value.message.startswith("invalid database URL: missing")
+    assert "secret" not in str(exc.value)

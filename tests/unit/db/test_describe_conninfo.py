@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pgflow.db.errors import describe_conninfo
+from pgflow.db.errors import describe_conninfo, redact
 
 
 @pytest.mark.parametrize(
@@ -30,3 +30,9 @@ def test_describe_conninfo(conninfo: str, expected: str) -> None:
 
 def test_unparseable_url_is_not_echoed() -> None:
     assert describe_conninfo("not a url with password=oops =") == "<unparseable database URL>"
+
+
+def test_redact_masks_passwords_in_urls_inside_text() -> None:
+    text = 'bad "postgresql://app:pa55@db/x" and postgres://u:p@h'
+    assert redact(text) == 'bad "postgresql://app:***@db/x" and postgres://u:***@h'
+    assert redact("no url here") == "no url here"
