@@ -15,10 +15,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pgflow import Flow
+from pgflow.cli import main
 from pgflow.compiler import compile_flow
 from pgflow.dsl.slugs import RESERVED_SLUGS, is_valid_slug
 from pgflow.loader import load_flows
@@ -158,3 +160,35 @@ def test_a_changed_shape_is_refused_before_anything_changes(conn: psycopg.Connec
     row = conn.execute("select pgflow.flow_checksum('orders') as checksum").fetchone()
     assert row is not None
     assert row["checksum"] == compile_flow(first).checksum  # type: ignore[call-overload]
+
+
+def test_check_compares_deployed_shapes_using_flow_checksum(
+    conn: psycopg.Connection[Any], db_url: str, tmp_path: Path
+) -> None:
+    website = FIXTURES / "flows" / "analyze_website.py"
+    run = CliRunner().invoke
+    fresh = run(main, ["check", str(website), "--database-url", db_url])
+    assert fresh.exit_code == 0, fresh.output
+    assert "schema: version" in fresh.stdout
+    assert "--   flow 'analyze_website': not deployed" in fresh.stdout
+
+    conn.execute((FIXTURES / "compiled" / "analyze_website.sql").read_text("utf-8"))
+    deployed = run(main, ["check", str(website), "--database-url", db_url])
+    assert deployed.exit_code == 0
+    assert "ok   flow 'analyze_website': deployed shape matches" in deployed.stdout
+
+    changed = tmp_path / "changed.py"
+    changed.write_text(
+        website.read_text("utf-8").replace(
+            '@flow.step(depends_on=["website"], timeout=30)',
+            '@flow.step(depends_on=["website"], if_={"website": {}}, when_unmet="fail")',
+        ),
+        encoding="utf-8",
+    )
+    refused = run(main, ["check", str(changed), "--database-url", db_url])
+    assert refused.exit_code == 1
+    assert "FAIL flow 'analyze_website': the deployed shape differs" in refused.stdout
+    assert 'required_input_pattern is null in the database and {"website": {}} in the code' in (
+        refused.stdout
+    )
+    assert "analyze_website_v2" in refused.stdout
