@@ -140,6 +140,8 @@ class SchemaManager:
         """In one transaction: lock, bootstrap, verify, record and apply one migration."""
         with self.conn.transaction():
             self.conn.execute(query("schema_lock"))
+            if not self._table_exists():
+                self._refuse_foreign_schema()
             self.conn.execute(query("schema_migrations_create"))
             status = self._status(self._verify(self._applied()))
             if not status.pending:
@@ -163,6 +165,18 @@ class SchemaManager:
                 sqlstate=exc.sqlstate,
                 migration=migration.filename,
             ) from exc
+
+    def _refuse_foreign_schema(self) -> None:
+        """Refuse a ``pgflow`` schema with objects this installer did not record."""
+        row = self.conn.execute(query("schema_foreign_objects")).fetchone()
+        if row and row[0]:
+            raise SchemaError(
+                f"schema pgflow already holds {row[0]} object(s), but no pgflow.schema_migrations "
+                "table: it was not installed by pgflow-py (perhaps by the TypeScript pgflow, "
+                "or by running the schema files by hand)",
+                hint="Install into another database; or, if that schema is disposable, "
+                "`drop schema pgflow cascade` and run `pgflow install` again.",
+            )
 
     def _table_exists(self) -> bool:
         row = self.conn.execute(query("schema_migrations_exists")).fetchone()

@@ -21,6 +21,13 @@ create table if not exists pgflow.schema_migrations (
 -- Whether the bookkeeping table exists (read-only; status() must not create anything).
 select to_regclass('pgflow.schema_migrations') is not null as present;
 
+-- name: schema_foreign_objects
+-- Tables, views, sequences and functions already in schema pgflow (0 when it is absent).
+select (select count(*) from pg_catalog.pg_class c
+        where c.relnamespace = to_regnamespace('pgflow'))
+     + (select count(*) from pg_catalog.pg_proc p
+        where p.pronamespace = to_regnamespace('pgflow')) as objects;
+
 -- name: schema_migrations_list
 -- Every applied migration, oldest first.
 select id, name, checksum, applied_at from pgflow.schema_migrations order by id;

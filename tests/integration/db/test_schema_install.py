@@ -122,6 +122,22 @@ def test_a_changed_migration_is_refused(db_url: str) -> None:
     assert exc.value.hint and "immutable" in exc.value.hint
 
 
+def test_a_schema_pgflow_not_installed_by_us_is_refused(empty_db_url: str) -> None:
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        conn.execute("create schema pgflow; create table pgflow.flows (flow_slug text)")
+    with pytest.raises(SchemaError) as exc:
+        install(empty_db_url)
+    assert "schema pgflow already holds 1 object(s)" in exc.value.message
+    assert exc.value.hint and "drop schema pgflow cascade" in exc.value.hint
+    assert one_value(empty_db_url, "select to_regclass('pgflow.schema_migrations')") is None
+
+
+def test_an_empty_schema_pgflow_is_fine(empty_db_url: str) -> None:
+    with psycopg.connect(empty_db_url, autocommit=True) as conn:
+        conn.execute("create schema pgflow")
+    assert install(empty_db_url).applied == migrations()
+
+
 def test_a_failing_migration_rolls_back_alone(empty_db_url: str) -> None:
     steps = [
         make(1, "good", "create schema if not exists pgflow; create table pgflow.good (id int);"),
