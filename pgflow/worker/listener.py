@@ -15,13 +15,15 @@ from collections.abc import Callable, Iterable
 
 import psycopg
 
-from pgflow.db.connection import APPLICATION_NAME
 from pgflow.sql import query
 from pgflow.worker.retry import Backoff, Health
 
-__all__ = ["TaskListener"]
+__all__ = ["WORKER_APPLICATION_NAME", "TaskListener"]
 
 logger = logging.getLogger("pgflow.worker")
+
+WORKER_APPLICATION_NAME = "pgflow_worker"
+"""The ``application_name`` of every worker connection, as ``pg_stat_activity`` shows it."""
 
 
 class TaskListener:
@@ -66,7 +68,7 @@ class TaskListener:
         conn = await psycopg.AsyncConnection.connect(
             self._conninfo,
             autocommit=True,
-            application_name=APPLICATION_NAME,
+            application_name=WORKER_APPLICATION_NAME,
             keepalives=1,
             keepalives_idle=30,
             keepalives_interval=10,

@@ -30,7 +30,7 @@ from pgflow.db.errors import describe_conninfo, wrap_db_errors
 from pgflow.dsl.flow import Flow
 from pgflow.errors import ConfigurationError
 from pgflow.worker.heartbeat import Heartbeat
-from pgflow.worker.listener import TaskListener
+from pgflow.worker.listener import WORKER_APPLICATION_NAME, TaskListener
 from pgflow.worker.loop import Supervisor
 from pgflow.worker.reporter import Reporter
 from pgflow.worker.retry import Health
@@ -176,7 +176,10 @@ class Worker:
             return self._pool, str(self._pool.conninfo)
         url = self.database_url or resolve_database(None).url
         size = self.settings.concurrency + 3  # + claims, reports, heartbeats
-        return await open_async_pool(url, min_size=2, max_size=size), url
+        pool = await open_async_pool(
+            url, min_size=2, max_size=size, application_name=WORKER_APPLICATION_NAME
+        )
+        return pool, url
 
     async def _serve(
         self,

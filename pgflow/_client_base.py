@@ -1,0 +1,186 @@
+"""The I/O-free half of :class:`pgflow.Client` and :class:`pgflow.AsyncClient`.
+
+Both twins build the same query parameters and read the same rows through this module,
+so their behaviour cannot drift apart: only the ``await``s differ (httpx's pattern).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from psycopg import sql
+from pydantic import TypeAdapter
+from pydantic_core import PydanticSerializationError
+
+from pgflow._json import jsonb
+from pgflow.dsl.flow import Flow
+from pgflow.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    RunCancelledError,
+    RunFailedError,
+    RunTimeoutError,
+    UnknownRunError,
+)
+from pgflow.models import RUN_STATUSES, Run
+from pgflow.sql import query
+
+__all__ = [
+    "check_source",
+    "deadline_after",
+    "finished_run",
+    "list_params",
+    "listen_statements",
+    "remaining",
+    "run_uuid",
+    "start_params",
+    "timeout_error",
+]
+
+_ANY: TypeAdapter[Any] = TypeAdapter(Any)
+_STATUS_HINT = "`pgflow status <run id>` shows every step with its error and attempts"
+
+
+def check_source(connection: object, pool: object) -> None:
+    """Refuse a client given both a connection and a pool."""
+    if connection is not None and pool is not None:
+        raise ConfigurationError(
+            "pass either connection= or pool= to the client, not both",
+            hint="keep the one the client should use",
+        )
+
+
+def run_uuid(run_id: uuid.UUID | str) -> uuid.UUID:
+    """Parse a run id given as a UUID or its text.
+
+    Raises:
+        UnknownRunError: it is not a UUID (so no run can have it).
+    """
+    if isinstance(run_id, uuid.UUID):
+        return run_id
+    try:
+        return uuid.UUID(str(run_id).strip())
+    except ValueError:
+        raise UnknownRunError(
+            f"{run_id!r} is not a run id: run ids are UUIDs",
+            hint="copy the id `pgflow start` printed, or find it with `pgflow runs`",
+            run_id=str(run_id),
+        ) from None
+
+
+def start_params(flow_or_slug: Flow | str, input: Any, run_id: Any) -> dict[str, Any]:
+    """Validate a start request (before any SQL) and return the query parameters.
+
+    Raises:
+        InvalidInputError: the input fails the flow's input model or is not JSON.
+        UnknownRunError: ``run_id`` is not a UUID.
+    """
+    if isinstance(flow_or_slug, Flow):
+        slug, value = flow_or_slug.slug, flow_or_slug.dump_input(input)
+    else:
+        slug, value = str(flow_or_slug), _json_value(flow_or_slug, input)
+    rid = None if run_id is None else run_uuid(run_id)
+    return {"flow_slug": slug, "input": jsonb(value), "run_id": rid}
+
+
+def _json_value(slug: object, value: Any) -> Any:
+    try:
+        return _ANY.dump_python(value, mode="json")
+    except PydanticSerializationError as exc:
+        raise InvalidInputError(
+            f"the input for flow {slug!r} cannot be turned into JSON: {exc}",
+            hint="pass JSON-compatible data (dicts, lists, strings, numbers) or a pydantic model",
+            flow_slug=str(slug),
+        ) from exc
+
+
+def list_params(flow_slug: str | None, status: str | None, limit: int) -> dict[str, Any]:
+    """Check the filters of ``runs()`` and return the query parameters.
+
+    Raises:
+        InvalidInputError: an unknown status or a limit below 1.
+    """
+    if status is not None and status not in RUN_STATUSES:
+        raise InvalidInputError(
+            f"unknown run status {status!r}",
+            hint=f"use one of: {', '.join(RUN_STATUSES)}",
+        )
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidInputError(f"limit must be a positive integer, got {limit!r}", hint="e.g. 50")
+    return {"flow_slug": flow_slug, "status": status, "limit": limit}
+
+
+def listen_statements(run_id: uuid.UUID) -> tuple[sql.Composed, sql.Composed]:
+    """``LISTEN`` and ``UNLISTEN`` of the run's event channel ``pgflow_run_<run_id>``."""
+    channel = sql.Identifier(f"pgflow_run_{run_id}")
+    return (
+        sql.SQL(query("listen_channel")).format(channel=channel),
+        sql.SQL(query("unlisten_channel")).format(channel=channel),
+    )
+
+
+def run_from_document(document: Mapping[str, Any] | None, run_id: uuid.UUID) -> Run:
+    """Build a :class:`Run` from ``get_run_with_states``' JSON document."""
+    if document is None:  # the SQL raises PGF07 first; this guards a changed schema
+        raise UnknownRunError(f"unknown run {run_id}", hint="check the run id; see `pgflow runs`")
+    return Run.from_states(document)
+
+
+def deadline_after(timeout: float | None) -> float | None:
+    """The monotonic deadline ``timeout`` seconds from now (None: wait forever)."""
+    return None if timeout is None else time.monotonic() + max(0.0, timeout)
+
+
+def remaining(deadline: float | None) -> float | None:
+    """Seconds left until ``deadline`` (None: no deadline), never below 0."""
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def timeout_error(run: Run, timeout: float) -> RunTimeoutError:
+    """The error for a run still live after ``timeout`` seconds."""
+    live = [f"{s.step_slug} {s.status}" for s in run.steps if not s.is_finished]
+    where = f" (still live: {', '.join(live)})" if live else ""
+    return RunTimeoutError(
+        f"run {run.run_id} of flow {run.flow_slug!r} did not finish within {timeout:g} s{where}",
+        hint="wait longer, and check that a worker serves this flow (`pgflow worker FLOWS`); "
+        + _STATUS_HINT,
+        run=run,
+        run_id=run.run_id,
+        flow_slug=run.flow_slug,
+    )
+
+
+def finished_run(run: Run) -> Run:
+    """Return a completed run; raise for a failed or cancelled one.
+
+    Raises:
+        RunFailedError: with ``step_slug``, ``error_message`` and ``error_type`` of the
+            step whose failure failed the run.
+        RunCancelledError: the run was cancelled.
+    """
+    if run.status == "completed":
+        return run
+    if run.status == "cancelled":
+        raise RunCancelledError(
+            f"run {run.run_id} of flow {run.flow_slug!r} was cancelled",
+            hint=_STATUS_HINT,
+            run=run,
+            run_id=run.run_id,
+            flow_slug=run.flow_slug,
+        )
+    step = run.failed_step
+    message = step.error_message if step else run.error_message
+    where = f" at step {step.step_slug!r}" if step else ""
+    raise RunFailedError(
+        f"run {run.run_id} of flow {run.flow_slug!r} failed{where}: {message}",
+        hint=_STATUS_HINT + "; the task's traceback is stored with it",
+        run=run,
+        run_id=run.run_id,
+        flow_slug=run.flow_slug,
+        step_slug=step.step_slug if step else None,
+        error_message=message,
+        error_type=step.error_type if step else None,
+    )

@@ -1,0 +1,161 @@
+"""Handler failures: stored with type, message and traceback; retried; timeouts enforced."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+import pytest
+
+from pgflow import AsyncClient, Context, Flow, RunFailedError
+from tests.integration.runtime import Deploy, WorkerPool, tasks_of
+
+
+class Boom(Exception):
+    pass
+
+
+flaky = Flow("flaky", max_attempts=3, base_delay=0)
+calls: list[int] = []
+
+
+@flaky.step()
+def wobble(input: dict[str, int], ctx: Context) -> int:
+    calls.append(ctx.attempt)
+    if ctx.attempt < input["succeed_at"]:
+        raise Boom(f"attempt {ctx.attempt} went boom")
+    return ctx.attempt
+
+
+async def test_an_exception_is_retried_and_the_run_completes(
+    deploy: Deploy, workers: WorkerPool, aclient: AsyncClient, db_url: str
+) -> None:
+    calls.clear()
+    deploy(flaky)
+    workers.start(flaky)
+    run = await aclient.start(flaky, {"succeed_at": 3})
+    done = await aclient.wait(run.run_id, timeout=10)
+    assert done.output == {"wobble": 3}
+    assert calls == [1, 2, 3]
+    with psycopg.connect(db_url) as conn:
+        (task,) = tasks_of(conn, run.run_id)
+    assert task["attempts_count"] == 3 and task["status"] == "completed"
+
+
+async def test_exhausted_retries_store_type_message_and_traceback(
+    deploy: Deploy, workers: WorkerPool, aclient: AsyncClient, db_url: str
+) -> None:
+    deploy(flaky)
+    workers.start(flaky)
+    run = await aclient.start(flaky, {"succeed_at": 99})
+    with pytest.raises(RunFailedError) as caught:
+        await aclient.wait(run.run_id, timeout=10)
+    error = caught.value
+    assert error.step_slug == "wobble"  # type: ignore[attr-defined]
+    assert "attempt 3 went boom" in error.error_message  # type: ignore[attr-defined]
+    assert "wobble" in str(error) and str(run.run_id) in str(error)
+    with psycopg.connect(db_url) as conn:
+        (task,) = tasks_of(conn, run.run_id)
+    assert task["status"] == "failed" and task["attempts_count"] == 3
+    assert task["error_type"] == f"{__name__}.Boom"
+    assert task["error_message"] == "attempt 3 went boom"
+    assert 'raise Boom(f"attempt {ctx.attempt} went boom")' in task["error_traceback"]
+    assert "test_failures.py" in task["error_traceback"]
+    step = error.run.step("wobble")  # type: ignore[attr-defined]
+    assert step.error_type == f"{__name__}.Boom" and step.attempts == 3
+
+
+slow = Flow("slow", max_attempts=1, timeout=1)
+stopped_early = threading.Event()
+
+
+@slow.step()
+async def hang(input: dict[str, bool], ctx: Context) -> str:
+    import asyncio
+
+    await asyncio.sleep(30)
+    return "never"
+
+
+@slow.step()
+def hang_sync(input: dict[str, bool], ctx: Context) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if ctx.shutdown.is_set():  # set when the timeout passes
+            stopped_early.set()
+            return "stopped"
+        time.sleep(0.01)
+    return "never"
+
+
+async def test_the_step_timeout_is_enforced_on_async_and_sync_handlers(
+    deploy: Deploy, workers: WorkerPool, aclient: AsyncClient, db_url: str
+) -> None:
+    stopped_early.clear()
+    deploy(slow)
+    workers.start(slow)
+    started = time.monotonic()
+    run = await aclient.start(slow, {})
+    with pytest.raises(RunFailedError) as caught:
+        await aclient.wait(run.run_id, timeout=10)
+    assert time.monotonic() - started < 5
+    assert "did not finish within its timeout of 1 s" in str(caught.value)
+    with psycopg.connect(db_url) as conn:
+        errors = {t["step_slug"]: t["error_type"] for t in tasks_of(conn, run.run_id)}
+    assert "TimeoutError" in errors.values()
+    assert stopped_early.wait(5)  # the sync handler saw ctx.shutdown and returned
+
+
+class Unserialisable:
+    pass
+
+
+outputs = Flow("outputs", max_attempts=1)
+
+
+@outputs.step()
+def wrong_type(input: dict[str, str]) -> int:
+    return input["value"]  # type: ignore[return-value]
+
+
+@outputs.step()
+def not_json(input: dict[str, str]):  # type: ignore[no-untyped-def]
+    return Unserialisable()
+
+
+async def test_invalid_or_unserialisable_outputs_fail_the_task_clearly(
+    deploy: Deploy, workers: WorkerPool, aclient: AsyncClient, db_url: str
+) -> None:
+    deploy(outputs)
+    workers.start(outputs)
+    run = await aclient.start(outputs, {"value": "abc"})
+    with pytest.raises(RunFailedError):
+        await aclient.wait(run.run_id, timeout=10)
+    with psycopg.connect(db_url) as conn:
+        tasks = {t["step_slug"]: t for t in tasks_of(conn, run.run_id)}
+    failed = [t for t in tasks.values() if t["status"] == "failed"]
+    assert failed, tasks
+    for task in failed:
+        assert task["error_type"] == "pgflow.errors.InvalidInputError"
+        assert f"step {task['step_slug']!r} of flow 'outputs'" in task["error_message"]
+        assert "return value" in task["error_message"]
+
+
+nul = Flow("nul", max_attempts=1)
+
+
+@nul.step()
+def nul_char(input: dict[str, str]) -> str:
+    return "a\x00b"
+
+
+async def test_an_output_postgres_refuses_becomes_a_clear_failure(
+    deploy: Deploy, workers: WorkerPool, aclient: AsyncClient, db_url: str
+) -> None:
+    deploy(nul)
+    workers.start(nul)
+    run = await aclient.start(nul, {})
+    with pytest.raises(RunFailedError) as caught:
+        await aclient.wait(run.run_id, timeout=10)
+    assert "Postgres refused the handler's output" in str(caught.value)
