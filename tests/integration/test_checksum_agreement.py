@@ -192,3 +192,11 @@ def test_check_compares_deployed_shapes_using_flow_checksum(
         refused.stdout
     )
     assert "analyze_website_v2" in refused.stdout
+
+
+def test_check_reports_a_database_without_the_pgflow_schema(empty_db_url: str) -> None:
+    website = FIXTURES / "flows" / "analyze_website.py"
+    result = CliRunner().invoke(main, ["check", str(website), "--database-url", empty_db_url])
+    assert result.exit_code == 1
+    assert "FAIL schema: pgflow is not installed" in result.stdout
+    assert "pgflow install" in result.stderr
