@@ -7,7 +7,7 @@ traceback; usage errors exit with code 2 (click's convention).
 
 from __future__ import annotations
 
-from pgflow.cli import deploy, flows, runs, schema, worker
+from pgflow.cli import alembic, deploy, flows, runs, schema, worker
 from pgflow.cli._group import main
 
-__all__ = ["deploy", "flows", "main", "runs", "schema", "worker"]
+__all__ = ["alembic", "deploy", "flows", "main", "runs", "schema", "worker"]
