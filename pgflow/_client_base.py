@@ -17,21 +17,13 @@ from pydantic_core import PydanticSerializationError
 
 from pgflow._json import jsonb
 from pgflow.dsl.flow import Flow
-from pgflow.errors import (
-    ConfigurationError,
-    InvalidInputError,
-    RunCancelledError,
-    RunFailedError,
-    RunTimeoutError,
-    UnknownRunError,
-)
+from pgflow.errors import ConfigurationError, InvalidInputError, RunTimeoutError, UnknownRunError
 from pgflow.models import RUN_STATUSES, Run
 from pgflow.sql import query
 
 __all__ = [
     "check_source",
     "deadline_after",
-    "finished_run",
     "list_params",
     "listen_statements",
     "remaining",
@@ -41,7 +33,6 @@ __all__ = [
 ]
 
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
-_STATUS_HINT = "`pgflow status <run id>` shows every step with its error and attempts"
 
 
 def check_source(connection: object, pool: object) -> None:
@@ -146,41 +137,8 @@ def timeout_error(run: Run, timeout: float) -> RunTimeoutError:
     return RunTimeoutError(
         f"run {run.run_id} of flow {run.flow_slug!r} did not finish within {timeout:g} s{where}",
         hint="wait longer, and check that a worker serves this flow (`pgflow worker FLOWS`); "
-        + _STATUS_HINT,
+        f"`pgflow status {run.run_id}` shows every step",
         run=run,
         run_id=run.run_id,
         flow_slug=run.flow_slug,
-    )
-
-
-def finished_run(run: Run) -> Run:
-    """Return a completed run; raise for a failed or cancelled one.
-
-    Raises:
-        RunFailedError: with ``step_slug``, ``error_message`` and ``error_type`` of the
-            step whose failure failed the run.
-        RunCancelledError: the run was cancelled.
-    """
-    if run.status == "completed":
-        return run
-    if run.status == "cancelled":
-        raise RunCancelledError(
-            f"run {run.run_id} of flow {run.flow_slug!r} was cancelled",
-            hint=_STATUS_HINT,
-            run=run,
-            run_id=run.run_id,
-            flow_slug=run.flow_slug,
-        )
-    step = run.failed_step
-    message = step.error_message if step else run.error_message
-    where = f" at step {step.step_slug!r}" if step else ""
-    raise RunFailedError(
-        f"run {run.run_id} of flow {run.flow_slug!r} failed{where}: {message}",
-        hint=_STATUS_HINT + "; the task's traceback is stored with it",
-        run=run,
-        run_id=run.run_id,
-        flow_slug=run.flow_slug,
-        step_slug=step.step_slug if step else None,
-        error_message=message,
-        error_type=step.error_type if step else None,
     )

@@ -183,7 +183,7 @@ class Client:
         for current in self.watch(run_id, timeout):
             last = current
         assert last is not None  # watch() yields at least once
-        return base.finished_run(last)
+        return last.raise_for_status()
 
     def cancel(self, run_id: RunId) -> Run:
         """Cancel a live run (a finished one is left as is) and return it.
@@ -316,7 +316,7 @@ class AsyncClient:
         async for current in self.watch(run_id, timeout):
             last = current
         assert last is not None  # watch() yields at least once
-        return base.finished_run(last)
+        return last.raise_for_status()
 
     async def cancel(self, run_id: RunId) -> Run:
         """Cancel a live run and return it; see :meth:`Client.cancel`."""

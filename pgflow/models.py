@@ -14,6 +14,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from pgflow.errors import RunCancelledError, RunFailedError
+
 __all__ = ["RUN_STATUSES", "STEP_STATUSES", "Run", "RunStatus", "StepState", "StepStatus"]
 
 RunStatus = Literal["started", "completed", "failed", "cancelled"]
@@ -21,6 +23,7 @@ StepStatus = Literal["created", "started", "completed", "failed", "skipped", "ca
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 STEP_STATUSES: tuple[str, ...] = get_args(StepStatus)
 _FINISHED = frozenset({"completed", "failed", "cancelled"})
+_STATUS_HINT = "`pgflow status <run id>` shows every step with its error and attempts"
 
 
 def _pick(model: type[BaseModel], row: Mapping[str, Any]) -> dict[str, Any]:
@@ -161,3 +164,39 @@ class Run(BaseModel):
                 return state
         known = ", ".join(s.step_slug for s in self.steps) or "none loaded"
         raise KeyError(f"run {self.run_id} has no step {step_slug!r} (steps: {known})")
+
+    def raise_for_status(self) -> Run:
+        """Return this run if it did not fail or get cancelled; raise otherwise.
+
+        Raises:
+            RunFailedError: it failed; ``step_slug``, ``error_message`` and ``error_type``
+                name the step whose failure failed the run, ``run`` is this run.
+            RunCancelledError: it was cancelled; ``run`` is this run.
+        """
+        if self.status == "cancelled":
+            raise RunCancelledError(
+                f"run {self.run_id} of flow {self.flow_slug!r} was cancelled",
+                hint=_STATUS_HINT.replace("<run id>", str(self.run_id)),
+                run=self,
+                run_id=self.run_id,
+                flow_slug=self.flow_slug,
+            )
+        if self.status == "failed":
+            raise self._failure()
+        return self
+
+    def _failure(self) -> RunFailedError:
+        step = self.failed_step
+        message = step.error_message if step else self.error_message
+        where = f" at step {step.step_slug!r}" if step else ""
+        hint = _STATUS_HINT.replace("<run id>", str(self.run_id))
+        return RunFailedError(
+            f"run {self.run_id} of flow {self.flow_slug!r} failed{where}: {message}",
+            hint=f"{hint}; the failing task's traceback is stored with it",
+            run=self,
+            run_id=self.run_id,
+            flow_slug=self.flow_slug,
+            step_slug=step.step_slug if step else None,
+            error_message=message,
+            error_type=step.error_type if step else None,
+        )

@@ -1,3 +1,106 @@
-"""CLI commands (worker)."""
+"""``pgflow worker FLOWS``: serve the flows of a file or module until stopped."""
 
 from __future__ import annotations
+
+import click
+
+from pgflow._version import __version__
+from pgflow.cli._group import database_url_option, main, resolve_target
+from pgflow.cli._render import configure_logging
+from pgflow.compiler.doctor import check_database
+from pgflow.db.connection import DatabaseTarget, connect
+from pgflow.db.errors import describe_conninfo
+from pgflow.dsl.flow import Flow
+from pgflow.loader import load_flows
+from pgflow.worker import Worker
+
+__all__ = ["worker"]
+
+LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
+
+
+@main.command()
+@click.argument("flows_ref", metavar="FLOWS")
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="The most handlers running at once.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="The most tasks per claim [default: concurrency].",
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0.01),
+    default=1.0,
+    show_default=True,
+    help="Seconds between fallback polls (notifications wake the worker sooner).",
+)
+@click.option(
+    "--shutdown-grace",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds running tasks get to finish on SIGINT/SIGTERM before they are released.",
+)
+@click.option("--log-level", type=LOG_LEVELS, default="info", show_default=True)
+@database_url_option
+def worker(
+    flows_ref: str,
+    concurrency: int,
+    batch_size: int | None,
+    poll_interval: float,
+    shutdown_grace: float,
+    log_level: str,
+    database_url: str | None,
+) -> None:
+    """Run the handlers of the flows in FLOWS until stopped.
+
+    FLOWS is a file (flows.py) or a module (app.flows), optionally with :attr; without
+    :attr every Flow the module defines is served. SIGINT/SIGTERM stop the worker
+    gracefully: running tasks get --shutdown-grace seconds, the rest is released for
+    other workers. A second signal stops at once.
+    """
+    flows = load_flows(flows_ref)
+    target = resolve_target(database_url)
+    configure_logging(log_level)
+    runner = Worker(
+        flows,
+        target.url,
+        concurrency=concurrency,
+        batch_size=batch_size,
+        poll_interval=poll_interval,
+        shutdown_grace=shutdown_grace,
+    )
+    _start_up_lines(target, flows, runner)
+    runner.run()
+    click.echo("pgflow worker stopped", err=True)
+
+
+def _start_up_lines(target: DatabaseTarget, flows: list[Flow], runner: Worker) -> None:
+    settings = runner.settings
+    described = ", ".join(f"{f.slug} ({len(f.steps)} steps)" for f in flows)
+    click.echo(f"pgflow worker {__version__} ({runner.worker_id})", err=True)
+    click.echo(f"  database     {describe_conninfo(target.url)} (from {target.source})", err=True)
+    click.echo(f"  flows        {described}", err=True)
+    click.echo(
+        f"  concurrency  {settings.concurrency} (batch {settings.batch_size}, fallback poll "
+        f"every {settings.poll_interval:g} s, {settings.shutdown_grace:g} s grace on stop)",
+        err=True,
+    )
+    for warning in _deployment_warnings(target.url, flows):
+        click.secho(f"  warning      {warning}", err=True, fg="yellow")
+    click.echo("Waiting for tasks; Ctrl+C stops gracefully (twice: at once).", err=True)
+
+
+def _deployment_warnings(url: str, flows: list[Flow]) -> list[str]:
+    """Flows the worker serves that are not deployed, or deployed with another shape."""
+    with connect(url) as conn:
+        findings = check_database(conn, flows)
+    return [f"{f.message} ({f.hint})" if f.hint else f.message for f in findings if f.level != "ok"]
