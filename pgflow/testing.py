@@ -5,7 +5,9 @@ Enable it in your ``conftest.py``::
     pytest_plugins = ["pgflow.testing"]
 
 Then ask for ``db_url`` (a fresh database with the pgflow schema), ``conn`` / ``aconn``
-(autocommit psycopg connections to it, rows as dicts) or ``empty_db_url`` (no schema).
+(autocommit psycopg connections to it, rows as dicts), ``empty_db_url`` (no schema), or
+``pgflow_project`` (a throw-away project folder for the "no URL configured, so use the
+embedded server" path).
 
 The server, chosen once per session:
 
@@ -57,8 +59,10 @@ __all__ = [
     "drop_database",
     "empty_db_url",
     "pgflow_databases",
+    "pgflow_project",
     "pgflow_server",
     "start_server",
+    "temporary_project",
     "with_database",
 ]
 
@@ -227,6 +231,24 @@ class DatabaseFactory:
             drop_database(self.server.admin_url, name)
 
 
+@contextmanager
+def temporary_project(name: str = "demo") -> Iterator[Path]:
+    """A project folder with a ``pyproject.toml``; its embedded server is stopped afterwards.
+
+    It lives in a fresh ``/tmp`` folder rather than pytest's ``tmp_path``: pytest keeps its
+    temp root private (mode 0700, re-applied whenever a pytest session starts), and when
+    pgflow runs as root the embedded server runs as another system user that must reach
+    the data directory.
+    """
+    root = Path(tempfile.mkdtemp(prefix="pgflow-proj-"))
+    (root / "pyproject.toml").write_text(f'[project]\nname = "{name}"\n')
+    try:
+        yield root
+    finally:
+        embedded.stop_embedded(embedded.data_dir(root))
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def pgflow_server() -> Iterator[DatabaseServer]:
     """The session's Postgres server (see the module docstring for how it is chosen)."""
@@ -256,6 +278,20 @@ def empty_db_url(pgflow_databases: DatabaseFactory) -> Iterator[str]:
     url = pgflow_databases.create(schema=False)
     yield url
     pgflow_databases.drop(url)
+
+
+@pytest.fixture
+def pgflow_project(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A throw-away project as the working directory, with no database URL configured.
+
+    ``PGFLOW_DATABASE_URL`` and ``DATABASE_URL`` are unset, so pgflow commands run inside it
+    start the embedded server in ``<project>/.pgflow/`` (stopped and deleted afterwards).
+    """
+    for name in ("PGFLOW_DATABASE_URL", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with temporary_project() as root:
+        monkeypatch.chdir(root)
+        yield root
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pgflow.cli import main
 from pgflow.db import embedded
 from pgflow.db.connection import resolve_database
 from pgflow.migrations import migrations
+from pgflow.testing import temporary_project
 
 SOCKET_PATH_LIMIT = 107  # sun_path is 108 bytes on Linux, including the final NUL
 
@@ -29,11 +30,10 @@ def server_facts(url: str) -> tuple[str, str, object]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    folder = tmp_path_factory.mktemp("proj")
-    (folder / "pyproject.toml").write_text('[project]\nname = "demo"\n')
-    yield folder
-    embedded.stop_embedded(embedded.data_dir(folder))
+def project() -> Iterator[Path]:
+    """One project (and server) for the module: initdb is the slow part."""
+    with temporary_project() as folder:
+        yield folder
 
 
 def test_first_start_creates_the_pgflow_database_on_a_socket_only(project: Path) -> None:
@@ -64,8 +64,8 @@ def test_stop_then_start_again_in_the_same_process(project: Path) -> None:
     assert after[:2] == before[:2] and after[2] != before[2]
 
 
-def test_stop_without_a_data_dir_is_a_no_op(tmp_path: Path) -> None:
-    assert embedded.stop_embedded(tmp_path / "nothing" / "pgdata") is False
+def test_stop_without_a_data_dir_is_a_no_op(project: Path) -> None:
+    assert embedded.stop_embedded(project / "nothing" / "pgdata") is False
 
 
 def test_defaults_to_the_current_project(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,25 +83,21 @@ def test_resolution_falls_back_to_the_embedded_server(project: Path) -> None:
     assert server_facts(target.url)[0] == "pgflow"
 
 
-def test_a_data_dir_too_long_for_a_socket_still_works(tmp_path: Path) -> None:
-    deep = tmp_path / ("d" * 60) / ("e" * 60)
-    deep.mkdir(parents=True)
-    pgdata = embedded.data_dir(deep)
-    assert len(str(pgdata / ".s.PGSQL.5432")) > SOCKET_PATH_LIMIT
-    try:
-        url = embedded.start_embedded(pgdata)
-        assert server_facts(url)[0] == "pgflow"
-        assert str(pgdata) not in url  # the socket lives in a short runtime dir instead
-    finally:
-        embedded.stop_embedded(pgdata)
+def test_a_data_dir_too_long_for_a_socket_still_works() -> None:
+    with temporary_project() as root:
+        deep = root / ("d" * 60) / ("e" * 60)
+        deep.mkdir(parents=True)
+        pgdata = embedded.data_dir(deep)
+        assert len(str(pgdata / ".s.PGSQL.5432")) > SOCKET_PATH_LIMIT
+        try:
+            url = embedded.start_embedded(pgdata)
+            assert server_facts(url)[0] == "pgflow"
+            assert str(pgdata) not in url  # the socket lives in a short runtime dir instead
+        finally:
+            embedded.stop_embedded(pgdata)
 
 
-def test_cli_install_and_stop_with_the_embedded_server(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for name in ("PGFLOW_DATABASE_URL", "DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(project)
+def test_cli_install_and_stop_with_the_embedded_server(pgflow_project: Path) -> None:
     runner = CliRunner()
 
     first = runner.invoke(main, ["install"])
