@@ -8,6 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from click.testing import CliRunner
+from psycopg.conninfo import conninfo_to_dict
 
 from pgflow.cli import main
 from pgflow.db import embedded
@@ -89,12 +90,15 @@ def test_a_data_dir_too_long_for_a_socket_still_works() -> None:
         deep.mkdir(parents=True)
         pgdata = embedded.data_dir(deep)
         assert len(str(pgdata / ".s.PGSQL.5432")) > SOCKET_PATH_LIMIT
+        url = embedded.start_embedded(pgdata)
         try:
-            url = embedded.start_embedded(pgdata)
             assert server_facts(url)[0] == "pgflow"
             assert str(pgdata) not in url  # the socket lives in a short runtime dir instead
         finally:
             embedded.stop_embedded(pgdata)
+            socket_dir = Path(str(conninfo_to_dict(url)["host"]))
+            if socket_dir.exists() and not any(socket_dir.iterdir()):
+                socket_dir.rmdir()
 
 
 def test_cli_install_and_stop_with_the_embedded_server(pgflow_project: Path) -> None:
