@@ -29,7 +29,13 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from pgflow import _client_base as base
-from pgflow.db.connection import open_async_pool, open_pool, resolve_database
+from pgflow.db.connection import (
+    aconnect,
+    connect,
+    open_async_pool,
+    open_pool,
+    resolve_database,
+)
 from pgflow.db.errors import wrap_db_errors
 from pgflow.dsl.flow import Flow
 from pgflow.errors import ConfigurationError
@@ -95,6 +101,7 @@ class Client:
             return
         if self._pool is None:
             url = self._database_url or resolve_database(None).url
+            connect(url).close()  # fail at once when unreachable (a pool retries for 30 s)
             self._pool = open_pool(url, min_size=1, max_size=_POOL_SIZE)
             self._owns_pool = True
         with self._pool.connection() as conn:
@@ -254,6 +261,7 @@ class AsyncClient:
             return
         if self._pool is None:
             url = self._database_url or resolve_database(None).url
+            await (await aconnect(url)).close()  # fail at once when unreachable
             self._pool = await open_async_pool(url, min_size=1, max_size=_POOL_SIZE)
             self._owns_pool = True
         async with self._pool.connection() as conn:

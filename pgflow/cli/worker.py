@@ -85,7 +85,7 @@ def worker(
 
 def _start_up_lines(target: DatabaseTarget, flows: list[Flow], runner: Worker) -> None:
     settings = runner.settings
-    described = ", ".join(f"{f.slug} ({len(f.steps)} steps)" for f in flows)
+    described = ", ".join(f"{f.slug} ({_steps(len(f.steps))})" for f in flows)
     click.echo(f"pgflow worker {__version__} ({runner.worker_id})", err=True)
     click.echo(f"  database     {describe_conninfo(target.url)} (from {target.source})", err=True)
     click.echo(f"  flows        {described}", err=True)
@@ -97,6 +97,10 @@ def _start_up_lines(target: DatabaseTarget, flows: list[Flow], runner: Worker) -
     for warning in _deployment_warnings(target.url, flows):
         click.secho(f"  warning      {warning}", err=True, fg="yellow")
     click.echo("Waiting for tasks; Ctrl+C stops gracefully (twice: at once).", err=True)
+
+
+def _steps(count: int) -> str:
+    return f"{count} step" if count == 1 else f"{count} steps"
 
 
 def _deployment_warnings(url: str, flows: list[Flow]) -> list[str]:

@@ -25,7 +25,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from pgflow.db.connection import open_async_pool, resolve_database
+from pgflow.db.connection import aconnect, open_async_pool, resolve_database
 from pgflow.db.errors import describe_conninfo, wrap_db_errors
 from pgflow.dsl.flow import Flow
 from pgflow.errors import ConfigurationError
@@ -175,6 +175,7 @@ class Worker:
         if self._pool is not None:
             return self._pool, str(self._pool.conninfo)
         url = self.database_url or resolve_database(None).url
+        await (await aconnect(url)).close()  # fail at once when unreachable (a pool retries)
         size = self.settings.concurrency + 3  # + claims, reports, heartbeats
         pool = await open_async_pool(
             url, min_size=2, max_size=size, application_name=WORKER_APPLICATION_NAME
