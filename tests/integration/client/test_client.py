@@ -169,9 +169,7 @@ def test_runs_lists_newest_first_with_filters(client: Client, deploy: Deploy) ->
         client.runs(status="done")
 
 
-def test_an_external_connection_joins_the_callers_transaction(
-    db_url: str, deploy: Deploy
-) -> None:
+def test_an_external_connection_joins_the_callers_transaction(db_url: str, deploy: Deploy) -> None:
     deploy(orders)
     with psycopg.connect(db_url) as conn:
         client = Client(connection=conn)
