@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from alembic.autogenerate.api import AutogenContext
 from alembic.operations.ops import MigrationScript, UpgradeOps
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError, PriorityDispatchResult
 
@@ -138,10 +139,14 @@ def _changed(slug: str, deployed: tuple[str, Any], shape: Any, checksum: str) ->
 def pgflow_revision_directives(
     context: MigrationContext, revision: Any, directives: Sequence[MigrationScript]
 ) -> None:
-    """``process_revision_directives`` hook: new flows depend on the pgflow branch head.
+    """``process_revision_directives`` hook for projects that include the pgflow branch.
 
-    A revision that applies flows needs the pgflow functions, so it ``depends_on`` the
-    current head of the ``pgflow`` branch, and ``alembic upgrade heads`` runs it after them.
+    - A new revision goes on *your* branch: with the default ``--head`` it builds on your
+      single head (or starts your first one, in your versions folder), never on the
+      pgflow branch, whose files live inside the installed package.
+    - A revision that applies flows needs the pgflow functions, so it ``depends_on`` the
+      head of the ``pgflow`` branch, and ``alembic upgrade heads`` runs it after them.
+
     Call it from your own hook if you already have one.
     """
     script = context.script
@@ -149,13 +154,28 @@ def pgflow_revision_directives(
         return
     try:
         heads = [h.revision for h in script.get_revisions(f"{BRANCH}@head") if h is not None]
-    except RevisionError:  # no pgflow branch in version_locations: nothing to depend on
+    except RevisionError:  # no pgflow branch in version_locations: nothing to do
         return
     for directive in directives:
+        _place_on_user_branch(script, directive)
         if heads and _applies_flows(directive):
             existing = directive.depends_on
             known = [existing] if isinstance(existing, str) else list(existing or ())
             directive.depends_on = tuple(dict.fromkeys([*known, *heads]))
+
+
+def _place_on_user_branch(script: ScriptDirectory, directive: MigrationScript) -> None:
+    from pgflow.contrib.alembic.project import user_folders, user_heads
+
+    if directive.head != "head":
+        return  # the user chose with --head
+    mine, folders = user_heads(script), user_folders(script)
+    if len(mine) == 1:
+        directive.head = mine[0]
+    elif not mine and len(folders) == 1:
+        directive.head = "base"
+        if directive.version_path is None:
+            directive.version_path = str(folders[0])
 
 
 def _applies_flows(directive: MigrationScript) -> bool:

@@ -22,7 +22,7 @@ from alembic.util import CommandError
 from pgflow.contrib.alembic import BRANCH, VERSIONS
 from pgflow.errors import ConfigurationError
 
-__all__ = ["AlembicProject", "load_project"]
+__all__ = ["AlembicProject", "alembic_errors", "load_project", "user_folders", "user_heads"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +109,21 @@ def _pgflow_head(config: Config, script: ScriptDirectory) -> str:
     return heads[0].revision
 
 
-def _user_head(config: Config, script: ScriptDirectory) -> str | None:
+def user_heads(script: ScriptDirectory) -> list[str]:
+    """The heads outside the pgflow branch, sorted."""
     heads = [h for h in script.get_revisions("heads") if h is not None]
-    mine = sorted(h.revision for h in heads if BRANCH not in h.branch_labels)
+    return sorted(h.revision for h in heads if BRANCH not in h.branch_labels)
+
+
+def user_folders(script: ScriptDirectory) -> list[Path]:
+    """The version locations besides pgflow's own."""
+    ours = Path(str(files("pgflow.contrib.alembic") / "versions")).resolve()
+    # alembic resolves "package:folder" entries; this is the list it loads revisions from.
+    return [p for p in script._version_locations if p.resolve() != ours]
+
+
+def _user_head(config: Config, script: ScriptDirectory) -> str | None:
+    mine = user_heads(script)
     if len(mine) > 1:
         raise ConfigurationError(
             f"{config.config_file_name}: several heads ({', '.join(mine)})",
@@ -123,8 +135,7 @@ def _user_head(config: Config, script: ScriptDirectory) -> str | None:
 def _version_path(config: Config, script: ScriptDirectory, head: Script | None) -> Path:
     if head is not None:
         return Path(head.path).parent
-    ours = Path(str(files("pgflow.contrib.alembic") / "versions")).resolve()
-    folders = [p for p in _locations(script) if p.resolve() != ours]
+    folders = user_folders(script)
     if len(folders) != 1:
         raise ConfigurationError(
             f"{config.config_file_name}: cannot tell which version location is yours "
@@ -133,8 +144,3 @@ def _version_path(config: Config, script: ScriptDirectory, head: Script | None) 
             "e.g. %(here)s/migrations/versions",
         )
     return folders[0]
-
-
-def _locations(script: ScriptDirectory) -> list[Path]:
-    # alembic resolves "package:folder" entries; this is the list it loads revisions from.
-    return list(script._version_locations)
