@@ -1,0 +1,104 @@
+"""Latency on an idle system: one run at a time, one LISTEN-driven worker waiting for it.
+
+- :func:`measure_run_latency`: a client LISTENs on the run's channel
+  (``pgflow_run_<run_id>``, the run id chosen up front), calls ``start_flow`` and stops the
+  clock when ``run:completed`` arrives. The worker is a crew member serving either layer.
+  ``start`` is the part until ``start_flow`` returned.
+- :func:`measure_dispatch`: chains run one at a time by one LISTEN-driven SQL-core worker,
+  which times each step-to-step dispatch itself (see :func:`benchmarks.core_loop.dispatch`).
+
+The first ``WARMUP`` samples of a repetition are dropped: they include compiling the
+plpgsql functions in fresh sessions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from benchmarks.config import Config
+from benchmarks.crew import Crew
+from benchmarks.numbers import summarize
+from benchmarks.server import Server
+
+__all__ = ["WARMUP", "measure_dispatch", "measure_run_latency"]
+
+WARMUP = 3
+_IDLE = 0.02  # seconds between samples, so each run meets an idle worker
+
+
+def measure_run_latency(
+    server: Server,
+    crew: Crew,
+    config: Config,
+    *,
+    layer: str,
+    flow: str,
+    samples: int,
+) -> dict[str, Any]:
+    """Time ``samples`` runs of ``flow``, one at a time, start → completion seen by a client."""
+    args = {
+        "url": server.url,
+        "flows": [flow],
+        "batch": config.core_batch if layer == "core" else config.worker_batch,
+        "concurrency": config.worker_concurrency,
+    }
+    crew.start(1, f"{layer}_serve", args)
+    totals: list[float] = []
+    starts: list[float] = []
+    try:
+        with psycopg.connect(server.url, autocommit=True) as conn:
+            for i in range(samples + WARMUP):
+                total, start = _one_run(conn, flow)
+                if i >= WARMUP:
+                    totals.append(total)
+                    starts.append(start)
+                time.sleep(_IDLE)
+    finally:
+        crew.stop()
+        crew.finish()
+    return {
+        "kind": "latency",
+        "layer": layer,
+        "flow": flow,
+        "total_ms": summarize([t * 1000 for t in totals]),
+        "start_ms": summarize([s * 1000 for s in starts]),
+    }
+
+
+def _one_run(conn: psycopg.Connection[Any], flow: str) -> tuple[float, float]:
+    run_id = uuid.uuid4()
+    channel = sql.Identifier(f"pgflow_run_{run_id}")
+    conn.execute(sql.SQL("listen {}").format(channel))
+    began = time.monotonic()
+    conn.execute("select pgflow.start_flow(%s, %s, %s)", [flow, Jsonb({}), run_id])
+    started = time.monotonic()
+    for notify in conn.notifies(timeout=10):
+        event = json.loads(notify.payload).get("event")
+        if event == "run:completed":
+            break
+        if event in ("run:failed", "run:cancelled"):
+            raise RuntimeError(f"latency run {run_id} ended with {event}")
+    else:
+        raise TimeoutError(f"latency run {run_id} did not complete within 10 s")
+    ended = time.monotonic()
+    conn.execute(sql.SQL("unlisten {}").format(channel))
+    return ended - began, started - began
+
+
+def measure_dispatch(server: Server, crew: Crew, runs: int) -> dict[str, Any]:
+    """Step-to-step dispatch in ``runs`` chains on an idle system (SQL-core worker)."""
+    result = crew.run(1, "core_dispatch", {"url": server.url, "runs": runs})
+    samples = result.results[0]["samples"][WARMUP:]
+    return {
+        "kind": "dispatch",
+        "layer": "core",
+        "dispatch_ms": summarize([claimed * 1000 for _, claimed in samples]),
+        "wake_ms": summarize([woke * 1000 for woke, _ in samples]),
+    }

@@ -1,0 +1,189 @@
+"""The order of a benchmark run, and the records it produces.
+
+1. throughput: each workload, layer and worker count, repetitions outermost (so a figure's
+   repetitions are spread over the run and its spread shows how the machine varied);
+2. idle latency (one-step runs, whole chains) per layer, and chain dispatch;
+3. pgbench and Procrastinate on the same server;
+4. a profile pass: each workload once at 4 workers with ``pg_stat_statements.track =
+   all`` (statements inside the plpgsql functions), not counted in the figures;
+5. growth: a large finished history inserted, then the independent workload again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from benchmarks import dbstats, latency, peers, report, worker_layer
+from benchmarks.config import Config
+from benchmarks.crew import Crew
+from benchmarks.flows import deploy
+from benchmarks.growth import seed_history
+from benchmarks.server import Server, machine_facts, open_server
+from benchmarks.workloads import Workload, measure_drain, reset_runtime, workloads
+
+__all__ = ["run_suite"]
+
+logger = logging.getLogger("benchmarks")
+
+PROFILE_WORKERS = 4
+
+
+class _Recorder:
+    """Collects records, stamping each with its repetition, time and machine load."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.began = time.monotonic()
+
+    def add(self, record: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        record.update(extra, at_s=round(time.monotonic() - self.began, 1))
+        record["loadavg"] = os.getloadavg()
+        self.records.append(record)
+        return record
+
+
+def run_suite(config: Config, database_url: str | None, out: Path) -> Path:
+    """Run everything; write ``latest.md`` and ``raw.jsonl`` into ``out``; return the .md."""
+    recorder = _Recorder()
+    with open_server(database_url) as server, Crew(max(config.workers)) as crew:
+        deploy(server.url)
+        facts = machine_facts(server)
+        logger.info("server ready (%s): %s", server.kind, facts["postgres"])
+        missing = {
+            "worker": worker_layer.available(),
+            "procrastinate": peers.procrastinate_missing(),
+        }
+        layers = ["core"] + ([] if missing["worker"] else ["worker"])
+        for name, why in missing.items():
+            if why:
+                logger.warning("%s: not measured. %s", name, why)
+        _throughput(server, crew, config, layers, recorder)
+        _latency(server, crew, config, layers, recorder)
+        _peers(server, crew, config, missing["procrastinate"], recorder)
+        if server.stat_statements:
+            _profiles(server, crew, config, layers, recorder)
+        _growth(server, crew, config, layers, recorder)
+        facts["loadavg_at_end"] = os.getloadavg()
+        facts["wall_seconds"] = round(time.monotonic() - recorder.began, 1)
+    return report.write(out, config, facts, missing, recorder.records)
+
+
+def _throughput(
+    server: Server, crew: Crew, config: Config, layers: list[str], recorder: _Recorder
+) -> None:
+    for workload in workloads(config):
+        for rep in range(config.repetitions):
+            for layer in layers:
+                for workers in config.workers:
+                    record = measure_drain(
+                        server, crew, config, workload, layer=layer, workers=workers
+                    )
+                    _log_drain(recorder.add(record, rep=rep))
+
+
+def _latency(
+    server: Server, crew: Crew, config: Config, layers: list[str], recorder: _Recorder
+) -> None:
+    reset_runtime(server.url)
+    for rep in range(config.repetitions):
+        for layer in layers:
+            for flow, samples in (
+                ("bench_single", config.latency_samples),
+                ("bench_chain", max(config.latency_samples // 4, 5)),
+            ):
+                record = latency.measure_run_latency(
+                    server, crew, config, layer=layer, flow=flow, samples=samples
+                )
+                recorder.add(record, rep=rep)
+                logger.info(
+                    "latency %s %s: mean %.2f ms, p95 %.2f ms",
+                    flow, layer, record["total_ms"]["mean"], record["total_ms"]["p95"],
+                )  # fmt: skip
+        record = recorder.add(latency.measure_dispatch(server, crew, config.dispatch_runs), rep=rep)
+        logger.info("chain dispatch: mean %.3f ms", record["dispatch_ms"]["mean"])
+
+
+def _peers(
+    server: Server,
+    crew: Crew,
+    config: Config,
+    procrastinate_missing: str | None,
+    recorder: _Recorder,
+) -> None:
+    peers.pgbench_init(server.pgbench_url)
+    if procrastinate_missing is None:
+        peers.procrastinate_setup(server.peer_url)
+    for rep in range(config.repetitions):
+        for clients in config.pgbench_clients:
+            record = peers.measure_pgbench(server.pgbench_url, clients, config.pgbench_seconds)
+            recorder.add(record, rep=rep)
+            logger.info("pgbench %d clients: %.0f TPS", clients, record["tps"])
+        if procrastinate_missing is not None:
+            continue
+        for workers in config.workers:
+            record = peers.measure_procrastinate(
+                server.peer_url, crew, workers, config.procrastinate_jobs
+            )
+            recorder.add(record, rep=rep)
+            logger.info("procrastinate %d workers: %.0f jobs/s", workers, record["jobs_per_s"])
+
+
+def _profiles(
+    server: Server, crew: Crew, config: Config, layers: list[str], recorder: _Recorder
+) -> None:
+    with _tracking_all(server.url):
+        for workload in workloads(config):
+            for layer in layers:
+                record = measure_drain(
+                    server, crew, config, workload, layer=layer, workers=PROFILE_WORKERS, top=12
+                )
+                record["kind"] = "profile"
+                recorder.add(record, rep=0)
+                logger.info("profiled %s %s", workload.name, layer)
+
+
+@contextmanager
+def _tracking_all(url: str) -> Iterator[None]:
+    """``pg_stat_statements.track = all`` for the sessions opened inside the block."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        dbstats.set_track(conn, "all")
+    try:
+        yield
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            dbstats.set_track(conn, "top")
+
+
+def _growth(
+    server: Server, crew: Crew, config: Config, layers: list[str], recorder: _Recorder
+) -> None:
+    reset_runtime(server.url)
+    seed = recorder.add(seed_history(server.url, config.growth_tasks))
+    logger.info(
+        "growth: %d finished tasks inserted in %.1f s", seed["tasks"], seed["total_seconds"]
+    )
+    base = workloads(config)[0]
+    grown = Workload("growth", base.flow, base.runs, base.tasks)
+    for rep in range(config.repetitions):
+        for layer in layers:
+            for workers in config.workers:
+                record = measure_drain(
+                    server, crew, config, grown, layer=layer, workers=workers, keep_history=True
+                )
+                _log_drain(recorder.add(record, rep=rep))
+
+
+def _log_drain(record: dict[str, Any]) -> None:
+    logger.info(
+        "%s %s %d workers (rep %d): %.0f tasks/s in %.2f s",
+        record["workload"], record["layer"], record["workers"], record["rep"],
+        record["tasks_per_s"], record["seconds"],
+    )  # fmt: skip

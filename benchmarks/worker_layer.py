@@ -1,0 +1,68 @@
+"""The real-Worker layer: ``pgflow.Worker`` with empty handlers, one per process.
+
+Each process opens the Worker's pool before the gate (so connecting is not timed), then
+runs ``Worker.run_async()``. Handlers only count themselves; when the crew has handled
+every expected task, each process asks its Worker to stop gracefully, which stores the
+pending reports. A drain's end is when the last Worker has returned, so the time
+includes that final flush (a few milliseconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from benchmarks.crew import Member
+from benchmarks.flows import FLOWS, set_counter
+
+__all__ = ["available", "drain", "serve"]
+
+
+def available() -> str | None:
+    """None when ``pgflow.Worker`` can be imported, else why not."""
+    try:
+        from pgflow.worker import Worker  # noqa: F401
+    except ImportError as exc:
+        return f"pgflow.Worker is not available ({exc})"
+    return None
+
+
+def drain(member: Member, args: dict[str, Any]) -> dict[str, Any]:
+    """Run a Worker until the crew has handled ``args["expected"]`` tasks."""
+    expected = args["expected"]
+    return asyncio.run(_run(member, args, lambda: member.count >= expected))
+
+
+def serve(member: Member, args: dict[str, Any]) -> dict[str, Any]:
+    """Run a Worker until the coordinator says stop."""
+    return asyncio.run(_run(member, args, member.stopping))
+
+
+async def _run(member: Member, args: dict[str, Any], done: Any) -> dict[str, Any]:
+    from pgflow.db.connection import open_async_pool
+    from pgflow.worker import Worker
+
+    set_counter(member.add)
+    concurrency = args["concurrency"]
+    pool = await open_async_pool(args["url"], min_size=2, max_size=concurrency + 3)
+    try:
+        worker = Worker(
+            [FLOWS[slug] for slug in args["flows"]],
+            args["url"],
+            concurrency=concurrency,
+            batch_size=args["batch"],
+            pool=pool,
+        )
+        member.ready()
+        await asyncio.gather(worker.run_async(), _stop_when(done, worker))
+        return {"ended": time.monotonic()}
+    finally:
+        set_counter(None)
+        await pool.close()
+
+
+async def _stop_when(done: Any, worker: Any) -> None:
+    while not done():
+        await asyncio.sleep(0.005)
+    worker.stop()

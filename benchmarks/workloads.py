@@ -1,0 +1,158 @@
+"""Throughput workloads: runs started up front, then drained by 1, 4 or 8 workers.
+
+One measurement (:func:`measure_drain`):
+
+1. empty the runtime tables (not for growth, whose history must stay);
+2. ``CHECKPOINT``, snapshot counters, start every run in one statement and time it
+   (``start`` figures and start cost);
+3. ``CHECKPOINT`` again, so every drain starts with the same WAL state (full-page images
+   of the pages it touches first are part of its cost, as they are in steady state);
+4. snapshot counters, reset ``pg_stat_statements``, open the gate, drain;
+5. after the workers disconnected, snapshot again and check that every run completed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from benchmarks import dbstats
+from benchmarks.config import Config
+from benchmarks.crew import Crew
+from benchmarks.flows import CHAIN_LENGTH, DIAMOND_WIDTH
+from benchmarks.server import Server
+
+__all__ = ["Workload", "measure_drain", "reset_runtime", "workloads"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """Runs of one flow, started up front.
+
+    Attributes:
+        name: ``independent``, ``chain``, ``diamond``, ``fanout`` (or ``growth``).
+        flow: the flow's slug.
+        runs: how many runs.
+        tasks: how many tasks the runs make in all.
+        input: every run's input.
+    """
+
+    name: str
+    flow: str
+    runs: int
+    tasks: int
+    input: dict[str, Any] = field(default_factory=dict)
+
+
+def workloads(config: Config) -> list[Workload]:
+    """The throughput workloads of a run, in order."""
+    n = config.fanout_elements
+    return [
+        Workload("independent", "bench_single", config.independent_runs, config.independent_runs),
+        Workload("chain", "bench_chain", config.chain_runs, config.chain_runs * CHAIN_LENGTH),
+        Workload(
+            "diamond",
+            "bench_diamond",
+            config.diamond_runs,
+            config.diamond_runs * (DIAMOND_WIDTH + 2),
+        ),
+        Workload("fanout", "bench_fanout", 1, n + 2, {"n": n}),
+    ]
+
+
+def reset_runtime(url: str) -> None:
+    """Empty the runtime tables (runs, step states, tasks, workers)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("truncate pgflow.runs, pgflow.step_states, pgflow.step_tasks, pgflow.workers")
+
+
+def measure_drain(
+    server: Server,
+    crew: Crew,
+    config: Config,
+    workload: Workload,
+    *,
+    layer: str,
+    workers: int,
+    keep_history: bool = False,
+    top: int = 6,
+) -> dict[str, Any]:
+    """Start a workload's runs, drain them with ``workers`` processes, return the record."""
+    if not keep_history:
+        reset_runtime(server.url)
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        _checkpoint(conn)
+        initial = dbstats.snapshot(conn)
+        start_seconds = _start_runs(conn, workload)
+        _checkpoint(conn)
+        before = dbstats.snapshot(conn)
+        if server.stat_statements:
+            dbstats.reset_statements(conn)
+        result = crew.run(workers, f"{layer}_drain", _drain_args(server, config, workload, layer))
+        ended = max(r["ended"] for r in result.results if r.get("ended") is not None)
+        seconds = ended - result.started
+        dbstats.wait_until_alone(conn)
+        counters = dbstats.delta(before, dbstats.snapshot(conn))
+        start_counters = dbstats.delta(initial, before)
+        statements = dbstats.top_statements(conn, top) if server.stat_statements else []
+        unfinished = _unfinished_runs(conn, workload.flow)
+    if unfinished:
+        raise RuntimeError(f"{workload.name}/{layer}/{workers}: {unfinished} runs not completed")
+    return {
+        "kind": "drain",
+        "workload": workload.name,
+        "layer": layer,
+        "workers": workers,
+        "runs": workload.runs,
+        "tasks": workload.tasks,
+        "seconds": seconds,
+        "tasks_per_s": workload.tasks / seconds,
+        "start_seconds": start_seconds,
+        "runs_started_per_s": workload.runs / start_seconds,
+        "counters": counters,
+        "cost_per_task": dbstats.cost_per(counters, workload.tasks),
+        "start_cost_per_task": dbstats.cost_per(start_counters, workload.tasks),
+        "members": result.results,
+        "statements": statements,
+    }
+
+
+def _drain_args(server: Server, config: Config, workload: Workload, layer: str) -> dict[str, Any]:
+    batch = config.core_batch if layer == "core" else config.worker_batch
+    return {
+        "url": server.url,
+        "flows": [workload.flow],
+        "batch": batch,
+        "concurrency": config.worker_concurrency,
+        "expected": workload.tasks,
+    }
+
+
+def _start_runs(conn: psycopg.Connection[Any], workload: Workload) -> float:
+    started = time.monotonic()
+    conn.execute(
+        "select count(*) from (select pgflow.start_flow(%s, %s) from generate_series(1, %s)) s",
+        [workload.flow, Jsonb(workload.input), workload.runs],
+    )
+    return time.monotonic() - started
+
+
+def _checkpoint(conn: psycopg.Connection[Any]) -> None:
+    try:
+        conn.execute("checkpoint")
+    except psycopg.errors.InsufficientPrivilege:
+        logger.info("no CHECKPOINT privilege: WAL figures include checkpoint timing noise")
+
+
+def _unfinished_runs(conn: psycopg.Connection[Any], flow: str) -> int:
+    row = conn.execute(
+        "select count(*) from pgflow.runs where flow_slug = %s and status <> 'completed'", [flow]
+    ).fetchone()
+    return int(row[0]) if row else 0
