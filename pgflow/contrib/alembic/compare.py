@@ -167,8 +167,8 @@ def pgflow_revision_directives(
 def _place_on_user_branch(script: ScriptDirectory, directive: MigrationScript) -> None:
     from pgflow.contrib.alembic.project import user_folders, user_heads
 
-    if directive.head != "head":
-        return  # the user chose with --head
+    if directive.head not in (None, "head"):
+        return  # the user chose with --head (the alembic CLI leaves it None otherwise)
     mine, folders = user_heads(script), user_folders(script)
     if len(mine) == 1:
         directive.head = mine[0]

@@ -19,9 +19,17 @@ from .conftest import AlembicProject
 from .flows import GREET, GREET_CHANGED
 
 
-def autogenerate(project: AlembicProject, rev_id: str, flows: object) -> Path:
+def autogenerate(
+    project: AlembicProject, rev_id: str, flows: object, head: str | None = "head"
+) -> Path:
     config = project.config(pgflow_flows=flows)
-    script = command.revision(config, message="auto", autogenerate=True, rev_id=rev_id)
+    script = command.revision(
+        config,
+        message="auto",
+        autogenerate=True,
+        rev_id=rev_id,
+        head=head,  # type: ignore[arg-type]  # the alembic CLI passes None
+    )
     assert script is not None and not isinstance(script, list)
     return Path(script.path)
 
@@ -72,7 +80,7 @@ def test_a_deployed_flow_with_the_same_shape_needs_nothing(project: AlembicProje
     write_revision(flows, project.ini, rev_id="f1")
     project.upgrade()
 
-    path = autogenerate(project, "a1", flows)
+    path = autogenerate(project, "a1", flows, head=None)  # as `alembic revision` does
 
     assert "down_revision = 'f1'" in path.read_text(encoding="utf-8")
     assert applied_sql(path) == {}
