@@ -26,8 +26,20 @@ def setup(plugin: Plugin) -> None:
 
 
 def compare_flows(autogen_context: AutogenContext, upgrade_ops: UpgradeOps) -> Any:
-    """Run :func:`pgflow.contrib.alembic.compare.compare_flows`, loading it on first use."""
+    """Run :func:`pgflow.contrib.alembic.compare.compare_flows`, loading it on first use.
+
+    A pgflow error (say, the flows module fails to import) becomes alembic's
+    ``CommandError``, which the alembic command prints as one ``FAILED:`` line.
+    """
+    from alembic.util import CommandError
+
     from pgflow.contrib.alembic import render  # noqa: F401 - registers ops and renderers
     from pgflow.contrib.alembic.compare import compare_flows as compare
+    from pgflow.errors import PgflowError
 
-    return compare(autogen_context, upgrade_ops)
+    try:
+        return compare(autogen_context, upgrade_ops)
+    except PgflowError as exc:
+        if isinstance(exc, CommandError):
+            raise
+        raise CommandError(f"pgflow: {exc}") from exc

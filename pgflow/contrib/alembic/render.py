@@ -31,7 +31,12 @@ def line_literals(text: str, indent: str = "    ") -> str:
     syntax is valid Python string syntax, and it always uses double quotes.
     """
     lines = _LINES.findall(text) or [""]
-    return "\n".join(indent + json.dumps(line, ensure_ascii=False) for line in lines)
+    return "\n".join(indent + _escaped(json.dumps(line, ensure_ascii=False)) for line in lines)
+
+
+def _escaped(literal: str) -> str:
+    """Escape what JSON leaves raw but a reader would not see (DEL, U+2028, ...)."""
+    return "".join(ch if ch.isprintable() else f"\\U{ord(ch):08x}" for ch in literal)
 
 
 def block_literal(text: str, indent: str = "    ") -> str:
@@ -41,7 +46,7 @@ def block_literal(text: str, indent: str = "    ") -> str:
     ``\"\"\"``, a trailing quote or a control character other than newline and tab.
     """
     risky = "\\" in text or '"""' in text or text.endswith('"')
-    if risky or any(ch < " " and ch not in "\n\t" for ch in text):
+    if risky or any(not ch.isprintable() and ch not in "\n\t" for ch in text):
         return "(\n" + line_literals(text, indent + "    ") + "\n" + indent + ")"
     return '"""\\\n' + text + '"""'
 

@@ -1,0 +1,50 @@
+"""The packaged schema revisions: one per migration file, chained on the `pgflow` branch."""
+
+from __future__ import annotations
+
+import ast
+from importlib.resources import files
+from pathlib import Path
+
+from alembic.script import ScriptDirectory
+
+from pgflow.contrib.alembic import VERSIONS, revision_id
+from pgflow.migrations import migrations
+
+FOLDER = Path(str(files("pgflow.contrib.alembic") / "versions"))
+
+
+def scripts() -> ScriptDirectory:
+    return ScriptDirectory(str(FOLDER), version_locations=[VERSIONS])
+
+
+def test_every_migration_has_a_revision_on_the_pgflow_branch() -> None:
+    script = scripts()
+    previous = None
+    for migration in migrations():
+        revision = script.get_revision(revision_id(migration.id))
+        assert revision is not None, f"no Alembic revision for {migration.filename}"
+        assert revision.down_revision == previous
+        assert "pgflow" in revision.branch_labels
+        previous = revision.revision
+    assert [h for h in script.get_heads()] == [previous]
+
+
+def test_each_revision_applies_its_own_migration() -> None:
+    for migration in migrations():
+        path = scripts().get_revision(revision_id(migration.id)).path
+        calls = [
+            node
+            for node in ast.walk(ast.parse(Path(path).read_text(encoding="utf-8")))
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "pgflow_install"
+        ]
+        assert [ast.literal_eval(c.args[0]) for c in calls] == [migration.id]
+
+
+def test_only_the_base_revision_declares_the_branch_label() -> None:
+    labelled = [
+        path.name
+        for path in FOLDER.glob("*.py")
+        if 'branch_labels = ("pgflow",)' in path.read_text(encoding="utf-8")
+    ]
+    assert labelled == ["v0001_initial.py"]
