@@ -159,3 +159,22 @@ async def test_an_output_postgres_refuses_becomes_a_clear_failure(
     with pytest.raises(RunFailedError) as caught:
         await aclient.wait(run.run_id, timeout=10)
     assert "Postgres refused the handler's output" in str(caught.value)
+
+
+deployed_shape = Flow("drifted", max_attempts=1)
+deployed_shape.step("first", lambda input: 1)
+deployed_shape.step("second", lambda first: first + 1, depends_on=["first"])
+code_shape = Flow("drifted", max_attempts=1)  # the worker runs older code: no 'second'
+code_shape.step("first", lambda input: 1)
+
+
+async def test_a_deployed_step_the_code_lacks_fails_with_a_hint(
+    deploy: Deploy, workers: WorkerPool, aclient: AsyncClient
+) -> None:
+    deploy(deployed_shape)
+    workers.start(code_shape)
+    run = await aclient.start("drifted", {})
+    with pytest.raises(RunFailedError) as caught:
+        await aclient.wait(run.run_id, timeout=10)
+    message = str(caught.value)
+    assert "step 'second' of flow 'drifted' is deployed, but this worker's code" in message

@@ -19,7 +19,7 @@ events: dict[str, asyncio.Event] = {}
 async def linger(input: dict[str, float], ctx: Context) -> str:
     events["started"].set()
     await asyncio.sleep(input["seconds"])
-    return "done"
+    return "done, told to stop" if ctx.shutdown.is_set() else "done"
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +40,7 @@ async def test_stop_lets_a_running_task_finish_and_report(
     run = await aclient.start(lingering, {"seconds": 0.3})
     await _wait_started()
     await workers.stop(worker)  # returns only after the task finished and was stored
-    assert (await aclient.get_run(run.run_id)).output == {"linger": "done"}
+    assert (await aclient.get_run(run.run_id)).output == {"linger": "done, told to stop"}
 
 
 async def test_tasks_still_running_after_the_grace_period_are_released(
