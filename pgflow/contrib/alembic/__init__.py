@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from pgflow.contrib.alembic.ops import UninstallOp as UninstallOp
     from pgflow.contrib.alembic.ops import escape_colons as escape_colons
     from pgflow.contrib.alembic.ops import revision_id as revision_id
+    from pgflow.contrib.alembic.retire import write_retirement as write_retirement
+    from pgflow.contrib.alembic.revision import write_revision as write_revision
 
 __all__ = [
     "BRANCH",
@@ -52,6 +54,8 @@ __all__ = [
     "escape_colons",
     "pgflow_revision_directives",
     "revision_id",
+    "write_retirement",
+    "write_revision",
 ]
 
 BRANCH = "pgflow"
@@ -70,6 +74,8 @@ _LAZY = {
     "UninstallOp": "ops",
     "escape_colons": "ops",
     "revision_id": "ops",
+    "write_retirement": "retire",
+    "write_revision": "revision",
 }
 
 

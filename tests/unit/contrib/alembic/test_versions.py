@@ -48,3 +48,10 @@ def test_only_the_base_revision_declares_the_branch_label() -> None:
         if 'branch_labels = ("pgflow",)' in path.read_text(encoding="utf-8")
     ]
     assert labelled == ["v0001_initial.py"]
+
+
+def test_the_package_exports_its_public_names_lazily() -> None:
+    import pgflow.contrib.alembic as integration
+
+    for name in integration.__all__:
+        assert getattr(integration, name) is not None
