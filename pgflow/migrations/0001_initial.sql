@@ -1085,7 +1085,8 @@ $$;
 -- are resolved (again and again while empty maps and skips resolve more); then count
 -- `finished` (steps the caller completed or skipped) plus those finished here off the run's
 -- remaining steps, completing the run when none remain: its output is {leaf_slug: output}
--- of its completed leaf steps. The run row is locked last, in one update.
+-- of its completed leaf steps. The run row is locked last (one update, and one more that
+-- stores the output when the run completes).
 create or replace function pgflow._advance_run(run_id uuid, finished int, scan boolean)
 returns void
 language plpgsql
@@ -1124,18 +1125,20 @@ begin
     remaining_steps = r.remaining_steps - finished,
     status = case when r.remaining_steps = finished then 'completed' else r.status end,
     completed_at = case when r.remaining_steps = finished then now() end,
-    finished_at = case when r.remaining_steps = finished then now() end,
-    output = case when r.remaining_steps = finished then (
-      select coalesce(jsonb_object_agg(ss.step_slug, ss.output), '{}'::jsonb)
-      from pgflow.step_states ss
-      where ss.run_id = r.run_id and ss.status = 'completed'
-        and not exists (select 1 from pgflow.deps d
-                        where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug)
-    ) end
+    finished_at = case when r.remaining_steps = finished then now() end
   where r.run_id = _advance_run.run_id and r.status = 'started'
     and (finished > 0 or r.remaining_steps = 0)
   returning r.status, r.flow_slug into run_status, flow;
   if run_status = 'completed' then
+    -- A statement of its own, so its snapshot sees leaf outputs committed by concurrent
+    -- completions this transaction waited for (see _tasks_done).
+    update pgflow.runs r set output = (
+      select coalesce(jsonb_object_agg(ss.step_slug, ss.output), '{}'::jsonb)
+      from pgflow.step_states ss
+      where ss.run_id = r.run_id and ss.status = 'completed'
+        and not exists (select 1 from pgflow.deps d
+                        where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug))
+    where r.run_id = _advance_run.run_id;
     perform pgflow._emit(run_id, flow, 'run:completed', 'completed');
   end if;
 end;
@@ -1432,6 +1435,10 @@ $$;
 -- decrements the step's remaining tasks or, when these were the last, completes the step
 -- (a map's outputs aggregated once, in task_index order; `output` is a single step's task
 -- output). Returns what _complete_step returns (0 not done, 1 done, 2 done + ready deps).
+-- A map's outputs are aggregated by a second statement, never inside the counting UPDATE:
+-- when that UPDATE waited for a concurrent completion's row lock, READ COMMITTED re-checks
+-- the row but its sub-selects keep the statement's old snapshot, which would miss the
+-- output the other transaction just committed. The next statement's snapshot sees it.
 create or replace function pgflow._tasks_done(run_id uuid, step_slug text, n int, output jsonb)
 returns int
 language plpgsql
@@ -1441,22 +1448,25 @@ as $$
 declare
   new_status text;
   flow text;
+  kind text;
 begin
   update pgflow.step_states ss set
     remaining_tasks = ss.remaining_tasks - n,
     status = case when ss.remaining_tasks = n then 'completed' else ss.status end,
     completed_at = case when ss.remaining_tasks = n then now() end,
-    output = case
-      when ss.remaining_tasks <> n then null
-      when ss.step_type = 'single' then _tasks_done.output
-      else (select jsonb_agg(t.output order by t.task_index) from pgflow.step_tasks t
-            where t.run_id = ss.run_id and t.step_slug = ss.step_slug)
-    end
+    output = case when ss.remaining_tasks = n and ss.step_type = 'single'
+      then _tasks_done.output end
   where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug
     and ss.status = 'started'
-  returning ss.status, ss.flow_slug into new_status, flow;
+  returning ss.status, ss.flow_slug, ss.step_type into new_status, flow, kind;
   if new_status is distinct from 'completed' then
     return 0;
+  end if;
+  if kind = 'map' then
+    update pgflow.step_states ss set output = (
+      select jsonb_agg(t.output order by t.task_index) from pgflow.step_tasks t
+      where t.run_id = ss.run_id and t.step_slug = ss.step_slug)
+    where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug;
   end if;
   perform pgflow._emit(run_id, flow, 'step:' || step_slug || ':completed', 'completed', step_slug);
   return 1 + least(pgflow._release_dependents(run_id, flow, step_slug), 1);

@@ -108,7 +108,8 @@ $$;
 -- are resolved (again and again while empty maps and skips resolve more); then count
 -- `finished` (steps the caller completed or skipped) plus those finished here off the run's
 -- remaining steps, completing the run when none remain: its output is {leaf_slug: output}
--- of its completed leaf steps. The run row is locked last, in one update.
+-- of its completed leaf steps. The run row is locked last (one update, and one more that
+-- stores the output when the run completes).
 create or replace function pgflow._advance_run(run_id uuid, finished int, scan boolean)
 returns void
 language plpgsql
@@ -147,18 +148,20 @@ begin
     remaining_steps = r.remaining_steps - finished,
     status = case when r.remaining_steps = finished then 'completed' else r.status end,
     completed_at = case when r.remaining_steps = finished then now() end,
-    finished_at = case when r.remaining_steps = finished then now() end,
-    output = case when r.remaining_steps = finished then (
-      select coalesce(jsonb_object_agg(ss.step_slug, ss.output), '{}'::jsonb)
-      from pgflow.step_states ss
-      where ss.run_id = r.run_id and ss.status = 'completed'
-        and not exists (select 1 from pgflow.deps d
-                        where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug)
-    ) end
+    finished_at = case when r.remaining_steps = finished then now() end
   where r.run_id = _advance_run.run_id and r.status = 'started'
     and (finished > 0 or r.remaining_steps = 0)
   returning r.status, r.flow_slug into run_status, flow;
   if run_status = 'completed' then
+    -- A statement of its own, so its snapshot sees leaf outputs committed by concurrent
+    -- completions this transaction waited for (see _tasks_done).
+    update pgflow.runs r set output = (
+      select coalesce(jsonb_object_agg(ss.step_slug, ss.output), '{}'::jsonb)
+      from pgflow.step_states ss
+      where ss.run_id = r.run_id and ss.status = 'completed'
+        and not exists (select 1 from pgflow.deps d
+                        where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug))
+    where r.run_id = _advance_run.run_id;
     perform pgflow._emit(run_id, flow, 'run:completed', 'completed');
   end if;
 end;

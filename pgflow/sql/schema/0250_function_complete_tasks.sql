@@ -91,6 +91,10 @@ $$;
 -- decrements the step's remaining tasks or, when these were the last, completes the step
 -- (a map's outputs aggregated once, in task_index order; `output` is a single step's task
 -- output). Returns what _complete_step returns (0 not done, 1 done, 2 done + ready deps).
+-- A map's outputs are aggregated by a second statement, never inside the counting UPDATE:
+-- when that UPDATE waited for a concurrent completion's row lock, READ COMMITTED re-checks
+-- the row but its sub-selects keep the statement's old snapshot, which would miss the
+-- output the other transaction just committed. The next statement's snapshot sees it.
 create or replace function pgflow._tasks_done(run_id uuid, step_slug text, n int, output jsonb)
 returns int
 language plpgsql
@@ -100,22 +104,25 @@ as $$
 declare
   new_status text;
   flow text;
+  kind text;
 begin
   update pgflow.step_states ss set
     remaining_tasks = ss.remaining_tasks - n,
     status = case when ss.remaining_tasks = n then 'completed' else ss.status end,
     completed_at = case when ss.remaining_tasks = n then now() end,
-    output = case
-      when ss.remaining_tasks <> n then null
-      when ss.step_type = 'single' then _tasks_done.output
-      else (select jsonb_agg(t.output order by t.task_index) from pgflow.step_tasks t
-            where t.run_id = ss.run_id and t.step_slug = ss.step_slug)
-    end
+    output = case when ss.remaining_tasks = n and ss.step_type = 'single'
+      then _tasks_done.output end
   where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug
     and ss.status = 'started'
-  returning ss.status, ss.flow_slug into new_status, flow;
+  returning ss.status, ss.flow_slug, ss.step_type into new_status, flow, kind;
   if new_status is distinct from 'completed' then
     return 0;
+  end if;
+  if kind = 'map' then
+    update pgflow.step_states ss set output = (
+      select jsonb_agg(t.output order by t.task_index) from pgflow.step_tasks t
+      where t.run_id = ss.run_id and t.step_slug = ss.step_slug)
+    where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug;
   end if;
   perform pgflow._emit(run_id, flow, 'step:' || step_slug || ':completed', 'completed', step_slug);
   return 1 + least(pgflow._release_dependents(run_id, flow, step_slug), 1);
