@@ -22,6 +22,7 @@ from typing import Any
 
 import psycopg
 
+from benchmarks.cpu import process_cpu
 from benchmarks.crew import Member
 from benchmarks.flows import CHAIN_LENGTH, core_output
 from pgflow._json import jsonb
@@ -99,6 +100,7 @@ def drain(member: Member, args: dict[str, Any]) -> dict[str, Any]:
     try:
         expected, ended, done = args["expected"], None, 0
         member.ready()
+        cpu = process_cpu()
         while member.count < expected:
             rows = worker.claim()
             if not rows:
@@ -108,7 +110,7 @@ def drain(member: Member, args: dict[str, Any]) -> dict[str, Any]:
             done += len(rows)
             if member.add(len(rows)) >= expected:
                 ended = time.monotonic()
-        return {"ended": ended, "tasks": done, **worker.stats()}
+        return {"ended": ended, "tasks": done, "cpu_s": process_cpu() - cpu, **worker.stats()}
     finally:
         worker.close()
 

@@ -95,6 +95,11 @@ class Crew:
             proc.start()
 
     @property
+    def pids(self) -> list[int]:
+        """The members' process ids."""
+        return [proc.pid or 0 for proc in self._procs]
+
+    @property
     def size(self) -> int:
         """How many members the crew has."""
         return len(self._procs)

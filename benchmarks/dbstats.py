@@ -17,12 +17,15 @@ from psycopg import sql
 
 __all__ = [
     "cost_per",
+    "cpu_per",
     "delta",
     "reset_statements",
     "set_track",
     "snapshot",
     "top_statements",
     "wait_until_alone",
+    "wal_breakdown",
+    "wal_lsn",
 ]
 
 logger = logging.getLogger(__name__)
@@ -80,6 +83,19 @@ def cost_per(counters: dict[str, int], units: int) -> dict[str, float]:
     }
 
 
+def cpu_per(
+    members: list[dict[str, Any]],
+    server_before: float | None,
+    server_after: float | None,
+    units: int,
+) -> dict[str, float]:
+    """CPU microseconds per unit: the worker processes' and the server's."""
+    result = {"client_cpu_us": sum(m.get("cpu_s", 0.0) for m in members) / units * 1e6}
+    if server_before is not None and server_after is not None:
+        result["server_cpu_us"] = (server_after - server_before) / units * 1e6
+    return result
+
+
 def wait_until_alone(conn: psycopg.Connection[Any], timeout: float = 15.0) -> None:
     """Wait until no other client backend is connected to this database."""
     deadline = time.monotonic() + timeout
@@ -116,3 +132,26 @@ def top_statements(conn: psycopg.Connection[Any], limit: int = 12) -> list[dict[
     rows = conn.execute(_STATEMENTS, [limit]).fetchall()
     keys = ("toplevel", "calls", "total_ms", "mean_ms", "rows", "blks_hit", "blks_read", "wal")
     return [{**dict(zip(keys, row[:8], strict=True)), "query": row[8][:300]} for row in rows]
+
+
+def wal_lsn(conn: psycopg.Connection[Any]) -> str:
+    """The current WAL insert position."""
+    row = conn.execute("select pg_current_wal_lsn()::text").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def wal_breakdown(
+    conn: psycopg.Connection[Any], start: str, end: str, limit: int = 8
+) -> list[dict[str, Any]]:
+    """WAL between two positions by record type (``pg_walinspect``), largest first."""
+    rows = conn.execute(
+        """
+        select "resource_manager/record_type", count, record_size, fpi_size, combined_size
+        from pg_get_wal_stats(%s::pg_lsn, %s::pg_lsn, per_record => true)
+        order by combined_size desc limit %s
+        """,
+        [start, end, limit],
+    ).fetchall()
+    keys = ("record_type", "count", "record_bytes", "fpi_bytes", "bytes")
+    return [dict(zip(keys, row, strict=True)) for row in rows]

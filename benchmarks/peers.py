@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import resource
 import subprocess
 import tempfile
 import time
@@ -22,6 +23,7 @@ from typing import Any
 import psycopg
 
 from benchmarks import dbstats
+from benchmarks.cpu import process_cpu, server_cpu
 from benchmarks.crew import Crew, Member
 
 __all__ = [
@@ -66,19 +68,25 @@ def pgbench_init(url: str, scale: int = 1) -> None:
     )
 
 
-def measure_pgbench(url: str, clients: int, seconds: int) -> dict[str, Any]:
+def measure_pgbench(
+    url: str, clients: int, seconds: int, postmaster: int | None = None
+) -> dict[str, Any]:
     """One pgbench measurement; returns TPS and the cost per transaction."""
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "update_insert.sql"
         script.write_text(PGBENCH_SCRIPT)
         with psycopg.connect(url, autocommit=True) as conn:
             before = dbstats.snapshot(conn)
+            server_before = server_cpu(postmaster)
+            client_before = _children_cpu()
             done = subprocess.run(
                 [_pgbench(), "-M", "prepared", "-f", str(script), "-c", str(clients),
                  "-j", "2", "-T", str(seconds), url],
                 check=True, capture_output=True, text=True,
             )  # fmt: skip
+            client_cpu = _children_cpu() - client_before
             dbstats.wait_until_alone(conn)
+            server_after = server_cpu(postmaster)
             counters = dbstats.delta(before, dbstats.snapshot(conn))
     match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", done.stdout)
     if match is None:
@@ -91,8 +99,16 @@ def measure_pgbench(url: str, clients: int, seconds: int) -> dict[str, Any]:
         "seconds": seconds,
         "tps": float(match.group(1)),
         "transactions": count,
-        "cost_per_tx": dbstats.cost_per(counters, count),
+        "cost_per_tx": {
+            **dbstats.cost_per(counters, count),
+            **dbstats.cpu_per([{"cpu_s": client_cpu}], server_before, server_after, count),
+        },
     }
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def procrastinate_missing() -> str | None:
@@ -133,15 +149,19 @@ def _defer(url: str, jobs: int) -> float:
     return time.monotonic() - began
 
 
-def measure_procrastinate(url: str, crew: Crew, workers: int, jobs: int) -> dict[str, Any]:
+def measure_procrastinate(
+    url: str, crew: Crew, workers: int, jobs: int, postmaster: int | None = None
+) -> dict[str, Any]:
     """Defer ``jobs`` no-op jobs, drain them with ``workers`` processes."""
     defer_seconds = _defer(url, jobs)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("checkpoint")
         before = dbstats.snapshot(conn)
+        server_before = server_cpu(postmaster)
         result = crew.run(workers, "procrastinate_drain", {"url": url})
         seconds = max(r["ended"] for r in result.results) - result.started
         dbstats.wait_until_alone(conn)
+        server_after = server_cpu(postmaster)
         counters = dbstats.delta(before, dbstats.snapshot(conn))
         row = conn.execute(
             "select count(*) from procrastinate_jobs where status <> 'succeeded'"
@@ -157,7 +177,10 @@ def measure_procrastinate(url: str, crew: Crew, workers: int, jobs: int) -> dict
         "jobs_per_s": jobs / seconds,
         "defer_seconds": defer_seconds,
         "counters": counters,
-        "cost_per_job": dbstats.cost_per(counters, jobs),
+        "cost_per_job": {
+            **dbstats.cost_per(counters, jobs),
+            **dbstats.cpu_per(result.results, server_before, server_after, jobs),
+        },
     }
 
 
@@ -171,10 +194,11 @@ async def _drain(member: Member, url: str) -> dict[str, Any]:
     async with app.open_async():
         await app.check_connection_async()
         member.ready()
+        cpu = process_cpu()
         await app.run_worker_async(
             queues=[_QUEUE],
             concurrency=PROCRASTINATE_CONCURRENCY,
             wait=False,
             install_signal_handlers=False,
         )
-        return {"ended": time.monotonic()}
+        return {"ended": time.monotonic(), "cpu_s": process_cpu() - cpu}

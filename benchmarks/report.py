@@ -254,12 +254,14 @@ def _cost(records: Records) -> str:
     procrastinate = [r for r in records.of_kind("procrastinate") if r["workers"] == HEADLINE]
     if procrastinate:
         rows.append(["Procrastinate no-op job: drain", "—", *_costs(procrastinate, "cost_per_job")])
-    heads = ["per task", "layer", "commits", "WAL bytes", "full-page images", "inserted",
-             "updated", "deleted"]  # fmt: skip
+    heads = ["per task", "layer", "worker CPU µs", "Postgres CPU µs", "commits", "WAL bytes",
+             "full-page images", "inserted", "updated", "deleted"]  # fmt: skip
     note = (
-        f"At {HEADLINE} workers, from `pg_stat_database` (this database) and "
-        "`pg_current_wal_lsn()` (whole cluster) deltas, each drain after a `CHECKPOINT`. "
-        "Tuples are heap rows written (index entries not counted)."
+        f"At {HEADLINE} workers, from `pg_stat_database` (this database), "
+        "`pg_current_wal_lsn()` and `pg_stat_wal` (whole cluster) deltas, each drain after a "
+        "`CHECKPOINT`. Tuples are heap rows written (index entries not counted). CPU: the "
+        "worker processes' own CPU time, and the whole Postgres server's (backends, WAL "
+        "writer, checkpointer, autovacuum) from its postmaster's process accounting."
     )
     return "## Cost per task\n\n" + _table(heads, rows) + "\n\n" + note
 
@@ -268,7 +270,12 @@ def _costs(recs: list[dict[str, Any]], key: str) -> list[str]:
     def mean(name: str) -> float:
         return statistics.fmean(r[key].get(name, math.nan) for r in recs)
 
+    def cpu(name: str) -> str:
+        return "—" if math.isnan(mean(name)) else f"{mean(name):,.0f}"
+
     return [
+        cpu("client_cpu_us"),
+        cpu("server_cpu_us"),
         f"{mean('commits'):.3f}",
         f"{mean('wal_bytes'):,.0f}",
         f"{mean('wal_fpi'):.3f}",
@@ -364,8 +371,44 @@ def _profiles(records: Records) -> str:
         ]
         heads = ["share", "level", "calls", "mean ms", "rows/call", "statement"]
         title = f"### {record['workload']}, {_LAYER[record['layer']]} ({record['tasks']:,} tasks)"
-        parts.append(title + "\n\n" + _table(heads, rows))
+        parts.append(title + "\n\n" + _table(heads, rows) + _wal_table(record) + _py_table(record))
     return "\n\n".join(parts)
+
+
+def _wal_table(record: dict[str, Any]) -> str:
+    wal = record.get("wal_by_type") or []
+    if not wal:
+        return ""
+    tasks = record["tasks"]
+    rows = [
+        [
+            w["record_type"],
+            f"{w['count'] / tasks:.2f}",
+            f"{w['record_bytes'] / tasks:,.0f}",
+            f"{w['fpi_bytes'] / tasks:,.0f}",
+        ]
+        for w in wal
+    ]
+    heads = ["WAL record type", "records/task", "record bytes/task", "full-page image bytes/task"]
+    return "\n\n" + _table(heads, rows)
+
+
+def _py_table(record: dict[str, Any]) -> str:
+    python = record.get("python") or {}
+    total = python.get("samples") or 0
+    if not total:
+        return ""
+    packages = ", ".join(f"{name} {n / total:.0%}" for name, n in python["packages"][:8])
+    rows = [
+        [f"{n / total:.0%}", "self", "`" + _short(f, 90) + "`"] for f, n in python["self"][:8]
+    ] + [
+        [f"{n / total:.0%}", "inclusive", "`" + _short(f, 90) + "`"]
+        for f, n in python["inclusive"][:8]
+    ]
+    return (
+        f"\n\nPython in one Worker process (py-spy, {total:,} busy samples; self time by "
+        f"file or package: {packages}):\n\n" + _table(["share", "", "function"], rows)
+    )
 
 
 def _short(query: str, width: int = 110) -> str:

@@ -34,6 +34,7 @@ _SETTINGS = (
     "synchronous_commit",
     "fsync",
     "full_page_writes",
+    "data_checksums",
     "wal_level",
     "max_connections",
     "max_wal_size",
@@ -53,6 +54,8 @@ class Server:
         peer_url: the database Procrastinate runs in.
         pgbench_url: the database pgbench runs in.
         stat_statements: whether ``pg_stat_statements`` is loaded and installed.
+        walinspect: whether ``pg_walinspect`` is installed (WAL by record type).
+        postmaster: the server's postmaster pid when it runs on this machine.
         databases: the databases this run created (dropped at the end).
     """
 
@@ -62,6 +65,8 @@ class Server:
     peer_url: str = ""
     pgbench_url: str = ""
     stat_statements: bool = False
+    walinspect: bool = False
+    postmaster: int | None = None
     databases: list[str] = field(default_factory=list)
 
     def create_database(self, name: str) -> str:
@@ -90,6 +95,8 @@ def open_server(database_url: str | None) -> Iterator[Server]:
             server.peer_url = server.create_database(f"procrastinate_bench{suffix}")
             server.pgbench_url = server.create_database(f"pgbench_bench{suffix}")
             server.stat_statements = _install_stat_statements(server.url)
+            server.walinspect = _install(server.url, "pg_walinspect")
+            server.postmaster = _postmaster(server.url)
             yield server
         finally:
             with suppress(psycopg.Error):
@@ -126,10 +133,24 @@ def _install_stat_statements(url: str) -> bool:
         loaded = conn.execute("select current_setting('shared_preload_libraries')").fetchone()
         if loaded is None or "pg_stat_statements" not in str(loaded[0]):
             return False
+    return _install(url, "pg_stat_statements")
+
+
+def _postmaster(url: str) -> int | None:
+    from benchmarks.cpu import find_postmaster
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        return find_postmaster(conn.info.backend_pid)
+
+
+def _install(url: str, extension: str) -> bool:
+    with psycopg.connect(url, autocommit=True) as conn:
         try:
-            conn.execute("create extension if not exists pg_stat_statements")
+            conn.execute(
+                sql.SQL("create extension if not exists {}").format(sql.Identifier(extension))
+            )
         except psycopg.Error as exc:
-            logger.warning("pg_stat_statements not installed: %s", exc)
+            logger.warning("%s not installed: %s", extension, exc)
             return False
     return True
 

@@ -5,23 +5,26 @@
 2. idle latency (one-step runs, whole chains) per layer, and chain dispatch;
 3. pgbench and Procrastinate on the same server;
 4. a profile pass: each workload once at 4 workers with ``pg_stat_statements.track =
-   all`` (statements inside the plpgsql functions), not counted in the figures;
-5. growth: a large finished history inserted, then the independent workload again.
+   all`` (statements inside the plpgsql functions) and the WAL it wrote by record type
+   (``pg_walinspect``), not counted in the figures;
+5. growth: a large finished history inserted, then the independent workload again (and
+   profiled likewise).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from benchmarks import dbstats, latency, peers, report, worker_layer
+from benchmarks import dbstats, latency, peers, pyprofile, report, worker_layer
 from benchmarks.config import Config
 from benchmarks.crew import Crew
 from benchmarks.flows import deploy
@@ -69,7 +72,7 @@ def run_suite(config: Config, database_url: str | None, out: Path) -> Path:
         _latency(server, crew, config, layers, recorder)
         _peers(server, crew, config, missing["procrastinate"], recorder)
         if server.stat_statements:
-            _profiles(server, crew, config, layers, recorder)
+            _profiles(server, crew, config, layers, recorder, workloads(config))
         _growth(server, crew, config, layers, recorder)
         facts["loadavg_at_end"] = os.getloadavg()
         facts["wall_seconds"] = round(time.monotonic() - recorder.began, 1)
@@ -123,29 +126,43 @@ def _peers(
         peers.procrastinate_setup(server.peer_url)
     for rep in range(config.repetitions):
         for clients in config.pgbench_clients:
-            record = peers.measure_pgbench(server.pgbench_url, clients, config.pgbench_seconds)
+            record = peers.measure_pgbench(
+                server.pgbench_url, clients, config.pgbench_seconds, server.postmaster
+            )
             recorder.add(record, rep=rep)
             logger.info("pgbench %d clients: %.0f TPS", clients, record["tps"])
         if procrastinate_missing is not None:
             continue
         for workers in config.workers:
             record = peers.measure_procrastinate(
-                server.peer_url, crew, workers, config.procrastinate_jobs
+                server.peer_url, crew, workers, config.procrastinate_jobs, server.postmaster
             )
             recorder.add(record, rep=rep)
             logger.info("procrastinate %d workers: %.0f jobs/s", workers, record["jobs_per_s"])
 
 
 def _profiles(
-    server: Server, crew: Crew, config: Config, layers: list[str], recorder: _Recorder
+    server: Server,
+    crew: Crew,
+    config: Config,
+    layers: list[str],
+    recorder: _Recorder,
+    profiled: list[Workload],
+    *,
+    keep_history: bool = False,
 ) -> None:
-    with _tracking_all(server.url):
-        for workload in workloads(config):
+    with _tracking_all(server.url), tempfile.TemporaryDirectory() as tmp:
+        for workload in profiled:
             for layer in layers:
-                record = measure_drain(
-                    server, crew, config, workload, layer=layer, workers=PROFILE_WORKERS, top=12
-                )
+                raw = Path(tmp) / f"{workload.name}-{layer}.txt"
+                # py-spy samples member 0, one of the PROFILE_WORKERS processes
+                with pyprofile.sampling(crew.pids[0], raw) if layer == "worker" else nullcontext():
+                    record = measure_drain(
+                        server, crew, config, workload, layer=layer, workers=PROFILE_WORKERS,
+                        keep_history=keep_history, top=12, wal_by_type=True,
+                    )  # fmt: skip
                 record["kind"] = "profile"
+                record["python"] = pyprofile.summarize(raw)
                 recorder.add(record, rep=0)
                 logger.info("profiled %s %s", workload.name, layer)
 
@@ -179,6 +196,8 @@ def _growth(
                     server, crew, config, grown, layer=layer, workers=workers, keep_history=True
                 )
                 _log_drain(recorder.add(record, rep=rep))
+    if server.stat_statements:
+        _profiles(server, crew, config, layers, recorder, [grown], keep_history=True)
 
 
 def _log_drain(record: dict[str, Any]) -> None:

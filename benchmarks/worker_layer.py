@@ -13,6 +13,7 @@ import asyncio
 import time
 from typing import Any
 
+from benchmarks.cpu import process_cpu
 from benchmarks.crew import Member
 from benchmarks.flows import FLOWS, set_counter
 
@@ -55,8 +56,9 @@ async def _run(member: Member, args: dict[str, Any], done: Any) -> dict[str, Any
             pool=pool,
         )
         member.ready()
+        cpu = process_cpu()
         await asyncio.gather(worker.run_async(), _stop_when(done, worker))
-        return {"ended": time.monotonic()}
+        return {"ended": time.monotonic(), "cpu_s": process_cpu() - cpu}
     finally:
         set_counter(None)
         await pool.close()

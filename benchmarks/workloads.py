@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 
 from benchmarks import dbstats
 from benchmarks.config import Config
+from benchmarks.cpu import server_cpu
 from benchmarks.crew import Crew
 from benchmarks.flows import CHAIN_LENGTH, DIAMOND_WIDTH
 from benchmarks.server import Server
@@ -83,6 +84,7 @@ def measure_drain(
     workers: int,
     keep_history: bool = False,
     top: int = 6,
+    wal_by_type: bool = False,
 ) -> dict[str, Any]:
     """Start a workload's runs, drain them with ``workers`` processes, return the record."""
     if not keep_history:
@@ -90,19 +92,26 @@ def measure_drain(
     with psycopg.connect(server.url, autocommit=True) as conn:
         _checkpoint(conn)
         initial = dbstats.snapshot(conn)
+        start_cpu = server_cpu(server.postmaster)
         start_seconds = _start_runs(conn, workload)
+        start_cpu_s = _minus(server_cpu(server.postmaster), start_cpu)
         _checkpoint(conn)
         before = dbstats.snapshot(conn)
+        server_before = server_cpu(server.postmaster)
+        lsn = dbstats.wal_lsn(conn)
         if server.stat_statements:
             dbstats.reset_statements(conn)
         result = crew.run(workers, f"{layer}_drain", _drain_args(server, config, workload, layer))
         ended = max(r["ended"] for r in result.results if r.get("ended") is not None)
         seconds = ended - result.started
         dbstats.wait_until_alone(conn)
+        server_after = server_cpu(server.postmaster)
         counters = dbstats.delta(before, dbstats.snapshot(conn))
+        end_lsn = dbstats.wal_lsn(conn)
         start_counters = dbstats.delta(initial, before)
         statements = dbstats.top_statements(conn, top) if server.stat_statements else []
         unfinished = _unfinished_runs(conn, workload.flow)
+        wal = dbstats.wal_breakdown(conn, lsn, end_lsn) if wal_by_type and server.walinspect else []
     if unfinished:
         raise RuntimeError(f"{workload.name}/{layer}/{workers}: {unfinished} runs not completed")
     return {
@@ -117,10 +126,19 @@ def measure_drain(
         "start_seconds": start_seconds,
         "runs_started_per_s": workload.runs / start_seconds,
         "counters": counters,
-        "cost_per_task": dbstats.cost_per(counters, workload.tasks),
-        "start_cost_per_task": dbstats.cost_per(start_counters, workload.tasks),
+        "cost_per_task": {
+            **dbstats.cost_per(counters, workload.tasks),
+            **dbstats.cpu_per(result.results, server_before, server_after, workload.tasks),
+        },
+        "start_cost_per_task": {
+            **dbstats.cost_per(start_counters, workload.tasks),
+            **(
+                {} if start_cpu_s is None else {"server_cpu_us": start_cpu_s / workload.tasks * 1e6}
+            ),
+        },
         "members": result.results,
         "statements": statements,
+        "wal_by_type": wal,
     }
 
 
@@ -142,6 +160,10 @@ def _start_runs(conn: psycopg.Connection[Any], workload: Workload) -> float:
         [workload.flow, Jsonb(workload.input), workload.runs],
     )
     return time.monotonic() - started
+
+
+def _minus(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else after - before
 
 
 def _checkpoint(conn: psycopg.Connection[Any]) -> None:
