@@ -67,8 +67,8 @@ QUICK = Config(
     diamond_runs=50,
     fanout_elements=1000,
     growth_tasks=100_000,
-    latency_samples=30,
-    dispatch_runs=8,
+    latency_samples=20,
+    dispatch_runs=6,
     pgbench_seconds=2,
-    procrastinate_jobs=500,
+    procrastinate_jobs=200,
 )

@@ -3,8 +3,8 @@
 One measurement (:func:`measure_drain`):
 
 1. empty the runtime tables (not for growth, whose history must stay);
-2. ``CHECKPOINT``, snapshot counters, start every run in one statement and time it
-   (``start`` figures and start cost);
+2. snapshot counters, start every run in one statement and time it (``start`` figures
+   and start cost);
 3. ``CHECKPOINT`` again, so every drain starts with the same WAL state (full-page images
    of the pages it touches first are part of its cost, as they are in steady state);
 4. snapshot counters, reset ``pg_stat_statements``, open the gate, drain;
@@ -90,7 +90,6 @@ def measure_drain(
     if not keep_history:
         reset_runtime(server.url)
     with psycopg.connect(server.url, autocommit=True) as conn:
-        _checkpoint(conn)
         initial = dbstats.snapshot(conn)
         start_cpu = server_cpu(server.postmaster)
         start_seconds = _start_runs(conn, workload)
