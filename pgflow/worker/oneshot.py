@@ -66,6 +66,9 @@ async def run_flow(
         working = asyncio.create_task(worker.run_async(), name="pgflow run worker")
         try:
             last = await _watch(client, run, timeout, on_update, working)
+        except asyncio.CancelledError:  # Ctrl+C: do not wait for running tasks
+            worker.stop(immediate=True)
+            raise
         finally:
             worker.stop()
             with contextlib.suppress(Exception):
