@@ -116,18 +116,26 @@ def drain(member: Member, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def serve(member: Member, args: dict[str, Any]) -> dict[str, Any]:
-    """Work whenever notified, until the coordinator says stop."""
+    """Work whenever notified, until the coordinator says stop.
+
+    Returns, besides the claim counts, ``events``: for every claim that got tasks, when
+    the worker woke, when the claim returned and when the completion returned.
+    """
     worker = CoreWorker(args["url"], args["flows"], args["batch"], listen=True)
+    events: list[tuple[float, float, float]] = []
     try:
         member.ready()
+        woke = time.monotonic()
         while not member.stopping():
             rows = worker.claim()
             if rows:
+                claimed = time.monotonic()
                 worker.complete(rows)
+                events.append((woke, claimed, time.monotonic()))
                 member.add(len(rows))
-            else:
-                worker.wait(0.1)
-        return worker.stats()
+            elif worker.wait(0.1):
+                woke = time.monotonic()
+        return {"events": events, **worker.stats()}
     finally:
         worker.close()
 

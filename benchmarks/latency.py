@@ -3,7 +3,9 @@
 - :func:`measure_run_latency`: a client LISTENs on the run's channel
   (``pgflow_run_<run_id>``, the run id chosen up front), calls ``start_flow`` and stops the
   clock when ``run:completed`` arrives. The worker is a crew member serving either layer.
-  ``start`` is the part until ``start_flow`` returned.
+  ``start`` is the part until ``start_flow`` returned. With the SQL-core worker the
+  latency is also split into stages, from both processes' timestamps on the one
+  system-wide monotonic clock.
 - :func:`measure_dispatch`: chains run one at a time by one LISTEN-driven SQL-core worker,
   which times each step-to-step dispatch itself (see :func:`benchmarks.core_loop.dispatch`).
 
@@ -50,29 +52,44 @@ def measure_run_latency(
         "concurrency": config.worker_concurrency,
     }
     crew.start(1, f"{layer}_serve", args)
-    totals: list[float] = []
-    starts: list[float] = []
+    client: list[tuple[float, float, float]] = []
     try:
         with psycopg.connect(server.url, autocommit=True) as conn:
-            for i in range(samples + WARMUP):
-                total, start = _one_run(conn, flow)
-                if i >= WARMUP:
-                    totals.append(total)
-                    starts.append(start)
+            for _ in range(samples + WARMUP):
+                client.append(_one_run(conn, flow))
                 time.sleep(_IDLE)
     finally:
         crew.stop()
-        crew.finish()
-    return {
+        served = crew.finish()[0]
+    client = client[WARMUP:]
+    record = {
         "kind": "latency",
         "layer": layer,
         "flow": flow,
-        "total_ms": summarize([t * 1000 for t in totals]),
-        "start_ms": summarize([s * 1000 for s in starts]),
+        "total_ms": summarize([(end - began) * 1000 for began, _, end in client]),
+        "start_ms": summarize([(started - began) * 1000 for began, started, _ in client]),
     }
+    events = served.get("events", [])
+    if flow == "bench_single" and len(events) == len(client) + WARMUP:
+        record["stages_ms"] = _stages(client, events[WARMUP:])
+    return record
 
 
-def _one_run(conn: psycopg.Connection[Any], flow: str) -> tuple[float, float]:
+def _stages(
+    client: list[tuple[float, float, float]], worker: list[tuple[float, float, float]]
+) -> dict[str, dict[str, float]]:
+    """Where a one-step run's latency goes (one clock: CLOCK_MONOTONIC, system-wide)."""
+    pairs = list(zip(client, worker, strict=True))
+    stages = {
+        "start_to_worker_woken": [w[0] - c[0] for c, w in pairs],
+        "claim_round_trip": [w[1] - w[0] for c, w in pairs],
+        "complete_round_trip": [w[2] - w[1] for c, w in pairs],
+        "completed_to_client_notified": [c[2] - w[2] for c, w in pairs],
+    }
+    return {name: summarize([v * 1000 for v in values]) for name, values in stages.items()}
+
+
+def _one_run(conn: psycopg.Connection[Any], flow: str) -> tuple[float, float, float]:
     run_id = uuid.uuid4()
     channel = sql.Identifier(f"pgflow_run_{run_id}")
     conn.execute(sql.SQL("listen {}").format(channel))
@@ -89,7 +106,7 @@ def _one_run(conn: psycopg.Connection[Any], flow: str) -> tuple[float, float]:
         raise TimeoutError(f"latency run {run_id} did not complete within 10 s")
     ended = time.monotonic()
     conn.execute(sql.SQL("unlisten {}").format(channel))
-    return ended - began, started - began
+    return began, started, ended
 
 
 def measure_dispatch(server: Server, crew: Crew, runs: int) -> dict[str, Any]:

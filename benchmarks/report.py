@@ -170,6 +170,11 @@ def _latency(records: Records) -> str:
                                      layer, single, "total_ms"))  # fmt: skip
             rows.append(_latency_row("… of which `start_flow` round trip", layer, single,
                                      "start_ms"))  # fmt: skip
+        for stage, label in _STAGES.items():
+            with_stages = [r for r in single if "stages_ms" in r]
+            if with_stages:
+                stages = [{"x": r["stages_ms"][stage]} for r in with_stages]
+                rows.append(_latency_row(label, layer, stages, "x"))
         chain = records.latency(layer, "bench_chain")
         if chain:
             rows.append(_latency_row("10-step chain run, start → completed, ÷ 10 steps", layer,
@@ -417,6 +422,12 @@ def _short(query: str, width: int = 110) -> str:
 
 
 _LAYER = {"core": "SQL core", "worker": "pgflow.Worker"}
+_STAGES = {
+    "start_to_worker_woken": "… stage 1: `start_flow` called → worker woken by NOTIFY",
+    "claim_round_trip": "… stage 2: `claim_tasks` round trip",
+    "complete_round_trip": "… stage 3: `complete_tasks` round trip",
+    "completed_to_client_notified": "… stage 4: completion committed → client notified",
+}
 
 
 def _workers(n: int) -> str:

@@ -188,7 +188,7 @@ def _growth(
         "growth: %d finished tasks inserted in %.1f s", seed["tasks"], seed["total_seconds"]
     )
     base = workloads(config)[0]
-    grown = Workload("growth", base.flow, base.runs, base.tasks)
+    grown = Workload("growth", base.flow, base.runs, base.tasks, base.leaf)
     for rep in range(config.repetitions):
         for layer in layers:
             for workers in config.workers:

@@ -42,6 +42,7 @@ class Workload:
         flow: the flow's slug.
         runs: how many runs.
         tasks: how many tasks the runs make in all.
+        leaf: the leaf step whose key every completed run's output must have.
         input: every run's input.
     """
 
@@ -49,6 +50,7 @@ class Workload:
     flow: str
     runs: int
     tasks: int
+    leaf: str
     input: dict[str, Any] = field(default_factory=dict)
 
 
@@ -56,15 +58,20 @@ def workloads(config: Config) -> list[Workload]:
     """The throughput workloads of a run, in order."""
     n = config.fanout_elements
     return [
-        Workload("independent", "bench_single", config.independent_runs, config.independent_runs),
-        Workload("chain", "bench_chain", config.chain_runs, config.chain_runs * CHAIN_LENGTH),
+        Workload(
+            "independent", "bench_single", config.independent_runs, config.independent_runs, "task"
+        ),
+        Workload(
+            "chain", "bench_chain", config.chain_runs, config.chain_runs * CHAIN_LENGTH, "s09"
+        ),
         Workload(
             "diamond",
             "bench_diamond",
             config.diamond_runs,
             config.diamond_runs * (DIAMOND_WIDTH + 2),
+            "join",
         ),
-        Workload("fanout", "bench_fanout", 1, n + 2, {"n": n}),
+        Workload("fanout", "bench_fanout", 1, n + 2, "total", {"n": n}),
     ]
 
 
@@ -109,10 +116,13 @@ def measure_drain(
         end_lsn = dbstats.wal_lsn(conn)
         start_counters = dbstats.delta(initial, before)
         statements = dbstats.top_statements(conn, top) if server.stat_statements else []
-        unfinished = _unfinished_runs(conn, workload.flow)
+        unfinished = _unfinished_runs(conn, workload)
         wal = dbstats.wal_breakdown(conn, lsn, end_lsn) if wal_by_type and server.walinspect else []
     if unfinished:
-        raise RuntimeError(f"{workload.name}/{layer}/{workers}: {unfinished} runs not completed")
+        raise RuntimeError(
+            f"{workload.name}/{layer}/{workers}: {unfinished} runs not completed with the "
+            f"{workload.leaf!r} key in their output (or a map output of the wrong length)"
+        )
     return {
         "kind": "drain",
         "workload": workload.name,
@@ -172,8 +182,19 @@ def _checkpoint(conn: psycopg.Connection[Any]) -> None:
         logger.info("no CHECKPOINT privilege: WAL figures include checkpoint timing noise")
 
 
-def _unfinished_runs(conn: psycopg.Connection[Any], flow: str) -> int:
+def _unfinished_runs(conn: psycopg.Connection[Any], workload: Workload) -> int:
+    """Runs not completed, or completed without their leaf's output; a map of the wrong size."""
     row = conn.execute(
-        "select count(*) from pgflow.runs where flow_slug = %s and status <> 'completed'", [flow]
+        "select count(*) from pgflow.runs"
+        " where flow_slug = %s and (status <> 'completed' or not output ? %s)",
+        [workload.flow, workload.leaf],
     ).fetchone()
-    return int(row[0]) if row else 0
+    bad = int(row[0]) if row else 0
+    if "n" in workload.input:
+        row = conn.execute(
+            "select count(*) from pgflow.step_states where flow_slug = %s and step_slug = 'each'"
+            " and jsonb_array_length(output) <> %s",
+            [workload.flow, workload.input["n"]],
+        ).fetchone()
+        bad += int(row[0]) if row else 0
+    return bad
