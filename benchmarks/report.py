@@ -142,6 +142,15 @@ def _throughput(config: Config, records: Records, missing: dict[str, str | None]
         "then drained; the clock runs from the moment every worker is connected and ready "
         "until the last completion is committed."
     )
+    shutdowns = [
+        m["shutdown_s"] for r in records.of_kind("drain") for m in r["members"] if "shutdown_s" in m
+    ]
+    if shutdowns:
+        note += (
+            " A Worker drain ends when the last Worker has returned from its graceful stop "
+            f"(requested once every task was handled; {statistics.fmean(shutdowns) * 1000:.0f}"
+            " ms on average, included)."
+        )
     return "## Throughput (tasks/s)\n\n" + _table(heads, rows) + "\n\n" + note
 
 

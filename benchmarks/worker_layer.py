@@ -57,14 +57,16 @@ async def _run(member: Member, args: dict[str, Any], done: Any) -> dict[str, Any
         )
         member.ready()
         cpu = process_cpu()
-        await asyncio.gather(worker.run_async(), _stop_when(done, worker))
-        return {"ended": time.monotonic(), "cpu_s": process_cpu() - cpu}
+        _, stop_requested = await asyncio.gather(worker.run_async(), _stop_when(done, worker))
+        ended = time.monotonic()
+        return {"ended": ended, "cpu_s": process_cpu() - cpu, "shutdown_s": ended - stop_requested}
     finally:
         set_counter(None)
         await pool.close()
 
 
-async def _stop_when(done: Any, worker: Any) -> None:
+async def _stop_when(done: Any, worker: Any) -> float:
     while not done():
         await asyncio.sleep(0.005)
     worker.stop()
+    return time.monotonic()
