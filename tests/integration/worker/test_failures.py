@@ -137,7 +137,7 @@ async def test_invalid_or_unserialisable_outputs_fail_the_task_clearly(
     failed = [t for t in tasks.values() if t["status"] == "failed"]
     assert failed, tasks
     for task in failed:
-        assert task["error_type"] == "pgflow.errors.InvalidInputError"
+        assert task["error_type"] == "pgflow.InvalidInputError"
         assert f"step {task['step_slug']!r} of flow 'outputs'" in task["error_message"]
         assert "return value" in task["error_message"]
 
