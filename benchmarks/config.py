@@ -58,6 +58,7 @@ FULL = Config(
     growth_tasks=1_000_000,
     latency_samples=200,
     dispatch_runs=50,
+    repetitions=3,
 )
 
 QUICK = Config(

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 _SNAPSHOT = """
 select d.xact_commit, d.xact_rollback, d.tup_inserted, d.tup_updated, d.tup_deleted,
        d.blks_hit, d.blks_read, (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint as wal_bytes,
-       w.wal_records, w.wal_fpi
+       w.wal_records, w.wal_fpi, w.wal_buffers_full
 from pg_stat_database d, pg_stat_wal w
 where d.datname = current_database()
 """
@@ -76,6 +76,7 @@ def cost_per(counters: dict[str, int], units: int) -> dict[str, float]:
         "commits": counters["xact_commit"] / units,
         "wal_bytes": counters["wal_bytes"] / units,
         "wal_fpi": counters["wal_fpi"] / units,
+        "wal_buffers_full": counters["wal_buffers_full"] / units,
         "tup_inserted": counters["tup_inserted"] / units,
         "tup_updated": counters["tup_updated"] / units,
         "tup_deleted": counters["tup_deleted"] / units,

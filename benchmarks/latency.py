@@ -83,8 +83,9 @@ def _stages(
     stages = {
         "start_to_worker_woken": [w[0] - c[0] for c, w in pairs],
         "claim_round_trip": [w[1] - w[0] for c, w in pairs],
+        # the client is notified by the same commit that answers the worker's call
+        "claimed_to_client_notified": [c[2] - w[1] for c, w in pairs],
         "complete_round_trip": [w[2] - w[1] for c, w in pairs],
-        "completed_to_client_notified": [c[2] - w[2] for c, w in pairs],
     }
     return {name: summarize([v * 1000 for v in values]) for name, values in stages.items()}
 

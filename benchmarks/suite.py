@@ -7,8 +7,10 @@
 4. a profile pass: each workload once at 4 workers with ``pg_stat_statements.track =
    all`` (statements inside the plpgsql functions) and the WAL it wrote by record type
    (``pg_walinspect``), not counted in the figures;
-5. growth: a large finished history inserted, then the independent workload again (and
-   profiled likewise).
+5. growth: the independent workload on empty tables once more, then a large finished
+   history inserted and the independent workload again (and profiled likewise).
+
+An untimed drain per layer warms a fresh server up first.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def run_suite(config: Config, database_url: str | None, out: Path) -> Path:
         for name, why in missing.items():
             if why:
                 logger.warning("%s: not measured. %s", name, why)
+        _warm_up(server, crew, config, layers)
         _throughput(server, crew, config, layers, recorder)
         _latency(server, crew, config, layers, recorder)
         _peers(server, crew, config, missing["procrastinate"], recorder)
@@ -77,6 +80,13 @@ def run_suite(config: Config, database_url: str | None, out: Path) -> Path:
         facts["loadavg_at_end"] = os.getloadavg()
         facts["wall_seconds"] = round(time.monotonic() - recorder.began, 1)
     return report.write(out, config, facts, missing, recorder.records)
+
+
+def _warm_up(server: Server, crew: Crew, config: Config, layers: list[str]) -> None:
+    """One untimed drain per layer: a fresh server's caches, catalogs and plans warm up."""
+    for layer in layers:
+        measure_drain(server, crew, config, workloads(config)[0], layer=layer, workers=2)
+    logger.info("warmed up")
 
 
 def _throughput(
@@ -182,12 +192,20 @@ def _tracking_all(url: str) -> Iterator[None]:
 def _growth(
     server: Server, crew: Crew, config: Config, layers: list[str], recorder: _Recorder
 ) -> None:
+    base = workloads(config)[0]
+    # the empty-table baseline again, right before the history goes in, so that the ratio
+    # compares figures taken minutes apart rather than across the whole run
+    empty = Workload("growth_empty", base.flow, base.runs, base.tasks, base.leaf)
+    for rep in range(config.repetitions):
+        for layer in layers:
+            for workers in config.workers:
+                record = measure_drain(server, crew, config, empty, layer=layer, workers=workers)
+                _log_drain(recorder.add(record, rep=rep))
     reset_runtime(server.url)
     seed = recorder.add(seed_history(server.url, config.growth_tasks))
     logger.info(
         "growth: %d finished tasks inserted in %.1f s", seed["tasks"], seed["total_seconds"]
     )
-    base = workloads(config)[0]
     grown = Workload("growth", base.flow, base.runs, base.tasks, base.leaf)
     for rep in range(config.repetitions):
         for layer in layers:

@@ -77,7 +77,8 @@ def checks(records: Records, n: int) -> list[Check]:
                   _mean([r["total_ms"]["mean"] for r in records.latency(layer, "bench_single")]),
                   5.0, "<=", " ms"),
             Check("growth ratio ≥ 0.9", layer,
-                  _mean(records.drain_rates("growth", layer, n)) / ind, 0.9, ">=", X),
+                  _mean(records.drain_rates("growth", layer, n))
+                  / _mean(records.drain_rates("growth_empty", layer, n)), 0.9, ">=", X),
         ]  # fmt: skip
     dispatch = [r["dispatch_ms"]["mean"] for r in records.of_kind("dispatch")]
     result.append(
