@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -16,6 +16,12 @@ import psycopg
 def _no_database() -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
     raise RuntimeError(
         "this Context has no database pool; Context.connection() works inside a pgflow Worker"
+    )
+
+
+def _no_sync_database() -> AbstractContextManager[psycopg.Connection[Any]]:
+    raise RuntimeError(
+        "this Context has no database; Context.sync_connection() works inside a pgflow Worker"
     )
 
 
@@ -48,7 +54,15 @@ class Context:
     )
     shutdown: asyncio.Event = field(default_factory=asyncio.Event)
     _connect: Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]] = _no_database
+    _sync_connect: Callable[[], AbstractContextManager[psycopg.Connection[Any]]] = _no_sync_database
 
     def connection(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
         """Borrow a connection from the worker's pool: ``async with ctx.connection() as conn``."""
         return self._connect()
+
+    def sync_connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        """Borrow a sync connection, for sync handlers: ``with ctx.sync_connection() as conn``.
+
+        The worker opens a small sync pool the first time a handler asks for one.
+        """
+        return self._sync_connect()

@@ -18,7 +18,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,7 @@ __all__ = ["Attempt", "TaskRunner", "task_error"]
 task_logger = logging.getLogger("pgflow.task")
 
 Connect = Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]]
+SyncConnect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 _MAX_MESSAGE = 8_000
 _MAX_TRACEBACK = 64_000
 
@@ -69,6 +70,7 @@ class TaskRunner:
         executor: the thread pool for sync handlers.
         env: the environment handlers see as ``ctx.env``.
         connect: what ``ctx.connection()`` calls (borrows from the worker's pool).
+        sync_connect: what ``ctx.sync_connection()`` calls (for sync handlers).
     """
 
     def __init__(
@@ -77,11 +79,13 @@ class TaskRunner:
         executor: concurrent.futures.Executor,
         env: Mapping[str, str],
         connect: Connect,
+        sync_connect: SyncConnect | None = None,
     ) -> None:
         self._steps = steps
         self._executor = executor
         self._env = env
         self._connect = connect
+        self._sync_connect = sync_connect
 
     def context(self, task: ClaimedTask) -> Context:
         """Build the :class:`Context` a task's handler receives."""
@@ -103,6 +107,7 @@ class TaskRunner:
             logger=logging.LoggerAdapter(task_logger, fields),
             shutdown=asyncio.Event(),
             _connect=self._connect,
+            **({"_sync_connect": self._sync_connect} if self._sync_connect else {}),
         )
 
     async def run(self, task: ClaimedTask, ctx: Context) -> Attempt:

@@ -38,6 +38,7 @@ from pgflow.worker.runner import TaskRunner
 from pgflow.worker.settings import WorkerSettings
 from pgflow.worker.signals import StopSignals
 from pgflow.worker.store import WorkerStore
+from pgflow.worker.syncpool import LazySyncPool
 
 __all__ = ["Worker"]
 
@@ -195,7 +196,8 @@ class Worker:
         heartbeat = Heartbeat(store, self.settings.heartbeat_interval, health, *_host())
         await heartbeat.register()
         executor = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="pgflow")
-        supervisor = self._supervisor = self._supervise(store, health, executor)
+        sync_pool = LazySyncPool(conninfo, self.settings.concurrency)
+        supervisor = self._supervisor = self._supervise(store, health, executor, sync_pool)
         listener = TaskListener(
             conninfo, self.flow_slugs, supervisor.wake, health,
             backoff_base=self.settings.retry_base_delay,
@@ -210,6 +212,7 @@ class Worker:
         finally:
             await _cancel(background)
             executor.shutdown(wait=False, cancel_futures=True)
+            await asyncio.to_thread(sync_pool.close)
 
     async def _claim(self, supervisor: Supervisor, until_idle: bool, max_tasks: int | None) -> None:
         if self._stop_request is not None:
@@ -223,9 +226,15 @@ class Worker:
             await supervisor.shut_down()
 
     def _supervise(
-        self, store: WorkerStore, health: Health, executor: ThreadPoolExecutor
+        self,
+        store: WorkerStore,
+        health: Health,
+        executor: ThreadPoolExecutor,
+        sync_pool: LazySyncPool,
     ) -> Supervisor:
-        runner = TaskRunner(self._steps, executor, self.env, store.pool.connection)
+        runner = TaskRunner(
+            self._steps, executor, self.env, store.pool.connection, sync_pool.connection
+        )
         reporter = Reporter(
             store, health, backoff_base=self.settings.retry_base_delay,
             on_failure=store.pool.check,

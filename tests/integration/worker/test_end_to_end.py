@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+import uuid
 
 import psycopg
+import pytest
 from pydantic import BaseModel
 
 from pgflow import AsyncClient, Context, Flow
@@ -214,3 +216,30 @@ async def test_until_idle_returns_once_nothing_is_left(
     with psycopg.connect(db_url) as conn:
         for run in runs:
             assert {t["status"] for t in tasks_of(conn, run.run_id)} == {"completed"}
+
+
+sync_ctx_flow = Flow("sync_ctx_flow")
+
+
+@sync_ctx_flow.step()
+def sync_inspect(input: dict[str, int], ctx: Context) -> int:
+    with ctx.sync_connection() as conn:
+        row = conn.execute("select 40 + %s as n", [input["n"]]).fetchone()
+    assert row is not None
+    return int(row[0] if isinstance(row, tuple) else row["n"])
+
+
+async def test_sync_handlers_get_a_sync_connection(
+    deploy: Deploy, workers: WorkerPool, aclient: AsyncClient
+) -> None:
+    deploy(sync_ctx_flow)
+    workers.start(sync_ctx_flow)
+    run = await aclient.start(sync_ctx_flow, {"n": 2})
+    done = await aclient.wait(run.run_id, timeout=10)
+    assert done.output == {"sync_inspect": 42}
+
+
+def test_context_outside_a_worker_explains_itself() -> None:
+    ctx = Context(run_id=uuid.uuid4(), flow_slug="f", step_slug="s")
+    with pytest.raises(RuntimeError, match="inside a pgflow Worker"):
+        ctx.sync_connection()
