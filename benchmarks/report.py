@@ -243,8 +243,9 @@ def _growth(config: Config, records: Records) -> str:
             f"\n\n{s['tasks']:,} finished one-step runs (runs, step states, tasks: "
             f"{s['tables_bytes'] / 2**20:,.0f} MiB) inserted set-based in "
             f"{s['insert_seconds']:.1f} s, then `VACUUM ANALYZE`; the independent workload "
-            "then ran on top of them. The empty-table figure is the independent workload "
-            "measured again just before the history went in."
+            "then ran on top of them, each drain paired with one on empty tables run just "
+            "before it (in another database of the same server), so load changes on a shared "
+            "machine hit both sides."
         )
     heads = ["layer", "workers", "empty tables", f"after {config.growth_tasks:,} tasks", "ratio"]
     return "## Growth (independent tasks/s)\n\n" + _table(heads, rows) + how

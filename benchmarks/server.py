@@ -24,7 +24,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-__all__ = ["Server", "machine_facts", "open_server"]
+__all__ = ["Server", "install_extension", "machine_facts", "open_server"]
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def open_server(database_url: str | None) -> Iterator[Server]:
             server.peer_url = server.create_database(f"procrastinate_bench{suffix}")
             server.pgbench_url = server.create_database(f"pgbench_bench{suffix}")
             server.stat_statements = _install_stat_statements(server.url)
-            server.walinspect = _install(server.url, "pg_walinspect")
+            server.walinspect = install_extension(server.url, "pg_walinspect")
             server.postmaster = _postmaster(server.url)
             yield server
         finally:
@@ -133,7 +133,7 @@ def _install_stat_statements(url: str) -> bool:
         loaded = conn.execute("select current_setting('shared_preload_libraries')").fetchone()
         if loaded is None or "pg_stat_statements" not in str(loaded[0]):
             return False
-    return _install(url, "pg_stat_statements")
+    return install_extension(url, "pg_stat_statements")
 
 
 def _postmaster(url: str) -> int | None:
@@ -143,7 +143,8 @@ def _postmaster(url: str) -> int | None:
         return find_postmaster(conn.info.backend_pid)
 
 
-def _install(url: str, extension: str) -> bool:
+def install_extension(url: str, extension: str) -> bool:
+    """``create extension if not exists``; False (with a warning) when it cannot."""
     with psycopg.connect(url, autocommit=True) as conn:
         try:
             conn.execute(

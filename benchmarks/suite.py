@@ -7,14 +7,16 @@
 4. a profile pass: each workload once at 4 workers with ``pg_stat_statements.track =
    all`` (statements inside the plpgsql functions) and the WAL it wrote by record type
    (``pg_walinspect``), not counted in the figures;
-5. growth: the independent workload on empty tables once more, then a large finished
-   history inserted and the independent workload again (and profiled likewise).
+5. growth: a second database gets a large finished history; the independent workload
+   then runs in pairs, on empty tables and on that database back to back (and the grown
+   side is profiled likewise).
 
 An untimed drain per layer warms a fresh server up first.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
@@ -25,13 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from benchmarks import dbstats, latency, peers, pyprofile, report, worker_layer
 from benchmarks.config import Config
 from benchmarks.crew import Crew
 from benchmarks.flows import deploy
 from benchmarks.growth import seed_history
-from benchmarks.server import Server, machine_facts, open_server
+from benchmarks.server import Server, install_extension, machine_facts, open_server
 from benchmarks.workloads import Workload, measure_drain, reset_runtime, workloads
 
 __all__ = ["run_suite"]
@@ -192,30 +195,42 @@ def _tracking_all(url: str) -> Iterator[None]:
 def _growth(
     server: Server, crew: Crew, config: Config, layers: list[str], recorder: _Recorder
 ) -> None:
-    base = workloads(config)[0]
-    # the empty-table baseline again, right before the history goes in, so that the ratio
-    # compares figures taken minutes apart rather than across the whole run
-    empty = Workload("growth_empty", base.flow, base.runs, base.tasks, base.leaf)
-    for rep in range(config.repetitions):
-        for layer in layers:
-            for workers in config.workers:
-                record = measure_drain(server, crew, config, empty, layer=layer, workers=workers)
-                _log_drain(recorder.add(record, rep=rep))
-    reset_runtime(server.url)
-    seed = recorder.add(seed_history(server.url, config.growth_tasks))
+    """Pairs of drains, one on empty tables and one on a database holding the history.
+
+    The two drains of a pair run back to back, so a shared machine's load changes hit
+    both sides of the ratio alike.
+    """
+    grown_server = _grown_database(server)
+    seed = recorder.add(seed_history(grown_server.url, config.growth_tasks))
     logger.info(
         "growth: %d finished tasks inserted in %.1f s", seed["tasks"], seed["total_seconds"]
     )
+    base = workloads(config)[0]
+    empty = Workload("growth_empty", base.flow, base.runs, base.tasks, base.leaf)
     grown = Workload("growth", base.flow, base.runs, base.tasks, base.leaf)
     for rep in range(config.repetitions):
         for layer in layers:
             for workers in config.workers:
-                record = measure_drain(
-                    server, crew, config, grown, layer=layer, workers=workers, keep_history=True
-                )
-                _log_drain(recorder.add(record, rep=rep))
-    if server.stat_statements:
-        _profiles(server, crew, config, layers, recorder, [grown], keep_history=True)
+                for target, workload in ((server, empty), (grown_server, grown)):
+                    record = measure_drain(
+                        target, crew, config, workload, layer=layer, workers=workers,
+                        keep_history=workload is grown,
+                    )  # fmt: skip
+                    _log_drain(recorder.add(record, rep=rep))
+    if grown_server.stat_statements:
+        _profiles(grown_server, crew, config, layers, recorder, [grown], keep_history=True)
+
+
+def _grown_database(server: Server) -> Server:
+    """A second benchmark database (schema, flows, extensions) for the history."""
+    url = server.create_database(f"{conninfo_to_dict(server.url)['dbname']}_grown")
+    deploy(url)
+    return dataclasses.replace(
+        server,
+        url=url,
+        stat_statements=server.stat_statements and install_extension(url, "pg_stat_statements"),
+        walinspect=server.walinspect and install_extension(url, "pg_walinspect"),
+    )
 
 
 def _log_drain(record: dict[str, Any]) -> None:
