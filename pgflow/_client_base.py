@@ -20,12 +20,14 @@ from pgflow.dsl.flow import Flow
 from pgflow.errors import ConfigurationError, InvalidInputError, RunTimeoutError, UnknownRunError
 from pgflow.models import RUN_STATUSES, Run
 from pgflow.sql import query
+from pgflow.worker.retry import is_transient
 
 __all__ = [
     "check_source",
     "deadline_after",
     "list_params",
     "listen_statements",
+    "may_reconnect",
     "remaining",
     "run_uuid",
     "start_params",
@@ -118,6 +120,19 @@ def run_from_document(document: Mapping[str, Any] | None, run_id: uuid.UUID) -> 
     if document is None:  # the SQL raises PGF07 first; this guards a changed schema
         raise UnknownRunError(f"unknown run {run_id}", hint="check the run id; see `pgflow runs`")
     return Run.from_states(document)
+
+
+def may_reconnect(exc: BaseException, external: object, deadline: float | None) -> bool:
+    """Whether ``watch`` should reconnect after ``exc`` and carry on.
+
+    True for a lost connection or a restarting server (see
+    :func:`pgflow.worker.retry.is_transient`) while time is left, unless the caller passed
+    its own connection (which the client cannot replace).
+    """
+    if external is not None or not is_transient(exc):
+        return False
+    left = remaining(deadline)
+    return left is None or left > 0
 
 
 def deadline_after(timeout: float | None) -> float | None:

@@ -19,6 +19,9 @@ polling happens; they need an autocommit connection.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -38,14 +41,28 @@ from pgflow.db.connection import (
 )
 from pgflow.db.errors import wrap_db_errors
 from pgflow.dsl.flow import Flow
-from pgflow.errors import ConfigurationError
+from pgflow.errors import ConfigurationError, DatabaseError
 from pgflow.models import Run
 from pgflow.sql import query
+from pgflow.worker.retry import Backoff
 
 __all__ = ["AsyncClient", "Client"]
 
 RunId = uuid.UUID | str
 _POOL_SIZE = 4
+_RECONNECT_DELAY = 0.1  # seconds before the first reconnection attempt of watch()
+
+logger = logging.getLogger("pgflow.client")
+
+
+def _log_reconnect(run_id: uuid.UUID, exc: BaseException) -> None:
+    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    logger.warning(
+        "lost the database connection while watching run %s (%s); reconnecting",
+        run_id,
+        first_line,
+        extra={"action": "client_reconnect", "run_id": str(run_id)},
+    )
 
 
 def _autocommit(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
@@ -102,7 +119,7 @@ class Client:
         if self._pool is None:
             url = self._database_url or resolve_database(None).url
             connect(url).close()  # fail at once when unreachable (a pool retries for 30 s)
-            self._pool = open_pool(url, min_size=1, max_size=_POOL_SIZE)
+            self._pool = open_pool(url, min_size=1, max_size=_POOL_SIZE, check=True)
             self._owns_pool = True
         with self._pool.connection() as conn:
             yield conn
@@ -149,11 +166,28 @@ class Client:
     def watch(self, run_id: RunId, timeout: float | None = None) -> Iterator[Run]:
         """Yield the run now and after each change, until it finishes.
 
+        A lost connection (a database restart, say) is replaced and the run read again,
+        so no change is missed; only a connection you passed in is not replaced.
+
         Raises:
             UnknownRunError: no run has that id.
             RunTimeoutError: it is still live after ``timeout`` seconds.
         """
         rid, deadline = base.run_uuid(run_id), base.deadline_after(timeout)
+        backoff = Backoff(_RECONNECT_DELAY)
+        while True:
+            try:
+                yield from self._watch(rid, deadline, timeout)
+                return
+            except DatabaseError as exc:
+                if not base.may_reconnect(exc, self._external, deadline):
+                    raise
+                _log_reconnect(rid, exc)
+            time.sleep(backoff.next_delay())
+
+    def _watch(
+        self, rid: uuid.UUID, deadline: float | None, timeout: float | None
+    ) -> Iterator[Run]:
         listen, unlisten = base.listen_statements(rid)
         with wrap_db_errors(), self._connection() as conn:
             _autocommit(conn)
@@ -262,7 +296,7 @@ class AsyncClient:
         if self._pool is None:
             url = self._database_url or resolve_database(None).url
             await (await aconnect(url)).close()  # fail at once when unreachable
-            self._pool = await open_async_pool(url, min_size=1, max_size=_POOL_SIZE)
+            self._pool = await open_async_pool(url, min_size=1, max_size=_POOL_SIZE, check=True)
             self._owns_pool = True
         async with self._pool.connection() as conn:
             yield conn
@@ -294,6 +328,21 @@ class AsyncClient:
     async def watch(self, run_id: RunId, timeout: float | None = None) -> AsyncIterator[Run]:
         """Yield the run now and after each change; see :meth:`Client.watch`."""
         rid, deadline = base.run_uuid(run_id), base.deadline_after(timeout)
+        backoff = Backoff(_RECONNECT_DELAY)
+        while True:
+            try:
+                async for run in self._watch(rid, deadline, timeout):
+                    yield run
+                return
+            except DatabaseError as exc:
+                if not base.may_reconnect(exc, self._external, deadline):
+                    raise
+                _log_reconnect(rid, exc)
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _watch(
+        self, rid: uuid.UUID, deadline: float | None, timeout: float | None
+    ) -> AsyncIterator[Run]:
         listen, unlisten = base.listen_statements(rid)
         async with wrap_db_errors(), self._connection() as conn:
             _autocommit(conn)

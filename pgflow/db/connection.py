@@ -228,6 +228,7 @@ def open_pool(
     min_size: int = 1,
     max_size: int = 10,
     timeout: float = 30.0,
+    check: bool = False,
     **kwargs: Any,
 ) -> ConnectionPool:
     """Open a sync pool of autocommit connections and wait until ``min_size`` are ready.
@@ -237,6 +238,8 @@ def open_pool(
         min_size: connections kept open.
         max_size: the most connections the pool opens.
         timeout: seconds to wait for the first ``min_size`` connections.
+        check: test each connection (one empty round trip) before handing it out, so a
+            connection a server restart broke is replaced instead of failing the caller.
         **kwargs: passed to each connection (e.g. ``row_factory=dict_row``).
 
     Raises:
@@ -250,6 +253,7 @@ def open_pool(
         kwargs=_connect_kwargs(kwargs),
         name=APPLICATION_NAME,
         open=False,
+        check=ConnectionPool.check_connection if check else None,
     )
     try:
         with wrap_db_errors(conninfo=conninfo):
@@ -266,9 +270,10 @@ async def open_async_pool(
     min_size: int = 1,
     max_size: int = 10,
     timeout: float = 30.0,
+    check: bool = False,
     **kwargs: Any,
 ) -> AsyncConnectionPool:
-    """Open an async pool of autocommit connections; errors as for :func:`open_pool`."""
+    """Open an async pool of autocommit connections; see :func:`open_pool`."""
     check_conninfo(conninfo)
     pool: AsyncConnectionPool = AsyncConnectionPool(
         conninfo,
@@ -277,6 +282,7 @@ async def open_async_pool(
         kwargs=_connect_kwargs(kwargs),
         name=APPLICATION_NAME,
         open=False,
+        check=AsyncConnectionPool.check_connection if check else None,
     )
     try:
         async with wrap_db_errors(conninfo=conninfo):
