@@ -78,7 +78,9 @@ security definer
 set search_path = ''
 as $$
   with doomed as (
-    select r.run_id from pgflow.runs r where r.finished_at < now() - older_than
+    -- a run that finished before the cut-off started before it too: walk runs_by_started
+    select r.run_id from pgflow.runs r
+    where r.started_at < now() - older_than and r.finished_at < now() - older_than
   ), tasks as (
     delete from pgflow.step_tasks t using doomed d where t.run_id = d.run_id
   ), states as (

@@ -53,7 +53,11 @@ def test_prune_removes_only_old_finished_runs(conn):
     old = start(conn, "f")["run_id"]
     drain(conn, "f", lambda t: 1)
     live = start(conn, "f")["run_id"]
-    q(conn, "update pgflow.runs set finished_at = now() - interval '2 days' where run_id = %s", old)
+    q(
+        conn,
+        "update pgflow.runs set started_at = now() - interval '2 days', finished_at = now() - interval '2 days' where run_id = %s",
+        old,
+    )
     assert one(conn, "select pgflow.prune('1 day') as n")["n"] == 1
     assert [r["run_id"] for r in q(conn, "select run_id from pgflow.runs")] == [live]
     assert one(conn, "select count(*) as n from pgflow.step_tasks where run_id = %s", old)["n"] == 0
