@@ -3,9 +3,12 @@
 The runner never touches the database; it turns a :class:`~pgflow.worker.store.ClaimedTask`
 into a :class:`~pgflow.worker.store.Report` (an output, or an error with the exception's
 qualified type, message and formatted traceback). Async handlers run on the event loop,
-sync handlers in the worker's thread pool. A sync handler cannot be killed when its timeout
-passes: the attempt is reported as failed at once, its context's ``shutdown`` event is set
-so a cooperative handler can stop, and the thread keeps its slot until it returns.
+sync handlers in the worker's thread pool. A handler raising ``SystemExit`` (or, from a
+sync handler, ``KeyboardInterrupt``; from an async one, a ``CancelledError`` the worker did
+not cause) fails its attempt instead of stopping the worker. A sync handler cannot be
+killed when its timeout passes: the attempt is reported as failed at once, its context's
+``shutdown`` event is set so a cooperative handler can stop, and the thread keeps its slot
+until it returns.
 """
 
 from __future__ import annotations
@@ -60,6 +63,24 @@ class _HandlerTimeout(Exception):
             f"{step.where}: the handler did not finish within its timeout of {step.timeout} s"
         )
         self.lingering = lingering
+
+
+class _HandlerExit(Exception):
+    """A handler raised ``SystemExit``, ``KeyboardInterrupt`` or ``CancelledError`` itself.
+
+    Those derive from ``BaseException`` and would otherwise stop the whole worker (or end
+    the task without a report); raised by a handler they only fail its attempt.
+    """
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(repr(original))
+        self.original = original
+
+
+def _stopping() -> bool:
+    """Whether the running asyncio task is being cancelled (the worker is stopping)."""
+    current = asyncio.current_task()
+    return current is not None and current.cancelling() > 0
 
 
 class TaskRunner:
@@ -121,6 +142,8 @@ class TaskRunner:
         except _HandlerTimeout as exc:
             error = TaskError("TimeoutError", str(exc))
             return Attempt(Report(task, error=error), time.perf_counter() - started, exc.lingering)
+        except _HandlerExit as exc:
+            report = Report(task, error=task_error(exc.original))
         except Exception as exc:  # noqa: BLE001 - any handler error fails the attempt
             report = Report(task, error=task_error(exc))
         return Attempt(report, time.perf_counter() - started)
@@ -151,6 +174,12 @@ class TaskRunner:
                 raise  # the handler's own TimeoutError
             ctx.shutdown.set()
             raise _HandlerTimeout(step, None) from None
+        except SystemExit as exc:  # sys.exit() in a handler; signals never raise it
+            raise _HandlerExit(exc) from exc
+        except asyncio.CancelledError as exc:
+            if _stopping():
+                raise  # the worker cancelled the task: not the handler's doing
+            raise _HandlerExit(exc) from exc
 
     async def _call_sync(
         self, step: StepDefinition, arguments: dict[str, Any], ctx: Context
@@ -165,6 +194,10 @@ class TaskRunner:
                 raise
             ctx.shutdown.set()
             raise _HandlerTimeout(step, None if future.done() else future) from None
+        except (SystemExit, KeyboardInterrupt, asyncio.CancelledError) as exc:
+            if not (future.done() and not future.cancelled() and future.exception() is exc):
+                raise  # not from the handler's thread: a real interrupt or cancellation
+            raise _HandlerExit(exc) from exc
 
 
 def task_error(exc: BaseException) -> TaskError:

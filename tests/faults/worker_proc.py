@@ -1,18 +1,19 @@
 """A worker process of the fault-injection suite: ``python -m tests.faults.worker_proc URL``.
 
-It serves every flow of :mod:`tests.faults.flows` with a real :class:`pgflow.Worker`
-(settings small enough for leases to expire quickly) until SIGTERM or SIGKILL. The URL is
-also put in ``PGFLOW_DATABASE_URL``, where sync handlers find it (``ctx.env``).
+It serves the flows listed in ``FLOWS`` of the module named by ``FAULTS_FLOWS`` (default
+:mod:`tests.faults.flows`) with a real :class:`pgflow.Worker` (settings small enough for
+leases to expire quickly) until SIGTERM or SIGKILL. The URL is also put in
+``PGFLOW_DATABASE_URL``, where sync handlers find it (``ctx.env``).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
 
 from pgflow import Worker
-from tests.faults.flows import FLOWS
 
 
 def main() -> None:
@@ -22,8 +23,9 @@ def main() -> None:
         level=logging.INFO,
         format=f"%(asctime)s pid={os.getpid()} %(levelname)s %(name)s %(message)s",
     )
+    flows = importlib.import_module(os.environ.get("FAULTS_FLOWS", "tests.faults.flows")).FLOWS
     Worker(
-        FLOWS,
+        flows,
         url,
         concurrency=concurrency,
         poll_interval=0.2,
