@@ -20,7 +20,6 @@ import os
 import socket
 import uuid
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -39,6 +38,7 @@ from pgflow.worker.settings import WorkerSettings
 from pgflow.worker.signals import StopSignals
 from pgflow.worker.store import WorkerStore
 from pgflow.worker.syncpool import LazySyncPool
+from pgflow.worker.threads import DaemonThreadPool
 
 __all__ = ["Worker"]
 
@@ -195,7 +195,7 @@ class Worker:
         store = WorkerStore(pool, self.worker_id, self.flow_slugs)
         heartbeat = Heartbeat(store, self.settings.heartbeat_interval, health, *_host())
         await heartbeat.register()
-        executor = ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="pgflow")
+        executor = DaemonThreadPool(self.settings.concurrency, thread_name_prefix="pgflow")
         sync_pool = LazySyncPool(conninfo, self.settings.concurrency)
         supervisor = self._supervisor = self._supervise(store, health, executor, sync_pool)
         listener = TaskListener(
@@ -229,7 +229,7 @@ class Worker:
         self,
         store: WorkerStore,
         health: Health,
-        executor: ThreadPoolExecutor,
+        executor: DaemonThreadPool,
         sync_pool: LazySyncPool,
     ) -> Supervisor:
         runner = TaskRunner(
