@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from pgflow import Client
@@ -42,8 +43,11 @@ EXPECTED: dict[str, tuple[str, str]] = {
 def served(db_url: str, logs: Path) -> Any:
     with psycopg.connect(db_url, autocommit=True) as conn:
         deploy_flows(conn, list(FLOWS), dev=True)
-        dbname = conn.info.dbname
-        conn.execute(f'alter database "{dbname}" set pgflow.max_payload_bytes = \'65536\'')
+        conn.execute(
+            sql.SQL("alter database {} set pgflow.max_payload_bytes = '65536'").format(
+                sql.Identifier(conn.info.dbname)
+            )
+        )
     env = {"FAULTS_FLOWS": "tests.faults.handler_flows"}
     with Fleet(db_url, logs, concurrency=6, env=env) as fleet:
         fleet.spawn(2)
@@ -89,9 +93,8 @@ def test_misbehaving_handlers_fail_their_run_and_the_workers_keep_serving(
     # JSON has no NaN: like pydantic's JSON mode, pgflow stores it as null
     assert (runs["bad_nan"].status, tasks["bad_nan"]["output"]) == ("completed", None)
     assert all(r["leased_until"] is None for r in rows)
-    assert served.exited == 0 and all(p.poll() is None for p in served.processes), (
-        served.log_tail()
-    )
+    alive = all(p.poll() is None for p in served.processes)
+    assert served.exited == 0 and alive, served.log_tail()
 
 
 def test_sigterm_stops_a_worker_whose_sync_handler_never_returns(
