@@ -21,7 +21,7 @@ def find_postmaster(backend_pid: int) -> int | None:
     with suppress(psutil.Error):
         parent = psutil.Process(backend_pid).parent()
         if parent is not None and parent.name() == "postgres":
-            return parent.pid
+            return int(parent.pid)
     return None
 
 
@@ -32,7 +32,7 @@ def server_cpu(postmaster: int | None) -> float | None:
     try:
         main = psutil.Process(postmaster)
         times = main.cpu_times()
-        total = times.user + times.system + times.children_user + times.children_system
+        total = float(times.user + times.system + times.children_user + times.children_system)
         for child in main.children():
             with suppress(psutil.Error):
                 child_times = child.cpu_times()

@@ -34,10 +34,10 @@ __all__ = [
 CHAIN_LENGTH = 10
 DIAMOND_WIDTH = 8
 
-_counter: Callable[[int], None] | None = None
+_counter: Callable[[int], object] | None = None
 
 
-def set_counter(counter: Callable[[int], None] | None) -> None:
+def set_counter(counter: Callable[[int], object] | None) -> None:
     """Install the callback every handler calls once (per process)."""
     global _counter
     _counter = counter

@@ -363,7 +363,10 @@ def _ratios(config: Config, records: Records, missing: dict[str, str | None]) ->
 def _profiles(records: Records) -> str:
     profiles = records.of_kind("profile")
     if not profiles:
-        return ""
+        return (
+            "## Where the time goes\n\nNot measured: this server does not preload "
+            "`pg_stat_statements` (or the benchmark's role could not install it)."
+        )
     parts = [
         "## Where the time goes: `pg_stat_statements` (track = all)\n\n"
         + f"One drain per workload and layer at {HEADLINE} workers with nested statements "
