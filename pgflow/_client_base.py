@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from psycopg import sql
+from psycopg.types.json import Jsonb
 from pydantic import TypeAdapter
-from pydantic_core import PydanticSerializationError
 
-from pgflow._json import jsonb
+from pgflow._json import dumps
 from pgflow.dsl.flow import Flow
 from pgflow.errors import ConfigurationError, InvalidInputError, RunTimeoutError, UnknownRunError
 from pgflow.models import RUN_STATUSES, Run
@@ -76,18 +76,31 @@ def start_params(flow_or_slug: Flow | str, input: Any, run_id: Any) -> dict[str,
     else:
         slug, value = str(flow_or_slug), _json_value(flow_or_slug, input)
     rid = None if run_id is None else run_uuid(run_id)
-    return {"flow_slug": slug, "input": jsonb(value), "run_id": rid}
+    return {"flow_slug": slug, "input": _encoded(slug, value), "run_id": rid}
+
+
+def _not_json(slug: object, exc: Exception) -> InvalidInputError:
+    return InvalidInputError(
+        f"the input for flow {slug!r} cannot be turned into JSON: {exc}",
+        hint="pass JSON-compatible data (dicts, lists, strings, numbers) or a pydantic model",
+        flow_slug=str(slug),
+    )
 
 
 def _json_value(slug: object, value: Any) -> Any:
     try:
         return _ANY.dump_python(value, mode="json")
-    except PydanticSerializationError as exc:
-        raise InvalidInputError(
-            f"the input for flow {slug!r} cannot be turned into JSON: {exc}",
-            hint="pass JSON-compatible data (dicts, lists, strings, numbers) or a pydantic model",
-            flow_slug=str(slug),
-        ) from exc
+    except ValueError as exc:  # PydanticSerializationError, circular, too deep, bad UTF-8
+        raise _not_json(slug, exc) from exc
+
+
+def _encoded(slug: object, value: Any) -> Jsonb:
+    """Encode the input now, so a value JSON cannot hold fails here, not inside the query."""
+    try:
+        encoded = dumps(value)
+    except (TypeError, ValueError) as exc:  # e.g. an integer too long to print
+        raise _not_json(slug, exc) from exc
+    return Jsonb(encoded, dumps=bytes)
 
 
 def list_params(flow_slug: str | None, status: str | None, limit: int) -> dict[str, Any]:

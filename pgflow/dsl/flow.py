@@ -175,7 +175,8 @@ class Flow:
         adapter = self._input_adapter or TypeAdapter(Any)
         try:
             return adapter.dump_python(adapter.validate_python(value), mode="json")
-        except (ValidationError, PydanticSerializationError) as exc:
+        except (ValidationError, PydanticSerializationError, ValueError) as exc:
+            # ValueError: a circular or too deeply nested value, bytes that are not UTF-8
             raise InvalidInputError(
                 f"invalid input for flow {self._slug!r}: {exc}",
                 hint="pass a value matching the flow's input model",
