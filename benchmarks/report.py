@@ -9,20 +9,25 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import targets
+from benchmarks import report_profiles, targets
 from benchmarks.config import Config
+from benchmarks.markdown import LAYER, X, pct, rate, seconds, table, workers
 from benchmarks.numbers import spread
 from benchmarks.records import Records
 
 __all__ = ["write"]
 
-X = "\N{MULTIPLICATION SIGN}"
 HEADLINE = 4  # the worker count the issue's ratios are taken at
+_STAGES = {
+    "start_to_worker_woken": "… stage 1: `start_flow` called → worker woken by NOTIFY",
+    "claim_round_trip": "… stage 2: `claim_tasks` round trip",
+    "claimed_to_client_notified": "… stage 3: `complete_tasks` called → client has `run:completed`",
+}
 
 
 def write(
@@ -73,7 +78,7 @@ def render(
         _cost(records),
         _peers(config, records, missing),
         targets.section(config, records, HEADLINE),
-        _profiles(records),
+        report_profiles.section(records, HEADLINE),
     ]
     return "\n\n".join(section for section in sections if section) + "\n"
 
@@ -109,7 +114,7 @@ def _machine(facts: dict[str, Any]) -> str:
         ("load average (1, 5, 15 min)", load),
         ("wall time of the run", f"{facts.get('wall_seconds', '?')} s"),
     ]
-    return "## Machine\n\n" + _table(["", ""], rows)
+    return "## Machine\n\n" + table(["", ""], rows)
 
 
 def _load(values: Sequence[float] | None) -> str:
@@ -121,16 +126,16 @@ def _throughput(config: Config, records: Records, missing: dict[str, str | None]
     for workload in ("independent", "chain", "diamond", "fanout"):
         for layer in ("core", "worker"):
             if layer == "worker" and missing.get("worker"):
-                rows.append([workload, _LAYER[layer], *["not available"] * len(config.workers)])
+                rows.append([workload, LAYER[layer], *["not available"] * len(config.workers)])
                 continue
             rows.append(
                 [
                     workload,
-                    _LAYER[layer],
-                    *(_rate(records.drain_rates(workload, layer, n)) for n in config.workers),
+                    LAYER[layer],
+                    *(rate(records.drain_rates(workload, layer, n)) for n in config.workers),
                 ]
             )
-    heads = ["workload", "layer", *(_workers(n) for n in config.workers)]
+    heads = ["workload", "layer", *(workers(n) for n in config.workers)]
     note = (
         f"SQL-core loop: one process and one connection per worker, `claim_tasks(max_tasks => "
         f"{config.core_batch})` then one `complete_tasks` call for the batch. pgflow.Worker: "
@@ -151,7 +156,7 @@ def _throughput(config: Config, records: Records, missing: dict[str, str | None]
             f"(requested once every task was handled; {statistics.fmean(shutdowns) * 1000:.0f}"
             " ms on average, included)."
         )
-    return "## Throughput (tasks/s)\n\n" + _table(heads, rows) + "\n\n" + note
+    return "## Throughput (tasks/s)\n\n" + table(heads, rows) + "\n\n" + note
 
 
 def _fanout(config: Config, records: Records) -> str:
@@ -159,13 +164,13 @@ def _fanout(config: Config, records: Records) -> str:
     for layer in ("core", "worker"):
         times = [records.drain_seconds("fanout", layer, n) for n in config.workers]
         if any(times):
-            rows.append([_LAYER[layer], *(_seconds(t) for t in times)])
+            rows.append([LAYER[layer], *(seconds(t) for t in times)])
     if not rows:
         return ""
-    heads = ["layer", *(_workers(n) for n in config.workers)]
+    heads = ["layer", *(workers(n) for n in config.workers)]
     return (
         f"## Fan-out: wall time of one run with a {config.fanout_elements:,}-element map (s)\n\n"
-        + _table(heads, rows)
+        + table(heads, rows)
         + "\n\nFrom the gate opening (the run already started) to the run's last task committed."
     )
 
@@ -203,7 +208,7 @@ def _latency(records: Records) -> str:
         "`start_flow`. Dispatch is timed inside one SQL-core worker that claims only when "
         "notified (`docs/performance.md`)."
     )
-    return "## Idle latency (ms)\n\n" + _table(heads, rows) + "\n\n" + note
+    return "## Idle latency (ms)\n\n" + table(heads, rows) + "\n\n" + note
 
 
 def _latency_row(
@@ -215,11 +220,11 @@ def _latency_row(
     means = spread([r[key]["mean"] / divide for r in recs])
     return [
         what,
-        _LAYER[layer],
+        LAYER[layer],
         f"{stat('mean'):.2f}",
         f"{stat('p50'):.2f}",
         f"{stat('p95'):.2f}",
-        _pct(means["spread"]),
+        pct(means["spread"]),
     ]
 
 
@@ -232,7 +237,7 @@ def _growth(config: Config, records: Records) -> str:
             if not grown:
                 continue
             ratio = spread(grown)["mean"] / spread(empty)["mean"] if empty else math.nan
-            rows.append([_LAYER[layer], str(n), _rate(empty), _rate(grown), f"{ratio:.2f}"])
+            rows.append([LAYER[layer], str(n), rate(empty), rate(grown), f"{ratio:.2f}"])
     if not rows:
         return ""
     seed = records.of_kind("growth_seed")
@@ -248,7 +253,7 @@ def _growth(config: Config, records: Records) -> str:
             "machine hit both sides."
         )
     heads = ["layer", "workers", "empty tables", f"after {config.growth_tasks:,} tasks", "ratio"]
-    return "## Growth (independent tasks/s)\n\n" + _table(heads, rows) + how
+    return "## Growth (independent tasks/s)\n\n" + table(heads, rows) + how
 
 
 def _cost(records: Records) -> str:
@@ -257,7 +262,7 @@ def _cost(records: Records) -> str:
         for layer in ("core", "worker"):
             recs = records.drains(workload, layer, HEADLINE)
             if recs:
-                rows.append([f"{workload}: drain", _LAYER[layer], *_costs(recs, "cost_per_task")])
+                rows.append([f"{workload}: drain", LAYER[layer], *_costs(recs, "cost_per_task")])
         recs = records.drains(workload, "core", HEADLINE)
         if recs and workload != "growth":
             rows.append([f"{workload}: start_flow, per task", "—",
@@ -279,7 +284,7 @@ def _cost(records: Records) -> str:
         "worker processes' own CPU time, and the whole Postgres server's (backends, WAL "
         "writer, checkpointer, autovacuum) from its postmaster's process accounting."
     )
-    return "## Cost per task\n\n" + _table(heads, rows) + "\n\n" + note
+    return "## Cost per task\n\n" + table(heads, rows) + "\n\n" + note
 
 
 def _costs(recs: list[dict[str, Any]], key: str) -> list[str]:
@@ -303,7 +308,7 @@ def _costs(recs: list[dict[str, Any]], key: str) -> list[str]:
 
 def _peers(config: Config, records: Records, missing: dict[str, str | None]) -> str:
     pg_rows = [
-        [f"pgbench UPDATE+INSERT, {c} clients", "TPS", _rate(records.pgbench_tps(c))]
+        [f"pgbench UPDATE+INSERT, {c} clients", "TPS", rate(records.pgbench_tps(c))]
         for c in config.pgbench_clients
     ]
     if missing.get("procrastinate"):
@@ -314,7 +319,7 @@ def _peers(config: Config, records: Records, missing: dict[str, str | None]) -> 
         why = f"\n\nProcrastinate: {missing['procrastinate']}"
     else:
         pc_rows = [
-            [f"Procrastinate no-op jobs, {n} workers", "jobs/s", _rate(records.procrastinate(n))]
+            [f"Procrastinate no-op jobs, {n} workers", "jobs/s", rate(records.procrastinate(n))]
             for n in config.workers
         ]
         why = ""
@@ -329,7 +334,7 @@ def _peers(config: Config, records: Records, missing: dict[str, str | None]) -> 
     )
     return (
         "## Side by side, same server, same run\n\n"
-        + _table(["baseline", "unit", "mean"], pg_rows + pc_rows)
+        + table(["baseline", "unit", "mean"], pg_rows + pc_rows)
         + "\n\n"
         + note
         + why
@@ -354,118 +359,7 @@ def _ratios(config: Config, records: Records, missing: dict[str, str | None]) ->
                     if missing.get("procrastinate") or not peer
                     else f"{mean / spread(peer)['mean']:.1f}{X}"
                 )
-                rows.append([workload, _LAYER[layer], str(n), f"{mean / pgbench:.2f}{X}", vs_peer])
+                rows.append([workload, LAYER[layer], str(n), f"{mean / pgbench:.2f}{X}", vs_peer])
     heads = ["workload", "layer", "workers", f"÷ pgbench TPS ({HEADLINE} clients)",
              "÷ Procrastinate jobs/s (same workers)"]  # fmt: skip
-    return "### Ratios (tasks/s)\n\n" + _table(heads, rows)
-
-
-def _profiles(records: Records) -> str:
-    profiles = records.of_kind("profile")
-    if not profiles:
-        return (
-            "## Where the time goes\n\nNot measured: this server does not preload "
-            "`pg_stat_statements` (or the benchmark's role could not install it)."
-        )
-    parts = [
-        "## Where the time goes: `pg_stat_statements` (track = all)\n\n"
-        + f"One drain per workload and layer at {HEADLINE} workers with nested statements "
-        "tracked (not part of the figures above). Share = the statement's execution time ÷ "
-        "the time of all top-level statements; nested statements are counted inside their "
-        "caller too, so shares add up to more than 100%."
-    ]
-    for record in profiles:
-        statements = record["statements"]
-        top_total = sum(s["total_ms"] for s in statements if s["toplevel"]) or math.nan
-        rows = [
-            [
-                f"{s['total_ms'] / top_total:.0%}",
-                "top" if s["toplevel"] else "nested",
-                f"{s['calls']:,}",
-                f"{s['mean_ms']:.3f}",
-                f"{s['rows'] / max(s['calls'], 1):.1f}",
-                "`" + _short(s["query"]) + "`",
-            ]
-            for s in statements[:8]
-        ]
-        heads = ["share", "level", "calls", "mean ms", "rows/call", "statement"]
-        title = f"### {record['workload']}, {_LAYER[record['layer']]} ({record['tasks']:,} tasks)"
-        parts.append(title + "\n\n" + _table(heads, rows) + _wal_table(record) + _py_table(record))
-    return "\n\n".join(parts)
-
-
-def _wal_table(record: dict[str, Any]) -> str:
-    wal = record.get("wal_by_type") or []
-    if not wal:
-        return ""
-    tasks = record["tasks"]
-    rows = [
-        [
-            w["record_type"],
-            f"{w['count'] / tasks:.2f}",
-            f"{w['record_bytes'] / tasks:,.0f}",
-            f"{w['fpi_bytes'] / tasks:,.0f}",
-        ]
-        for w in wal
-    ]
-    heads = ["WAL record type", "records/task", "record bytes/task", "full-page image bytes/task"]
-    return "\n\n" + _table(heads, rows)
-
-
-def _py_table(record: dict[str, Any]) -> str:
-    python = record.get("python") or {}
-    total = python.get("samples") or 0
-    if not total:
-        return ""
-    packages = ", ".join(f"{name} {n / total:.0%}" for name, n in python["packages"][:8])
-    rows = [
-        [f"{n / total:.0%}", "self", "`" + _short(f, 90) + "`"] for f, n in python["self"][:8]
-    ] + [
-        [f"{n / total:.0%}", "inclusive", "`" + _short(f, 90) + "`"]
-        for f, n in python["inclusive"][:8]
-    ]
-    return (
-        f"\n\nPython in one Worker process (py-spy, {total:,} busy samples; self time by "
-        f"file or package: {packages}):\n\n" + _table(["share", "", "function"], rows)
-    )
-
-
-def _short(query: str, width: int = 110) -> str:
-    text = query.replace("|", "\\|").replace("`", "'")
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-_LAYER = {"core": "SQL core", "worker": "pgflow.Worker"}
-_STAGES = {
-    "start_to_worker_woken": "… stage 1: `start_flow` called → worker woken by NOTIFY",
-    "claim_round_trip": "… stage 2: `claim_tasks` round trip",
-    "claimed_to_client_notified": "… stage 3: `complete_tasks` called → client has `run:completed`",
-}
-
-
-def _workers(n: int) -> str:
-    return f"{n} worker" + ("s" if n != 1 else "")
-
-
-def _rate(values: Sequence[float]) -> str:
-    if not values:
-        return "—"
-    s = spread(values)
-    return f"{s['mean']:,.0f} {_pct(s['spread'])}"
-
-
-def _seconds(values: Sequence[float] | None) -> str:
-    if not values:
-        return "—"
-    s = spread(values)
-    return f"{s['mean']:.2f} {_pct(s['spread'])}"
-
-
-def _pct(value: float) -> str:
-    return "" if math.isnan(value) else f"±{value:.0%}"
-
-
-def _table(heads: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return "### Ratios (tasks/s)\n\n" + table(heads, rows)
