@@ -28,6 +28,10 @@ DEFAULT_WHEN_EXHAUSTED: Final[WhenMode] = "fail"
 
 _MINIMUMS: Final = {"max_attempts": 1, "base_delay": 0, "timeout": 1, "start_delay": 0}
 _INT4_MAX: Final = 2**31 - 1
+# Patterns are small JSON objects; these bounds keep validation, the canonical JSON and
+# Python's int-to-text conversion (at most 4300 digits) from failing on absurd values.
+_MAX_PATTERN_DEPTH: Final = 100
+_MAX_INT_BITS: Final = 13_000  # about 3,900 decimal digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,24 +139,31 @@ def check_pattern(where: Where, name: str, value: object) -> dict[str, Any] | No
     return cast(dict[str, Any], _plain(value))
 
 
-def _json_problem(value: object, path: str) -> str | None:
-    if value is None or isinstance(value, bool | int):
+def _json_problem(value: object, path: str, depth: int = 0) -> str | None:
+    if depth > _MAX_PATTERN_DEPTH:
+        return f"{path.split('[')[0]} is nested more than {_MAX_PATTERN_DEPTH} levels deep"
+    if value is None or isinstance(value, bool):
         return None
+    if isinstance(value, int):
+        too_long = value.bit_length() > _MAX_INT_BITS
+        return f"{path} is an integer with thousands of digits" if too_long else None
     if isinstance(value, float):
         return None if math.isfinite(value) else f"{path} is {value}, which JSON cannot hold"
     if isinstance(value, str):
         return _string_problem(value, path)
     if isinstance(value, list | tuple):
-        return _first(_json_problem(item, f"{path}[{i}]") for i, item in enumerate(value))
+        return _first(
+            _json_problem(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)
+        )
     if isinstance(value, Mapping):
-        return _first(_entry_problem(key, item, path) for key, item in value.items())
+        return _first(_entry_problem(key, item, path, depth) for key, item in value.items())
     return f"{path} is a {type(value).__name__}, which is not a JSON value"
 
 
-def _entry_problem(key: object, item: object, path: str) -> str | None:
+def _entry_problem(key: object, item: object, path: str, depth: int) -> str | None:
     if not isinstance(key, str):
         return f"{path} has the key {key!r}, which is not a str"
-    return _string_problem(key, path) or _json_problem(item, f"{path}[{key!r}]")
+    return _string_problem(key, path) or _json_problem(item, f"{path}[{key!r}]", depth + 1)
 
 
 def _string_problem(text: str, path: str) -> str | None:
@@ -170,8 +181,18 @@ def _first(problems: Any) -> str | None:
 
 
 def _plain(value: object) -> object:
+    """Copy into plain dicts, lists and builtin scalars: a subclass such as an ``IntEnum``
+    or ``numpy.float64`` would otherwise print itself its own way into the compiled SQL."""
     if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
+        return {str.__str__(key): _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int.__int__(value)  # the base methods ignore a subclass's overrides
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, str):
+        return str.__str__(value)
     return value
