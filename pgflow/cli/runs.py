@@ -68,12 +68,20 @@ def parse_input(text: str | None) -> Any:
     elif text.startswith("@"):
         text, source = _read_file(Path(text[1:])), f"the input file {text[1:]}"
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise InvalidInputError(
             f"{source} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
             hint=_JSON_HINT,
         ) from None
+    except (ValueError, RecursionError) as exc:  # NaN, too long a number, too deep
+        problem = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise InvalidInputError(f"{source} is not valid JSON: {problem}", hint=_JSON_HINT) from None
+
+
+def _no_constant(name: str) -> Any:
+    """Python's json module accepts NaN and Infinity; JSON (and jsonb) does not."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _read_file(path: Path) -> str:
@@ -83,6 +91,11 @@ def _read_file(path: Path) -> str:
         raise InvalidInputError(
             f"cannot read the input file {path}: {exc.strerror or exc}",
             hint="check the path after '@' (relative to the current directory)",
+        ) from None
+    except UnicodeDecodeError:
+        raise InvalidInputError(
+            f"the input file {path} is not UTF-8 text",
+            hint="JSON input files must be UTF-8 encoded",
         ) from None
 
 
