@@ -94,7 +94,14 @@ def _start_up_lines(target: DatabaseTarget, flows: list[Flow], runner: Worker) -
         f"every {settings.poll_interval:g} s, {settings.shutdown_grace:g} s grace on stop)",
         err=True,
     )
-    for warning in _deployment_warnings(target.url, flows):
+    warnings = _deployment_warnings(target.url, flows)
+    if warnings is None:
+        click.echo(
+            "  deployment   not checked: this role may not read pgflow's definitions "
+            "(a pgflow_worker role needs no more; `pgflow check FLOWS` as the owner compares)",
+            err=True,
+        )
+    for warning in warnings or ():
         click.secho(f"  warning      {warning}", err=True, fg="yellow")
     click.echo("Waiting for tasks; Ctrl+C stops gracefully (twice: at once).", err=True)
 
@@ -103,8 +110,18 @@ def _steps(count: int) -> str:
     return f"{count} step" if count == 1 else f"{count} steps"
 
 
-def _deployment_warnings(url: str, flows: list[Flow]) -> list[str]:
-    """Flows the worker serves that are not deployed, or deployed with another shape."""
+def _deployment_warnings(url: str, flows: list[Flow]) -> list[str] | None:
+    """Flows the worker serves that are not deployed, or deployed with another shape.
+
+    None when the role may not inspect the definitions: a least-privilege worker role
+    (pgflow_worker) runs flows without reading any table, so that is no problem.
+    """
     with connect(url) as conn:
+        row = conn.execute(
+            "select to_regclass('pgflow.schema_migrations') is null "
+            "or has_table_privilege('pgflow.schema_migrations', 'select')"
+        ).fetchone()
+        if row is not None and not row[0]:
+            return None
         findings = check_database(conn, flows)
     return [f"{f.message} ({f.hint})" if f.hint else f.message for f in findings if f.level != "ok"]
