@@ -182,9 +182,17 @@ def _profiles(
 
 @contextmanager
 def _tracking_all(url: str) -> Iterator[None]:
-    """``pg_stat_statements.track = all`` for the sessions opened inside the block."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        dbstats.set_track(conn, "all")
+    """``pg_stat_statements.track = all`` for the sessions opened inside the block.
+
+    Setting it needs a superuser; without one the profiles show top-level statements only.
+    """
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            dbstats.set_track(conn, "all")
+    except psycopg.Error as exc:
+        logger.warning("profiles: top-level statements only (%s)", str(exc).strip())
+        yield
+        return
     try:
         yield
     finally:

@@ -171,6 +171,14 @@ def _start_runs(conn: psycopg.Connection[Any], workload: Workload) -> float:
     return time.monotonic() - started
 
 
+def _wal_by_type(conn: psycopg.Connection[Any], start: str, end: str) -> list[dict[str, Any]]:
+    try:
+        return dbstats.wal_breakdown(conn, start, end)
+    except psycopg.Error as exc:  # pg_walinspect needs superuser or pg_read_server_files
+        logger.warning("WAL by record type not available: %s", str(exc).strip())
+        return []
+
+
 def _minus(after: float | None, before: float | None) -> float | None:
     return None if after is None or before is None else after - before
 
