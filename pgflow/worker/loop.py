@@ -148,10 +148,15 @@ class Supervisor:
 
     def _log(self, attempt: Attempt) -> None:
         task, error = attempt.report.task, attempt.report.error
+        if error is None:
+            self.completed += 1
+        else:
+            self.failed += 1
+        if not logger.isEnabledFor(logging.INFO if error is None else logging.WARNING):
+            return  # building the record's fields is measurable at thousands of tasks/s
         ms = round(attempt.elapsed * 1000)
         extra = _extra(task, "task_failed" if error else "task_completed", duration_ms=ms)
         if error is None:
-            self.completed += 1
             logger.info(
                 "task completed run=%s step=%s attempt=%d in %dms",
                 task.run_id,
@@ -161,7 +166,6 @@ class Supervisor:
                 extra=extra,
             )
             return
-        self.failed += 1
         first_line = (error.message.strip().splitlines() or [""])[0]
         logger.warning(
             "task failed run=%s step=%s attempt=%d in %dms: %s: %s",

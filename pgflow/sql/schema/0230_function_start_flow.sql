@@ -18,7 +18,7 @@ as $$
 declare
   flow pgflow.flows;
   result pgflow.runs;
-  new_id uuid := coalesce(start_flow.run_id, gen_random_uuid());
+  new_id uuid := coalesce(start_flow.run_id, pgflow._uuid7());
 begin
   select * into flow from pgflow.flows f where f.flow_slug = start_flow.flow_slug;
   if not found then

@@ -53,6 +53,7 @@ begin
       leased_until = null, started_at = null, available_at = now(),
       priority_at = t.queued_at + make_interval(secs => t.task_index / 1000.0)
     where t.worker_id = release_tasks.worker_id and t.status = 'started'
+      and t.leased_until is not null  -- walk the index of live leases, not the table
     returning t.flow_slug
   )
   select array_agg(distinct r.flow_slug), count(*) into flows, n from released r;
