@@ -100,7 +100,7 @@ def _encoded(slug: object, value: Any) -> Jsonb:
         encoded = dumps(value)
     except (TypeError, ValueError) as exc:  # e.g. an integer too long to print
         raise _not_json(slug, exc) from exc
-    return Jsonb(encoded, dumps=bytes)
+    return Jsonb(value, dumps=lambda _: encoded)  # .obj stays the value; sent as encoded
 
 
 def list_params(flow_slug: str | None, status: str | None, limit: int) -> dict[str, Any]:
