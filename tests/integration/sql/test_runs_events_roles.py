@@ -55,7 +55,8 @@ def test_prune_removes_only_old_finished_runs(conn):
     live = start(conn, "f")["run_id"]
     q(
         conn,
-        "update pgflow.runs set started_at = now() - interval '2 days', finished_at = now() - interval '2 days' where run_id = %s",
+        "update pgflow.runs set started_at = now() - interval '2 days', "
+        "finished_at = now() - interval '2 days' where run_id = %s",
         old,
     )
     assert one(conn, "select pgflow.prune('1 day') as n")["n"] == 1
