@@ -188,6 +188,7 @@ class Chaos(threading.Thread):
         self.kill_every = kill_every
         self.terminate_every = terminate_every
         self.terminated = 0
+        self._count_lock = threading.Lock()
         self._stop_event = threading.Event()
 
     def _next(self, every: tuple[float, float] | None) -> float:
@@ -202,8 +203,14 @@ class Chaos(threading.Thread):
                 self.fleet.kill_random(self.rng)
                 next_kill = self._next(self.kill_every)
             if now >= next_terminate:
-                self.terminated += terminate_worker_backends(self.fleet.url)
+                self.terminate_now()
                 next_terminate = self._next(self.terminate_every)
+
+    def terminate_now(self) -> None:
+        """Terminate every worker backend at once (from any thread) and count them."""
+        killed = terminate_worker_backends(self.fleet.url)
+        with self._count_lock:
+            self.terminated += killed
 
     def __enter__(self) -> Self:
         self.start()

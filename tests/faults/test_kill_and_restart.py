@@ -42,6 +42,11 @@ def payloads(runs: int, map_size: int) -> list[tuple[str, Any]]:
     return load
 
 
+def task_count(runs: int, map_size: int) -> int:
+    """How many tasks :func:`payloads` makes: 3 per chain, 4 per diamond, maps + totals."""
+    return runs * 3 + runs * 4 + 2 * (map_size + 1)
+
+
 def start_all(client: Client, load: list[tuple[str, Any]], expected: dict[Any, Any]) -> None:
     for slug, payload in load:
         run = client.start(slug, payload)
@@ -101,12 +106,15 @@ def test_killed_workers_lose_nothing_and_complete_each_task_once(
 ) -> None:
     prepare(fault_db)
     expected: dict[Any, Any] = {}
-    load = payloads(runs=60, map_size=1000)
+    load, total_tasks = payloads(runs=60, map_size=1000), task_count(60, 1000)
     with Fleet(fault_db, logs, env={"FAULTS_JITTER": "0.01"}) as fleet, Client(fault_db) as client:
         fleet.spawn(4)
         fleet.wait_ready(fault_db)
-        with Chaos(fleet, seed=7, kill_every=(0.3, 0.9)):
+        with Chaos(fleet, seed=7, kill_every=(0.3, 0.9)) as chaos:
             start_all(client, load, expected)
+            for k in (1, 2, 3):  # on top of the random kills: three in the thick of the load
+                wait_for_progress(fault_db, total_tasks * k // 4, fleet)
+                fleet.kill_random(chaos.rng)
             wait_until_finished(fault_db, len(load), fleet, time.monotonic() + LOAD_DEADLINE)
         figures.workers_killed = fleet.killed
         figures.workers_started = len(fleet.processes)
@@ -169,8 +177,7 @@ def test_everything_at_once_kills_terminations_and_restarts(
     prepare(fault_db)
     expected: dict[Any, Any] = {}
     runs, map_size = int(100 * SCALE), int(1500 * SCALE)
-    load = payloads(runs=runs, map_size=map_size)
-    total_tasks = runs * 3 + runs * 4 + 2 * (map_size + 1)
+    load, total_tasks = payloads(runs=runs, map_size=map_size), task_count(runs, map_size)
     before = private_pg.restarts
     with Fleet(fault_db, logs, env={"FAULTS_JITTER": "0.01"}) as fleet, Client(fault_db) as client:
         fleet.spawn(4)
@@ -182,6 +189,8 @@ def test_everything_at_once_kills_terminations_and_restarts(
             faults = max(3, round(3 * SCALE))  # restarts and outages, spread over the load
             for k in range(1, faults + 1):
                 wait_for_progress(fault_db, total_tasks * k // (faults + 1), fleet)
+                fleet.kill_random(chaos.rng)  # on top of the random faults
+                chaos.terminate_now()
                 if k % 2 == 0:
                     private_pg.outage(1.5)
                 else:
