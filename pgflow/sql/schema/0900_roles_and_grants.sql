@@ -53,3 +53,6 @@ begin
   end loop;
 end
 $$;
+
+-- Functions added by later migrations must not become executable by PUBLIC either.
+alter default privileges in schema pgflow revoke execute on functions from public;
