@@ -891,6 +891,22 @@ begin
 end;
 $$;
 
+-- _cancel_live_tasks(run_id, step_slug): cancel the queued and started tasks of a run (or
+-- of one of its steps). Always the first lock a terminalising function takes, keeping the
+-- tasks -> steps -> run order. Late reports for these tasks then change nothing.
+create or replace function pgflow._cancel_live_tasks(run_id uuid, step_slug text default null)
+returns void
+language plpgsql
+volatile
+set search_path = ''
+as $$
+begin
+  update pgflow.step_tasks t set status = 'cancelled', cancelled_at = now(), leased_until = null
+  where t.run_id = _cancel_live_tasks.run_id and t.status in ('queued', 'started')
+    and (_cancel_live_tasks.step_slug is null or t.step_slug = _cancel_live_tasks.step_slug);
+end;
+$$;
+
 -- _skip_step(run_id, step_slug, reason, cascade): skip a step (cancelling any tasks it
 -- still has) and, with cascade, every descendant; without cascade its dependents run
 -- without its key. Returns the number of steps skipped.
@@ -909,9 +925,7 @@ declare
 begin
   select ss.flow_slug into flow from pgflow.step_states ss
   where ss.run_id = _skip_step.run_id and ss.step_slug = _skip_step.step_slug;
-  update pgflow.step_tasks t set status = 'cancelled', cancelled_at = now(), leased_until = null
-  where t.run_id = _skip_step.run_id and t.step_slug = _skip_step.step_slug
-    and t.status in ('queued', 'started');
+  perform pgflow._cancel_live_tasks(run_id, step_slug);
   for skipped in
     with recursive downstream(step_slug, reason) as (
       select _skip_step.step_slug, _skip_step.reason
@@ -952,8 +966,7 @@ as $$
 declare
   flow text;
 begin
-  update pgflow.step_tasks t set status = 'cancelled', cancelled_at = now(), leased_until = null
-  where t.run_id = _finish_run.run_id and t.status in ('queued', 'started');
+  perform pgflow._cancel_live_tasks(run_id);
   update pgflow.step_states ss set status = 'cancelled', cancelled_at = now()
   where ss.run_id = _finish_run.run_id and ss.status in ('created', 'started');
   update pgflow.runs r set
@@ -981,8 +994,7 @@ as $$
 declare
   flow text;
 begin
-  update pgflow.step_tasks t set status = 'cancelled', cancelled_at = now(), leased_until = null
-  where t.run_id = _fail_step.run_id and t.status in ('queued', 'started');
+  perform pgflow._cancel_live_tasks(run_id);
   update pgflow.step_states ss
   set status = 'failed', failed_at = now(), error_message = message
   where ss.run_id = _fail_step.run_id and ss.step_slug = _fail_step.step_slug
