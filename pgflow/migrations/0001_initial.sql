@@ -838,33 +838,6 @@ begin
 end;
 $$;
 
--- _complete_step(run_id, step_slug): the step's tasks are all done. Stores the step output
--- (a map's outputs aggregated once, in task_index order, nulls kept), releases dependents.
--- Returns 0 when the step was not live, 1 when it completed, 2 when it completed and made
--- a dependent ready (the caller then has steps to start).
-create or replace function pgflow._complete_step(run_id uuid, step_slug text, output jsonb)
-returns int
-language plpgsql
-volatile
-set search_path = ''
-as $$
-declare
-  flow text;
-begin
-  update pgflow.step_states ss
-  set status = 'completed', output = _complete_step.output, completed_at = now(),
-      remaining_tasks = 0
-  where ss.run_id = _complete_step.run_id and ss.step_slug = _complete_step.step_slug
-    and ss.status = 'started'
-  returning ss.flow_slug into flow;
-  if not found then
-    return 0;
-  end if;
-  perform pgflow._emit(run_id, flow, 'step:' || step_slug || ':completed', 'completed', step_slug);
-  return 1 + least(pgflow._release_dependents(run_id, flow, step_slug), 1);
-end;
-$$;
-
 -- _release_dependents(...): one dependency of each direct dependent is resolved. Returns
 -- how many dependents have no unresolved dependency left (ready to start).
 create or replace function pgflow._release_dependents(run_id uuid, flow_slug text, step_slug text)
@@ -1067,7 +1040,7 @@ begin
       update pgflow.step_states ss set status = 'started', started_at = now(),
         initial_tasks = 0, remaining_tasks = 0
       where ss.run_id = _start_step.run_id and ss.step_slug = step.step_slug;
-      return least(pgflow._complete_step(run_id, step.step_slug, '[]'::jsonb), 1);
+      return least(pgflow._tasks_done(run_id, step.step_slug, 0, null), 1);
     end if;
   end if;
 
@@ -1467,8 +1440,10 @@ $$;
 
 -- _tasks_done(run_id, step_slug, n, output): n tasks of a step completed. One update
 -- decrements the step's remaining tasks or, when these were the last, completes the step
--- (a map's outputs aggregated once, in task_index order; `output` is a single step's task
--- output). Returns what _complete_step returns (0 not done, 1 done, 2 done + ready deps).
+-- (a map's outputs aggregated once, in task_index order, [] for an empty map started with
+-- n = 0; `output` is a single step's task output), then releases its dependents.
+-- Returns 0 when the step is not done, 1 when it completed, 2 when it also made a
+-- dependent ready (the caller then has steps to start).
 -- A map's outputs are aggregated by a second statement, never inside the counting UPDATE:
 -- when that UPDATE waited for a concurrent completion's row lock, READ COMMITTED re-checks
 -- the row but its sub-selects keep the statement's old snapshot, which would miss the
@@ -1498,7 +1473,8 @@ begin
   end if;
   if kind = 'map' then
     update pgflow.step_states ss set output = (
-      select jsonb_agg(t.output order by t.task_index) from pgflow.step_tasks t
+      select coalesce(jsonb_agg(t.output order by t.task_index), '[]'::jsonb)
+      from pgflow.step_tasks t
       where t.run_id = ss.run_id and t.step_slug = ss.step_slug)
     where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug;
   end if;

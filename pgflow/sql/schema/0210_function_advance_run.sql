@@ -28,33 +28,6 @@ begin
 end;
 $$;
 
--- _complete_step(run_id, step_slug): the step's tasks are all done. Stores the step output
--- (a map's outputs aggregated once, in task_index order, nulls kept), releases dependents.
--- Returns 0 when the step was not live, 1 when it completed, 2 when it completed and made
--- a dependent ready (the caller then has steps to start).
-create or replace function pgflow._complete_step(run_id uuid, step_slug text, output jsonb)
-returns int
-language plpgsql
-volatile
-set search_path = ''
-as $$
-declare
-  flow text;
-begin
-  update pgflow.step_states ss
-  set status = 'completed', output = _complete_step.output, completed_at = now(),
-      remaining_tasks = 0
-  where ss.run_id = _complete_step.run_id and ss.step_slug = _complete_step.step_slug
-    and ss.status = 'started'
-  returning ss.flow_slug into flow;
-  if not found then
-    return 0;
-  end if;
-  perform pgflow._emit(run_id, flow, 'step:' || step_slug || ':completed', 'completed', step_slug);
-  return 1 + least(pgflow._release_dependents(run_id, flow, step_slug), 1);
-end;
-$$;
-
 -- _release_dependents(...): one dependency of each direct dependent is resolved. Returns
 -- how many dependents have no unresolved dependency left (ready to start).
 create or replace function pgflow._release_dependents(run_id uuid, flow_slug text, step_slug text)

@@ -56,7 +56,7 @@ begin
       update pgflow.step_states ss set status = 'started', started_at = now(),
         initial_tasks = 0, remaining_tasks = 0
       where ss.run_id = _start_step.run_id and ss.step_slug = step.step_slug;
-      return least(pgflow._complete_step(run_id, step.step_slug, '[]'::jsonb), 1);
+      return least(pgflow._tasks_done(run_id, step.step_slug, 0, null), 1);
     end if;
   end if;
 

@@ -89,8 +89,10 @@ $$;
 
 -- _tasks_done(run_id, step_slug, n, output): n tasks of a step completed. One update
 -- decrements the step's remaining tasks or, when these were the last, completes the step
--- (a map's outputs aggregated once, in task_index order; `output` is a single step's task
--- output). Returns what _complete_step returns (0 not done, 1 done, 2 done + ready deps).
+-- (a map's outputs aggregated once, in task_index order, [] for an empty map started with
+-- n = 0; `output` is a single step's task output), then releases its dependents.
+-- Returns 0 when the step is not done, 1 when it completed, 2 when it also made a
+-- dependent ready (the caller then has steps to start).
 -- A map's outputs are aggregated by a second statement, never inside the counting UPDATE:
 -- when that UPDATE waited for a concurrent completion's row lock, READ COMMITTED re-checks
 -- the row but its sub-selects keep the statement's old snapshot, which would miss the
@@ -120,7 +122,8 @@ begin
   end if;
   if kind = 'map' then
     update pgflow.step_states ss set output = (
-      select jsonb_agg(t.output order by t.task_index) from pgflow.step_tasks t
+      select coalesce(jsonb_agg(t.output order by t.task_index), '[]'::jsonb)
+      from pgflow.step_tasks t
       where t.run_id = ss.run_id and t.step_slug = ss.step_slug)
     where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug;
   end if;
