@@ -6,7 +6,7 @@ at 1 and have no gaps. Each migration is pinned by the SHA-256 of its text in th
 Once a version is released its migrations never change: a changed file would no longer
 match what existing databases recorded, and the installer refuses to run against them.
 Before the first release ``0001_initial.sql`` is regenerated from ``pgflow/sql/schema/``
-by ``scripts/build-initial-migration``.
+by ``scripts/build-migrations``.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def parse_manifest(text: str) -> dict[str, str]:
         if match is None:
             raise SchemaError(
                 f"pgflow/migrations/{MANIFEST_NAME} line {line_no}: malformed line {line!r}",
-                hint="Regenerate it with scripts/build-initial-migration.",
+                hint="Regenerate it with scripts/build-migrations.",
             )
         result[match["file"]] = match["checksum"]
     return result

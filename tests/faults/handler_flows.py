@@ -14,7 +14,7 @@ from typing import Any
 from pgflow import Context, Flow
 
 OPTIONS: dict[str, Any] = {"max_attempts": 2, "base_delay": 0, "timeout": 1}
-HUGE_BYTES = 200_000  # over the 64 kB pgflow.max_payload_bytes the test sets
+HUGE_BYTES = 200_000  # over the 64 kB max_payload_bytes setting the test sets
 
 
 def flow(slug: str) -> Flow:

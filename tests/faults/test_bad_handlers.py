@@ -16,7 +16,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 from psycopg.rows import dict_row
 
 from pgflow import Client
@@ -43,11 +42,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
 def served(db_url: str, logs: Path) -> Any:
     with psycopg.connect(db_url, autocommit=True) as conn:
         deploy_flows(conn, list(FLOWS), dev=True)
-        conn.execute(
-            sql.SQL("alter database {} set pgflow.max_payload_bytes = '65536'").format(
-                sql.Identifier(conn.info.dbname)
-            )
-        )
+        conn.execute("select pgflow.set_setting('max_payload_bytes', 65536)")
     env = {"FAULTS_FLOWS": "tests.faults.handler_flows"}
     with Fleet(db_url, logs, concurrency=6, env=env) as fleet:
         fleet.spawn(2)

@@ -21,7 +21,8 @@ from pgflow.migrations import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "build-initial-migration"
+SCRIPT = ROOT / "scripts" / "build-migrations"
+RELEASED = ROOT / "pgflow" / "migrations" / "RELEASED"
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +35,7 @@ def test_manifest_matches_the_migration_files() -> None:
     expected = {m.filename: m.checksum for m in migrations()}
     assert read_manifest() == expected, (
         "pgflow/migrations/CHECKSUMS does not match the migration files. Released migrations "
-        "are immutable; before the first release run scripts/build-initial-migration."
+        "are immutable; run scripts/build-migrations to regenerate the unreleased one."
     )
 
 
@@ -65,19 +66,39 @@ def test_malformed_manifest_line_is_refused() -> None:
 
 
 def test_build_script_agrees_with_the_package_checksum() -> None:
-    namespace = runpy.run_path(str(SCRIPT), run_name="build_initial_migration")
+    namespace = runpy.run_path(str(SCRIPT), run_name="build_migrations")
     script_checksum = namespace["checksum"]
     assert callable(script_checksum)
     for sample in ("", "select 1;\n", "é\r\n"):
         assert script_checksum(sample) == checksum(sample)
 
 
-def test_initial_migration_is_built_from_the_current_schema_files() -> None:
-    # Pre-release rule: 0001_initial.sql == the schema files concatenated. Once released,
-    # the script refuses to run (pgflow/migrations/RELEASED) and this test is skipped.
-    if (ROOT / "pgflow" / "migrations" / "RELEASED").exists():
-        pytest.skip("0001 is released and immutable")
+def test_unreleased_migration_is_built_from_the_current_sql_files() -> None:
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--check"], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_released_migrations_never_change() -> None:
+    # sha256sum format: RELEASED pins each released file; an edit fails here (and in CI).
+    released = parse_manifest(RELEASED.read_text(encoding="utf-8"))
+    assert "0001_initial.sql" in released
+    packaged = {m.filename: m.checksum for m in migrations()}
+    for name, expected in released.items():
+        assert packaged.get(name) == expected, (
+            f"pgflow/migrations/{name} is released and must never change; restore it and put "
+            "the change in a new migration (pgflow/sql/upgrades/)."
+        )
+
+
+def test_the_build_script_refuses_when_a_released_migration_was_edited(tmp_path: Path) -> None:
+    namespace = runpy.run_path(str(SCRIPT), run_name="build_migrations")
+    fake = tmp_path / "migrations"
+    fake.mkdir()
+    (fake / "0001_initial.sql").write_text("select 1;\n", encoding="utf-8")
+    (fake / "RELEASED").write_text(f"{'0' * 64}  0001_initial.sql\n", encoding="utf-8")
+    tampered = namespace["tampered"]
+    tampered.__globals__["MIGRATIONS_DIR"] = fake
+    tampered.__globals__["RELEASED"] = fake / "RELEASED"
+    assert tampered() == ["0001_initial.sql is released but was edited (checksum changed)"]

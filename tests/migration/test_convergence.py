@@ -91,8 +91,8 @@ def test_migrations_converge_with_the_schema_files(two_empty_databases: list[str
     a, b = dump_sections(from_schema), dump_sections(from_migrations)
     assert any("Type: FUNCTION" in header for header in a), "pg_dump found no functions"
     assert a == b, (
-        "The migrations do not build the same schema as pgflow/sql/schema/. Before the first "
-        "release run scripts/build-initial-migration; after it, add a migration.\n" + explain(a, b)
+        "The migrations do not build the same schema as pgflow/sql/schema/: put the missing "
+        "change in pgflow/sql/upgrades/ and run scripts/build-migrations.\n" + explain(a, b)
     )
 
 

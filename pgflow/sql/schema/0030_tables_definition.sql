@@ -58,3 +58,26 @@ create table if not exists pgflow.deps (
 );
 
 create index if not exists deps_dependents on pgflow.deps (flow_slug, dep_slug);
+
+-- settings: protective limits, owned by the database owner. Only the owner can change them
+-- (pgflow.set_setting, or UPDATE as the owner); no caller can raise, break or disable them
+-- for its session, unlike a GUC that any session may SET.
+-- * max_payload_bytes: the largest run input or task output accepted (default 16 MiB).
+-- * read_budget_bytes: how many bytes of inputs and outputs get_run_with_states inlines;
+--   values past the budget are returned as {"$truncated": true, "bytes": N} (default 64 MiB).
+create table if not exists pgflow.settings (
+  name text primary key check (name in ('max_payload_bytes', 'read_budget_bytes')),
+  value bigint not null check (value between 1 and 268435455),
+  updated_at timestamptz not null default now()
+);
+
+-- The first install adopts a max_payload_bytes the owner had configured as the setting
+-- pgflow.max_payload_bytes (`alter database ... set`), which earlier versions read.
+insert into pgflow.settings (name, value)
+select 'max_payload_bytes', least(greatest(coalesce(
+  case when current_setting('pgflow.max_payload_bytes', true) ~ '^[0-9]{1,9}$'
+    then current_setting('pgflow.max_payload_bytes', true)::bigint end, 16777216), 1),
+  268435455)
+union all
+select 'read_budget_bytes', 67108864
+on conflict (name) do nothing;

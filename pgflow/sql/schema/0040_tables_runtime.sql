@@ -19,7 +19,7 @@ create or replace function pgflow._uuid7()
 returns uuid
 language sql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select encode(
     set_bit(set_bit(
@@ -44,6 +44,9 @@ create table if not exists pgflow.runs (
   failed_at timestamptz,
   cancelled_at timestamptz,
   finished_at timestamptz,
+  flow_checksum text,
+  input_bytes bigint,
+  output_bytes bigint,
   check ((status = 'started') = (finished_at is null))
 ) with (fillfactor = 80);
 
@@ -70,15 +73,24 @@ create table if not exists pgflow.step_states (
   failed_at timestamptz,
   skipped_at timestamptz,
   cancelled_at timestamptz,
+  output_bytes bigint,
   primary key (run_id, step_slug)
 ) with (fillfactor = 80);
 
 -- One row per task; the row itself is the queue entry (no separate message table).
--- A task is claimable when status = 'queued' and available_at <= now(). Claims take tasks
--- in priority_at order: available_at plus one millisecond per task_index, so a large map
--- interleaves with work that arrives after it instead of blocking it.
+-- A task is claimable when status = 'queued', available_at <= now() and priority_at is
+-- set. priority_at is a fair-queuing tag: a task that becomes ready joins at the head of
+-- its flow's queue (least(now(), the flow's oldest ready tag)), plus one millisecond per
+-- task_index, so a run that arrives behind a large map or a busy run is served within one
+-- claim instead of after them. A task waiting for a time (start_delay, retry backoff, a
+-- release) has priority_at NULL and is tagged the same way by claim_tasks once due.
 -- input holds the element of a map task (copied once when the map starts); other tasks get
 -- their input built at claim time from the run input or the dependencies' outputs.
+-- input_bytes is the size of a fan-in task's input (sum of its dependencies' outputs), so a
+-- task whose input cannot be built is failed instead of handed out; output_bytes is the
+-- size of the reported output. attempts_count numbers the claims (the fencing token: never
+-- handed out twice); releases counts those given back unrun by a stopping worker, which do
+-- not use up max_attempts.
 create table if not exists pgflow.step_tasks (
   run_id uuid not null,
   step_slug text not null,
@@ -95,18 +107,24 @@ create table if not exists pgflow.step_tasks (
   worker_id uuid,
   queued_at timestamptz not null default now(),
   available_at timestamptz not null default now(),
-  priority_at timestamptz not null default now(),
+  priority_at timestamptz default now(),
   started_at timestamptz,
   leased_until timestamptz,
   completed_at timestamptz,
   failed_at timestamptz,
   cancelled_at timestamptz,
+  input_bytes bigint,
+  output_bytes bigint,
+  releases int not null default 0,
   primary key (run_id, step_slug, task_index),
   check ((status = 'started') = (leased_until is not null))
 );
 
 create index if not exists step_tasks_ready on pgflow.step_tasks (flow_slug, priority_at)
   where status = 'queued';
+-- Tasks waiting for a time, by when they become due (claim_tasks tags them then).
+create index if not exists step_tasks_waiting on pgflow.step_tasks (flow_slug, available_at)
+  where status = 'queued' and priority_at is null;
 -- The predicate is `leased_until is not null` (equivalent to status = 'started' by the check
 -- constraint), not `status = 'started'`: a completion's `where <primary key> and status =
 -- 'started'` must never be planned as a walk of this index instead of a primary-key lookup.

@@ -23,7 +23,7 @@ returns pgflow.flows
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   slug text := create_flow.flow_slug;
@@ -78,7 +78,7 @@ create or replace function pgflow._check_declared_shape(slug text, shape jsonb, 
 returns text
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   computed text := pgflow.shape_checksum(shape);
@@ -107,7 +107,7 @@ create or replace function pgflow._update_flow_options(
 returns pgflow.flows
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   result pgflow.flows;

@@ -10,6 +10,8 @@
 --   when the last declared step arrives the flow becomes 'ready'.
 -- Validation errors: PGF01 invalid slug, PGF02 unknown flow, PGF03 unknown dependency or bad
 -- option, PGF05 invalid definition (map with several deps, bad mode, pattern not an object).
+-- Cost O(dependencies) for a step that exists (re-deploying n steps is O(n)); takes the
+-- flow's lock like create_flow.
 create or replace function pgflow.add_step(
   flow_slug text,
   step_slug text,
@@ -28,17 +30,21 @@ returns pgflow.steps
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
-  flow pgflow.flows;
+  flow_status text;
+  declared boolean;
   deps text[] := coalesce(deps_slugs, '{}');
   where_ text := format('step %L of flow %L', add_step.step_slug, add_step.flow_slug);
   new_shape jsonb;
   step_count int;
   result pgflow.steps;
 begin
-  select * into flow from pgflow.flows f where f.flow_slug = add_step.flow_slug for update;
+  perform pg_advisory_xact_lock(hashtext('pgflow.flow:' || add_step.flow_slug));
+  -- not the declared shape itself: it is as large as the flow, and only new steps need it
+  select f.status, f.declared_shape is not null into flow_status, declared
+  from pgflow.flows f where f.flow_slug = add_step.flow_slug for update;
   if not found then
     perform pgflow._raise('PGF02', format('unknown flow %L (adding step %L)',
       add_step.flow_slug, add_step.step_slug), 'Call pgflow.create_flow first.');
@@ -57,10 +63,13 @@ begin
     coalesce(when_unmet, 'skip'), coalesce(when_exhausted, 'fail'));
   if exists (select 1 from pgflow.steps s
              where s.flow_slug = add_step.flow_slug and s.step_slug = add_step.step_slug) then
-    perform pgflow._check_same_step(flow, where_, new_shape);
+    perform pgflow._check_same_step(add_step.flow_slug, where_, new_shape);
   else
-    select count(*) into step_count from pgflow.steps s where s.flow_slug = add_step.flow_slug;
-    perform pgflow._check_declared_step(flow, where_, new_shape, step_count);
+    select coalesce(max(s.step_index) + 1, 0) into step_count
+    from pgflow.steps s where s.flow_slug = add_step.flow_slug;
+    if declared then
+      perform pgflow._check_declared_step(add_step.flow_slug, where_, new_shape, step_count);
+    end if;
     insert into pgflow.steps (flow_slug, step_slug, step_index, step_type, deps_count,
       required_input_pattern, forbidden_input_pattern, when_unmet, when_exhausted)
     values (add_step.flow_slug, add_step.step_slug, step_count, coalesce(step_type, 'single'),
@@ -68,9 +77,10 @@ begin
       coalesce(when_unmet, 'skip'), coalesce(when_exhausted, 'fail'));
     insert into pgflow.deps (flow_slug, dep_slug, step_slug)
     select add_step.flow_slug, d, add_step.step_slug from unnest(deps) as d;
-    if flow.status = 'defining'
-       and step_count + 1 = jsonb_array_length(flow.declared_shape -> 'steps') then
-      update pgflow.flows f set status = 'ready' where f.flow_slug = add_step.flow_slug;
+    if flow_status = 'defining' then
+      update pgflow.flows f set status = 'ready'
+      where f.flow_slug = add_step.flow_slug
+        and step_count + 1 = jsonb_array_length(f.declared_shape -> 'steps');
     end if;
   end if;
 
@@ -92,7 +102,7 @@ create or replace function pgflow._validate_step(
 returns void
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   missing text;
@@ -136,51 +146,58 @@ begin
 end;
 $$;
 
--- _check_same_step(flow, where_, new_shape): an existing step must keep its definition.
-create or replace function pgflow._check_same_step(flow pgflow.flows, where_ text, new_shape jsonb)
+-- _check_same_step(flow_slug, where_, new_shape): an existing step must keep its definition.
+-- Compares with that step's row and dependencies only: O(dependencies), not O(steps).
+create or replace function pgflow._check_same_step(flow_slug text, where_ text, new_shape jsonb)
 returns void
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   old_shape jsonb;
 begin
-  select st into old_shape
-  from jsonb_array_elements(pgflow.get_flow_shape(flow.flow_slug) -> 'steps') as st
-  where st ->> 'step_slug' = new_shape ->> 'step_slug';
+  select pgflow._step_shape(s.step_slug, s.step_type,
+      array(select d.dep_slug from pgflow.deps d
+            where d.flow_slug = s.flow_slug and d.step_slug = s.step_slug),
+      s.required_input_pattern, s.forbidden_input_pattern, s.when_unmet, s.when_exhausted)
+  into old_shape
+  from pgflow.steps s
+  where s.flow_slug = _check_same_step.flow_slug and s.step_slug = new_shape ->> 'step_slug';
   if old_shape <> new_shape then
     perform pgflow._raise('PGF04',
       format('%s already exists with a different definition: %s', where_,
         pgflow._shape_difference(jsonb_build_object('steps', jsonb_build_array(old_shape)),
                                  jsonb_build_object('steps', jsonb_build_array(new_shape)))),
-      format('Flows are immutable. Use a new flow slug such as %L.', flow.flow_slug || '_v2'));
+      format('Flows are immutable. Use a new flow slug such as %L.', flow_slug || '_v2'));
   end if;
 end;
 $$;
 
--- _check_declared_step(flow, where_, new_shape, position): with a declared shape, the step
--- added at `step_position` must be exactly the declared one.
+-- _check_declared_step(flow_slug, where_, new_shape, position): with a declared shape, the
+-- step added at `step_position` must be exactly the declared one.
 create or replace function pgflow._check_declared_step(
-  flow pgflow.flows, where_ text, new_shape jsonb, step_position int
+  flow_slug text, where_ text, new_shape jsonb, step_position int
 )
 returns void
 language plpgsql
-immutable
-set search_path = ''
+stable
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   declared jsonb;
+  step_total int;
+  flow_checksum text;
 begin
-  if flow.declared_shape is null then
-    return;
-  end if;
-  declared := flow.declared_shape -> 'steps' -> step_position;
+  select f.declared_shape -> 'steps' -> step_position,
+         jsonb_array_length(f.declared_shape -> 'steps'), f.checksum
+  into declared, step_total, flow_checksum
+  from pgflow.flows f where f.flow_slug = _check_declared_step.flow_slug;
   if declared is null then
     perform pgflow._raise('PGF04',
       format('%s is not part of the flow''s declared shape (%s steps, checksum %s)', where_,
-        jsonb_array_length(flow.declared_shape -> 'steps'), flow.checksum),
-      format('Flows are immutable. Use a new flow slug such as %L.', flow.flow_slug || '_v2'));
+        step_total, flow_checksum),
+      format('Flows are immutable. Use a new flow slug such as %L.', flow_slug || '_v2'));
   elsif declared <> new_shape then
     perform pgflow._raise('PGF04',
       format('%s does not match step %s of the flow''s declared shape: %s', where_,

@@ -16,7 +16,7 @@ create or replace function pgflow._emit(
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   perform pg_notify('pgflow_run_' || run_id::text, jsonb_build_object(
@@ -29,7 +29,7 @@ create or replace function pgflow._wake_workers(flow_slug text)
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   perform pg_notify('pgflow_tasks', flow_slug);

@@ -4,6 +4,10 @@
 --   start); if it belongs to another flow: PGF08.
 -- * Root steps start at once (or after their start_delay); a root map over a non-array
 --   input fails the run with TYPE_VIOLATION, which the returned row shows.
+-- * Takes the flow's lock in shared mode: starts run side by side, but never while
+--   `deploy --dev` (delete_flow_and_data, exclusive) recreates the flow, so a run belongs
+--   wholly to the shape it started with and is deleted with it.
+-- * Records the flow's checksum and the input's size with the run.
 create or replace function pgflow.start_flow(
   flow_slug text, input jsonb, run_id uuid default null
 )
@@ -11,42 +15,50 @@ returns pgflow.runs
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 -- every statement inside is an index lookup: a generic plan is right and saves re-planning
 set plan_cache_mode = force_generic_plan
 as $$
 declare
-  flow pgflow.flows;
+  flow_status text;
+  flow_checksum text;
   result pgflow.runs;
   new_id uuid := coalesce(start_flow.run_id, pgflow._uuid7());
+  input_size bigint := pg_column_size(start_flow.input);
+  max_bytes bigint := pgflow._max_payload_bytes();
 begin
-  select * into flow from pgflow.flows f where f.flow_slug = start_flow.flow_slug;
+  perform pg_advisory_xact_lock_shared(hashtext('pgflow.flow:' || start_flow.flow_slug));
+  select f.status, f.checksum into flow_status, flow_checksum
+  from pgflow.flows f where f.flow_slug = start_flow.flow_slug;
   if not found then
     perform pgflow._raise('PGF02', format('unknown flow %L', start_flow.flow_slug),
       'Deploy it first: `pgflow deploy FLOWS` (or apply its compiled SQL); '
-      || '`pgflow check FLOWS` lists what is deployed.');
-  elsif flow.status = 'defining' then
+      || '`select flow_slug from pgflow.flows` lists what is deployed.');
+  elsif flow_status = 'defining' then
     perform pgflow._raise('PGF06', format(
       'flow %L is only partly defined (%s of %s steps)', start_flow.flow_slug,
       (select count(*) from pgflow.steps s where s.flow_slug = start_flow.flow_slug),
-      jsonb_array_length(flow.declared_shape -> 'steps')),
+      (select jsonb_array_length(f.declared_shape -> 'steps') from pgflow.flows f
+       where f.flow_slug = start_flow.flow_slug)),
       'Its compiled SQL stopped midway; apply it again to finish the definition.');
   end if;
-  if pg_column_size(input) > pgflow._max_payload_bytes() then
+  if input_size > max_bytes then
     perform pgflow._raise('PGF08', format(
       'flow %L: run input is %s bytes, over the limit of %s bytes', start_flow.flow_slug,
-      pg_column_size(input), pgflow._max_payload_bytes()),
-      'Store large data elsewhere (a table, object storage) and pass a reference; '
-      || 'or raise the pgflow.max_payload_bytes setting.');
+      input_size, max_bytes),
+      'Store large data elsewhere (a table, object storage) and pass a reference; or have '
+      || 'the database owner raise the limit: select pgflow.set_setting(''max_payload_bytes'', N).');
   end if;
   if input is null then
     perform pgflow._raise('PGF08', format('flow %L: run input must not be NULL',
       start_flow.flow_slug), 'Pass a JSON value, e.g. ''{}''::jsonb.');
   end if;
 
-  insert into pgflow.runs as r (run_id, flow_slug, input, remaining_steps)
+  insert into pgflow.runs as r (run_id, flow_slug, input, remaining_steps, flow_checksum,
+    input_bytes)
   values (new_id, start_flow.flow_slug, start_flow.input,
-    (select count(*) from pgflow.steps s where s.flow_slug = start_flow.flow_slug))
+    (select count(*) from pgflow.steps s where s.flow_slug = start_flow.flow_slug),
+    flow_checksum, input_size)
   on conflict do nothing
   returning * into result;
   if not found then

@@ -15,7 +15,7 @@ returns setof pgflow.step_tasks
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 -- every statement inside is an index lookup: a generic plan is right and saves re-planning
 set plan_cache_mode = force_generic_plan
 as $$
@@ -26,6 +26,8 @@ declare
   cur_step text;
   n int := 0;
   last_output jsonb;
+  last_bytes bigint;
+  size bigint;
   finished int := 0;
   scan boolean := false;
   done int;
@@ -38,15 +40,18 @@ begin
       as r(run_id, step_slug, task_index, output, attempt)
     order by r.run_id, r.step_slug, r.task_index
   loop
-    if pg_column_size(req.output) > max_bytes then
+    -- the reported value is not compressed yet: this is its full size
+    size := pg_column_size(req.output);
+    if size > max_bytes then
       -- an oversized output is a failed attempt, not a completion
       return next pgflow._fail_task(req.run_id, req.step_slug, req.task_index, req.attempt,
-        format('output is %s bytes, over the limit of %s bytes (pgflow.max_payload_bytes)',
-          pg_column_size(req.output), max_bytes), 'OutputTooLarge', null);
+        format('output is %s bytes, over the limit of %s bytes (setting max_payload_bytes)',
+          size, max_bytes), 'OutputTooLarge', null);
       continue;
     end if;
     update pgflow.step_tasks x set
-      status = 'completed', output = req.output, completed_at = now(), leased_until = null
+      status = 'completed', output = req.output, completed_at = now(), leased_until = null,
+      output_bytes = size
     where x.run_id = req.run_id and x.step_slug = req.step_slug
       and x.task_index = req.task_index and x.status = 'started'
       and (req.attempt is null or x.attempts_count = req.attempt)
@@ -60,7 +65,7 @@ begin
     end if;
     return next t;
     if n > 0 and (cur_run <> req.run_id or cur_step <> req.step_slug) then
-      done := pgflow._tasks_done(cur_run, cur_step, n, last_output);
+      done := pgflow._tasks_done(cur_run, cur_step, n, last_output, last_bytes);
       finished := finished + least(done, 1);
       scan := scan or done = 2;
       n := 0;
@@ -76,9 +81,10 @@ begin
     cur_step := req.step_slug;
     n := n + 1;
     last_output := req.output;
+    last_bytes := size;
   end loop;
   if n > 0 then
-    done := pgflow._tasks_done(cur_run, cur_step, n, last_output);
+    done := pgflow._tasks_done(cur_run, cur_step, n, last_output, last_bytes);
     finished := finished + least(done, 1);
     if finished > 0 then
       perform pgflow._advance_run(cur_run, finished, scan or done = 2);
@@ -93,27 +99,34 @@ $$;
 -- n = 0; `output` is a single step's task output), then releases its dependents.
 -- Returns 0 when the step is not done, 1 when it completed, 2 when it also made a
 -- dependent ready (the caller then has steps to start).
+-- A map whose outputs total more than a jsonb value can hold fails its step (and the run)
+-- with OutputTooLarge instead of raising in the reporting transaction.
 -- A map's outputs are aggregated by a second statement, never inside the counting UPDATE:
 -- when that UPDATE waited for a concurrent completion's row lock, READ COMMITTED re-checks
 -- the row but its sub-selects keep the statement's old snapshot, which would miss the
 -- output the other transaction just committed. The next statement's snapshot sees it.
-create or replace function pgflow._tasks_done(run_id uuid, step_slug text, n int, output jsonb)
+create or replace function pgflow._tasks_done(
+  run_id uuid, step_slug text, n int, output jsonb, output_bytes bigint
+)
 returns int
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   new_status text;
   flow text;
   kind text;
+  total bigint;
 begin
   update pgflow.step_states ss set
     remaining_tasks = ss.remaining_tasks - n,
     status = case when ss.remaining_tasks = n then 'completed' else ss.status end,
     completed_at = case when ss.remaining_tasks = n then now() end,
     output = case when ss.remaining_tasks = n and ss.step_type = 'single'
-      then _tasks_done.output end
+      then _tasks_done.output end,
+    output_bytes = case when ss.remaining_tasks = n and ss.step_type = 'single'
+      then _tasks_done.output_bytes end
   where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug
     and ss.status = 'started'
   returning ss.status, ss.flow_slug, ss.step_type into new_status, flow, kind;
@@ -121,7 +134,19 @@ begin
     return 0;
   end if;
   if kind = 'map' then
-    update pgflow.step_states ss set output = (
+    select coalesce(sum(coalesce(t.output_bytes, pg_column_size(t.output))), 0) into total
+    from pgflow.step_tasks t
+    where t.run_id = _tasks_done.run_id and t.step_slug = _tasks_done.step_slug;
+    if total > pgflow._jsonb_limit_bytes() then
+      update pgflow.step_states ss set status = 'started', completed_at = null
+      where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug;
+      perform pgflow._fail_step(run_id, step_slug, format(
+        'OutputTooLarge: map step %L: its task outputs total %s bytes, over the %s bytes a '
+        || 'jsonb value can hold; return smaller elements or store them elsewhere and return '
+        || 'references', step_slug, total, pgflow._jsonb_limit_bytes()));
+      return 0;
+    end if;
+    update pgflow.step_states ss set output_bytes = total, output = (
       select coalesce(jsonb_agg(t.output order by t.task_index), '[]'::jsonb)
       from pgflow.step_tasks t
       where t.run_id = ss.run_id and t.step_slug = ss.step_slug)
@@ -141,7 +166,7 @@ returns pgflow.step_tasks
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   result pgflow.step_tasks;

@@ -3,8 +3,11 @@
 -- optional `attempt` fence and the exception's type and traceback).
 -- * Only a task still leased to that attempt is affected; anything else (late, duplicate,
 --   stale) changes nothing and returns the current row.
--- * With attempts left (max_attempts counts the first one) the task is re-queued after
---   base_delay * 2^attempts seconds, capped at one hour. Step options override flow options.
+-- * With attempts left (max_attempts counts the first one; attempts a stopping worker gave
+--   back unrun do not count) the task is re-queued after base_delay * 2^n seconds for the
+--   n-th failure, capped at one hour (the exponent is capped too, so no attempt count can
+--   overflow it). Step options override flow options. It waits with priority_at
+--   NULL until claim_tasks tags it (see _tag_due_tasks).
 -- * Exhausted: the task fails and the step's when_exhausted decides: 'fail' fails the run
 --   (every other live task and step of the run is cancelled), 'skip' skips the step
 --   (dependents run without its key), 'skip-cascade' skips it and all its descendants.
@@ -16,7 +19,7 @@ returns pgflow.step_tasks
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 -- every statement inside is an index lookup: a generic plan is right and saves re-planning
 set plan_cache_mode = force_generic_plan
 as $$
@@ -36,7 +39,7 @@ returns setof pgflow.step_tasks
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   r record;
@@ -59,7 +62,7 @@ create or replace function pgflow._fail_task(
 returns pgflow.step_tasks
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   t pgflow.step_tasks;
@@ -67,6 +70,7 @@ declare
   base_delay int;
   when_exhausted text;
   delay numeric;
+  failures int;
   msg text := coalesce(error_message, 'unknown error');
   skipped int;
 begin
@@ -84,12 +88,13 @@ begin
   from pgflow.steps s join pgflow.flows f on f.flow_slug = s.flow_slug
   where s.flow_slug = t.flow_slug and s.step_slug = t.step_slug;
 
-  if t.attempts_count < max_attempts then
-    delay := least(base_delay * power(2::numeric, t.attempts_count), 3600);
+  failures := t.attempts_count - t.releases;
+  if failures < max_attempts then
+    delay := least(base_delay * power(2::numeric, least(greatest(failures, 0), 12)), 3600);
     update pgflow.step_tasks x set
       status = 'queued', leased_until = null, worker_id = null,
       available_at = now() + make_interval(secs => delay),
-      priority_at = now() + make_interval(secs => delay + x.task_index / 1000.0),
+      priority_at = null,
       error_message = msg, error_type = _fail_task.error_type,
       error_traceback = _fail_task.error_traceback
     where x.run_id = t.run_id and x.step_slug = t.step_slug and x.task_index = t.task_index
@@ -106,7 +111,7 @@ begin
   where x.run_id = t.run_id and x.step_slug = t.step_slug and x.task_index = t.task_index
   returning * into t;
   msg := format('%s%s (attempt %s of %s%s)', coalesce(_fail_task.error_type || ': ', ''),
-    msg, t.attempts_count, max_attempts,
+    msg, failures, max_attempts,
     case when t.task_index > 0 or t.input is not null
       then format(', map task %s', t.task_index) else '' end);
   if when_exhausted = 'fail' then

@@ -92,13 +92,13 @@ def test_oversized_input_is_refused_with_the_documented_limit(
     deployed: str, snapshot: Snapshot
 ) -> None:
     with psycopg.connect(deployed, autocommit=True) as conn:
-        conn.execute("select set_config('pgflow.max_payload_bytes', '1000', false)")
+        conn.execute("select pgflow.set_setting('max_payload_bytes', 1000)")
         big = os.urandom(1000).hex()
         before = snapshot()
         with Client(connection=conn) as client, pytest.raises(InvalidInputError) as caught:
             client.start("untyped", {"big": big})
         assert "over the limit of 1000 bytes" in str(caught.value)
-        assert "pgflow.max_payload_bytes" in str(caught.value)
+        assert "set_setting('max_payload_bytes'" in str(caught.value)
         assert snapshot() == before
         small = Client(connection=conn).start("untyped", {"small": "x"})
         assert small.status == "started"

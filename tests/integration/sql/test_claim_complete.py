@@ -148,22 +148,29 @@ def test_batch_completion_of_several_runs(conn):
     assert outputs == {rid: {"a": {"i": i}} for i, rid in enumerate(runs)}
 
 
-def test_worker_id_recorded_and_release_gives_attempt_back(conn):
-    define(conn, "f", ("a", []))
+def test_release_requeues_without_using_up_an_attempt_or_reusing_its_number(conn):
+    define(conn, "f", ("a", []), max_attempts=1)
     start(conn, "f")
     w = uuid.uuid4()
     claim(conn, "f", worker=w)
     assert one(conn, "select worker_id from pgflow.step_tasks")["worker_id"] == w
     assert one(conn, "select pgflow.release_tasks(%s) as n", w)["n"] == 1
-    row = one(conn, "select status, attempts_count, worker_id from pgflow.step_tasks")
-    assert row == {"status": "queued", "attempts_count": 0, "worker_id": None}
-    assert claim(conn, "f")[0]["attempt"] == 1
+    row = one(conn, "select status, attempts_count, releases, worker_id from pgflow.step_tasks")
+    assert row == {"status": "queued", "attempts_count": 1, "releases": 1, "worker_id": None}
+    task = claim(conn, "f")[0]
+    assert task["attempt"] == 2  # attempt 1 belongs to the released claim, for good
+    # max_attempts=1 still allows this attempt a retry-free failure of its own: the
+    # release did not use the budget up
+    row = q(conn, "select * from pgflow.fail_task(%s, 'a', 0, 'boom', 2)", task["run_id"])[0]
+    assert (
+        row["status"] == "failed" and "attempt 1 of 1" in run(conn, task["run_id"])["error_message"]
+    )
 
 
 def test_oversized_output_is_a_failed_attempt(conn):
     define(conn, "f", ("a", []), max_attempts=2, base_delay=0)
     r = start(conn, "f")
-    q(conn, "set pgflow.max_payload_bytes = '1000'")
+    q(conn, "select pgflow.set_setting('max_payload_bytes', 1000)")
     row = complete(conn, claim(conn, "f")[0], {"blob": "x" * 5000})
     assert row["status"] == "queued" and row["error_type"] == "OutputTooLarge"
     assert "over the limit of 1000 bytes" in row["error_message"]

@@ -78,7 +78,7 @@ def test_start_delay_defers_root_task(conn):
 
 def test_oversized_input_is_refused_and_nothing_is_written(conn):
     define(conn, "f", ("a", []))
-    q(conn, "set pgflow.max_payload_bytes = '1000'")
+    q(conn, "select pgflow.set_setting('max_payload_bytes', 1000)")
     with pytest.raises(psycopg.Error) as exc:
         start(conn, "f", {"blob": "x" * 5000})
     assert exc.value.sqlstate == "PGF08"

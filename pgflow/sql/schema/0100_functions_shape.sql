@@ -18,7 +18,7 @@ create or replace function pgflow._step_shape(
 returns jsonb
 language sql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select jsonb_build_object(
     'step_slug', step_slug,
@@ -40,7 +40,7 @@ returns jsonb
 language plpgsql
 stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   result jsonb;
@@ -76,7 +76,7 @@ create or replace function pgflow.shape_checksum(shape jsonb)
 returns text
 language sql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select encode(sha256(convert_to(shape::text, 'UTF8')), 'hex');
 $$;
@@ -87,7 +87,7 @@ returns text
 language sql
 stable
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select pgflow.shape_checksum(pgflow.get_flow_shape(flow_slug));
 $$;
@@ -98,7 +98,7 @@ create or replace function pgflow._shape_difference(old_shape jsonb, new_shape j
 returns text
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   old_steps jsonb := coalesce(old_shape -> 'steps', '[]'::jsonb);

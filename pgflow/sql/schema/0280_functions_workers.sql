@@ -9,7 +9,7 @@ returns pgflow.workers
 language sql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   insert into pgflow.workers as w (worker_id, flow_slugs, hostname, pid)
   values (worker_id, coalesce(flow_slugs, '{}'), hostname, pid)
@@ -25,7 +25,7 @@ returns boolean
 language sql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   with hb as (
     update pgflow.workers w set last_heartbeat_at = now()
@@ -35,13 +35,15 @@ as $$
 $$;
 
 -- release_tasks(worker_id): a worker shutting down gives back the tasks it still holds.
--- They are re-queued at once and the attempt is not counted. Returns how many.
+-- They are re-queued at once (tagged by the next claim) and the release does not use up
+-- max_attempts; the attempt number stays taken, so the next claim gets a new one and a
+-- late report from the released claim is fenced out. Returns how many.
 create or replace function pgflow.release_tasks(worker_id uuid)
 returns int
 language plpgsql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   flows text[];
@@ -49,9 +51,9 @@ declare
 begin
   with released as (
     update pgflow.step_tasks t set
-      status = 'queued', attempts_count = t.attempts_count - 1, worker_id = null,
+      status = 'queued', releases = t.releases + 1, worker_id = null,
       leased_until = null, started_at = null, available_at = now(),
-      priority_at = t.queued_at + make_interval(secs => t.task_index / 1000.0)
+      priority_at = null
     where t.worker_id = release_tasks.worker_id and t.status = 'started'
       and t.leased_until is not null  -- walk the index of live leases, not the table
     returning t.flow_slug
@@ -68,7 +70,7 @@ returns void
 language sql
 volatile
 security definer
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   update pgflow.workers w set stopped_at = now() where w.worker_id = worker_stopped.worker_id;
 $$;

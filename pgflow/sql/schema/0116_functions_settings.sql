@@ -1,0 +1,66 @@
+-- Settings: protective limits stored in pgflow.settings, which only the database owner can
+-- write. Callers (pgflow_worker, pgflow_reader, anyone granted a function) can read them
+-- through the functions but cannot change them for their session or for anyone else.
+
+-- _setting(name): the value of a setting. A missing row (deleted by hand) falls back to the
+-- default, so a broken table never disables a limit.
+create or replace function pgflow._setting(name text)
+returns bigint
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select coalesce(
+    (select s.value from pgflow.settings s where s.name = _setting.name),
+    case _setting.name when 'max_payload_bytes' then 16777216
+                       when 'read_budget_bytes' then 67108864 end);
+$$;
+
+-- _max_payload_bytes(): the largest run input or task output accepted, in bytes.
+create or replace function pgflow._max_payload_bytes()
+returns bigint
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select pgflow._setting('max_payload_bytes');
+$$;
+
+-- _jsonb_limit_bytes(): the most a task input or an aggregated output may hold. Postgres
+-- refuses a jsonb value over 268435455 bytes (SQLSTATE 54000); one MiB is kept for keys.
+create or replace function pgflow._jsonb_limit_bytes()
+returns bigint
+language sql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+  select 267386880::bigint;
+$$;
+
+-- set_setting(name, value): change a limit. Executable by the schema owner only (no grant
+-- to any pgflow role); unknown names and out-of-range values are refused (PGF03).
+create or replace function pgflow.set_setting(name text, value bigint)
+returns pgflow.settings
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  result pgflow.settings;
+begin
+  if name is distinct from 'max_payload_bytes' and name is distinct from 'read_budget_bytes' then
+    perform pgflow._raise('PGF03', format('unknown pgflow setting %L', name),
+      'Settings are max_payload_bytes and read_budget_bytes.');
+  end if;
+  if value is null or value < 1 or value > 268435455 then
+    perform pgflow._raise('PGF03',
+      format('pgflow setting %s must be between 1 and 268435455 bytes, got %s', name, value),
+      'Postgres cannot hold a jsonb value over 268435455 bytes.');
+  end if;
+  insert into pgflow.settings as s (name, value) values (set_setting.name, set_setting.value)
+  on conflict on constraint settings_pkey
+  do update set value = excluded.value, updated_at = now()
+  returning * into result;
+  return result;
+end;
+$$;

@@ -1,0 +1,18 @@
+-- _queue_head(flow_slug): the fair-queuing tag (step_tasks.priority_at) for a task of this
+-- flow that becomes ready now: the flow's oldest ready tag, or now() when that is later or
+-- the queue is empty. A newcomer thus queues beside the head of the line rather than behind
+-- every task already waiting, so one run's big map or backlog delays another run by at
+-- most one claim (ties go to the older task). One probe of step_tasks_ready.
+create or replace function pgflow._queue_head(flow_slug text)
+returns timestamptz
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select least(now(), coalesce((
+    select t.priority_at from pgflow.step_tasks t
+    where t.flow_slug = _queue_head.flow_slug and t.status = 'queued'
+      and t.priority_at is not null
+    order by t.priority_at
+    limit 1), now()));
+$$;

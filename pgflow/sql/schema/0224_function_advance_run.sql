@@ -1,0 +1,77 @@
+-- _advance_run(run_id, finished, scan): with `scan`, start every step whose dependencies
+-- are resolved (again and again while empty maps and skips resolve more); then count
+-- `finished` (steps the caller completed or skipped) plus those finished here off the run's
+-- remaining steps, completing the run when none remain: its output is {leaf_slug: output}
+-- of its completed leaf steps (leaves past what one jsonb value holds are truncated markers). The run row is locked last (one update, and one more that
+-- stores the output when the run completes).
+create or replace function pgflow._advance_run(run_id uuid, finished int, scan boolean)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  run_input jsonb;
+  step pgflow.steps;
+  progressed boolean := scan;
+  result int;
+  run_status text;
+  flow text;
+begin
+  if scan then
+    select r.input into run_input from pgflow.runs r where r.run_id = _advance_run.run_id;
+  end if;
+  while progressed loop
+    progressed := false;
+    for step in
+      select s.* from pgflow.step_states ss
+      join pgflow.steps s on s.flow_slug = ss.flow_slug and s.step_slug = ss.step_slug
+      where ss.run_id = _advance_run.run_id and ss.status = 'created' and ss.remaining_deps = 0
+      order by s.step_index
+    loop
+      result := pgflow._start_step(run_id, step, run_input);
+      if result < 0 then
+        return;
+      end if;
+      finished := finished + result;
+      progressed := progressed or result > 0;
+    end loop;
+  end loop;
+
+  update pgflow.runs r set
+    remaining_steps = r.remaining_steps - finished,
+    status = case when r.remaining_steps = finished then 'completed' else r.status end,
+    completed_at = case when r.remaining_steps = finished then now() end,
+    finished_at = case when r.remaining_steps = finished then now() end
+  where r.run_id = _advance_run.run_id and r.status = 'started'
+    and (finished > 0 or r.remaining_steps = 0)
+  returning r.status, r.flow_slug into run_status, flow;
+  if run_status = 'completed' then
+    -- A statement of its own, so its snapshot sees leaf outputs committed by concurrent
+    -- completions this transaction waited for (see _tasks_done).
+    -- Leaves are inlined in step order while they fit in one jsonb value; any past that
+    -- are stored as {"$truncated": true, "bytes": N} (their steps keep the full output).
+    update pgflow.runs r set output = o.output, output_bytes = o.bytes
+    from (
+      select coalesce(jsonb_object_agg(l.step_slug, case
+               when l.running <= pgflow._jsonb_limit_bytes() then l.output
+               else jsonb_build_object('$truncated', true, 'bytes', l.size) end),
+             '{}'::jsonb) as output,
+             coalesce(sum(l.size) filter (where l.running <= pgflow._jsonb_limit_bytes()), 0)
+               as bytes
+      from (
+        select ss.step_slug, ss.output, coalesce(ss.output_bytes, pg_column_size(ss.output), 0)
+            as size,
+          sum(coalesce(ss.output_bytes, pg_column_size(ss.output), 0))
+            over (order by ss.step_index) as running
+        from pgflow.step_states ss
+        where ss.run_id = _advance_run.run_id and ss.status = 'completed'
+          and not exists (select 1 from pgflow.deps d
+                          where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug)
+      ) l
+    ) o
+    where r.run_id = _advance_run.run_id;
+    perform pgflow._emit(run_id, flow, 'run:completed', 'completed');
+  end if;
+end;
+$$;
