@@ -41,6 +41,10 @@ values (%(id)s, %(name)s, %(checksum)s);
 -- The highest applied migration id, or NULL when none is applied.
 select max(id) as version from pgflow.schema_migrations;
 
+-- name: deploy_lock
+-- Lock one flow until commit: the key create_flow, start_flow and delete_flow_and_data take.
+select pg_advisory_xact_lock(pg_catalog.hashtext('pgflow.flow:' || %(slug)s));
+
 -- name: deploy_inspect
 -- The deployed checksum of a flow (NULL row when absent) and its first difference from `shape`.
 select coalesce(f.checksum, pgflow.flow_checksum(f.flow_slug)) as checksum, f.status,
@@ -125,8 +129,19 @@ select run_id, flow_slug, status, input, output, error_message, started_at, comp
 from pgflow.start_flow(%(flow_slug)s::text, %(input)s::jsonb, %(run_id)s::uuid);
 
 -- name: client_get_run
--- A run with the state of each of its steps, as one JSON document.
-select pgflow.get_run_with_states(%(run_id)s::uuid) as document;
+-- A run with the state of each of its steps, its values (inputs, outputs) in separate columns.
+-- The client decodes each value on its own, so one it cannot decode spoils only itself.
+select jsonb_build_object(
+    'run', (doc -> 'run') - 'input' - 'output',
+    'steps', coalesce((select jsonb_agg(e.step - 'output' order by e.n)
+      from jsonb_array_elements(doc -> 'steps') with ordinality as e (step, n)), '[]'::jsonb)
+  ) as document,
+  doc #> '{run,input}' as input,
+  doc #> '{run,output}' as output,
+  array(select e.step -> 'output'
+    from jsonb_array_elements(doc -> 'steps') with ordinality as e (step, n)
+    order by e.n) as step_outputs
+from pgflow.get_run_with_states(%(run_id)s::uuid) as doc;
 
 -- name: client_cancel_run
 -- Cancel a live run and everything it has in flight (no-op on a finished run).

@@ -55,7 +55,7 @@ begin
     from (
       select coalesce(jsonb_object_agg(l.step_slug, case
                when l.running <= pgflow._jsonb_limit_bytes() then l.output
-               else jsonb_build_object('$truncated', true, 'bytes', l.size) end),
+               else pgflow._truncated(l.size) end),
              '{}'::jsonb) as output,
              coalesce(sum(l.size) filter (where l.running <= pgflow._jsonb_limit_bytes()), 0)
                as bytes
