@@ -21,6 +21,7 @@ from pgflow.errors import DatabaseError as DatabaseError
 from pgflow.errors import DefinitionError as DefinitionError
 from pgflow.errors import FlowLoadError as FlowLoadError
 from pgflow.errors import FlowNotReadyError as FlowNotReadyError
+from pgflow.errors import InputDecodeError as InputDecodeError
 from pgflow.errors import InvalidInputError as InvalidInputError
 from pgflow.errors import InvalidSlugError as InvalidSlugError
 from pgflow.errors import PgflowError as PgflowError
@@ -53,6 +54,7 @@ __all__ = [
     "Flow",
     "FlowLoadError",
     "FlowNotReadyError",
+    "InputDecodeError",
     "InvalidInputError",
     "InvalidSlugError",
     "PgflowError",

@@ -11,10 +11,12 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 from pydantic import TypeAdapter
 
+from pgflow._decode import decode_for_reading
 from pgflow._json import dumps
 from pgflow.dsl.flow import Flow
 from pgflow.errors import ConfigurationError, InvalidInputError, RunTimeoutError, UnknownRunError
@@ -28,7 +30,9 @@ __all__ = [
     "list_params",
     "listen_statements",
     "may_reconnect",
+    "reading",
     "remaining",
+    "run_from_row",
     "run_uuid",
     "start_params",
     "timeout_error",
@@ -128,11 +132,26 @@ def listen_statements(run_id: uuid.UUID) -> tuple[sql.Composed, sql.Composed]:
     )
 
 
-def run_from_document(document: Mapping[str, Any] | None, run_id: uuid.UUID) -> Run:
-    """Build a :class:`Run` from ``get_run_with_states``' JSON document."""
+def reading(cursor: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> None:
+    """Decode the cursor's JSON cells one by one, within the reading limits.
+
+    A value Python cannot decode (too deep, a number too long) reads as the marker
+    ``{"$undecodable": true, "reason": ..., "bytes": N}`` instead of failing the read.
+    """
+    decode_for_reading(cursor)
+
+
+def run_from_row(row: Mapping[str, Any], run_id: uuid.UUID) -> Run:
+    """Build a :class:`Run` from the ``client_get_run`` row: the document and its values."""
+    document = row["document"]
     if document is None:  # the SQL raises PGF07 first; this guards a changed schema
         raise UnknownRunError(f"unknown run {run_id}", hint="check the run id; see `pgflow runs`")
-    return Run.from_states(document)
+    run = {**document["run"], "input": row["input"], "output": row["output"]}
+    steps = [
+        {**step, "output": output}
+        for step, output in zip(document["steps"], row["step_outputs"], strict=True)
+    ]
+    return Run.from_states({"run": run, "steps": steps})
 
 
 def may_reconnect(exc: BaseException, external: object, deadline: float | None) -> bool:

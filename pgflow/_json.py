@@ -3,8 +3,8 @@
 Outputs and inputs are encoded with orjson (several times faster than the standard
 library on large values). orjson refuses integers beyond 64 bits, which Postgres' ``jsonb``
 stores exactly; those values fall back to the standard library, so nothing is lost.
-Decoding stays with psycopg's default (the standard library): orjson would read such
-integers as floats and silently lose digits.
+Decoding never uses orjson: it would read such integers as floats and silently lose
+digits. See :mod:`pgflow._decode` for how pgflow decodes what it reads.
 """
 
 from __future__ import annotations

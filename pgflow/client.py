@@ -15,6 +15,10 @@ or uses the ``connection`` or ``pool`` you pass: with a connection inside a tran
 ``start`` joins your transaction. ``wait`` and ``watch`` LISTEN on the run's channel
 ``pgflow_run_<run_id>`` before reading its state, so no change is ever missed and no
 polling happens; they need an autocommit connection.
+
+Reading never fails because of a value: each stored input and output is decoded on its
+own, and one Python cannot decode (nested over 200 levels, a number over 4,300 digits)
+reads as ``{"$undecodable": true, "reason": ..., "bytes": N}`` (see :mod:`pgflow._decode`).
 """
 
 from __future__ import annotations
@@ -126,6 +130,7 @@ class Client:
 
     def _one(self, conn: psycopg.Connection[Any], name: str, **params: Any) -> dict[str, Any]:
         with conn.cursor(row_factory=dict_row) as cur:
+            base.reading(cur)
             row = cur.execute(query(name), params).fetchone()
         assert row is not None, f"{name} returned no row"
         return row
@@ -160,8 +165,7 @@ class Client:
             return self._fetch(conn, rid)
 
     def _fetch(self, conn: psycopg.Connection[Any], rid: uuid.UUID) -> Run:
-        document = self._one(conn, "client_get_run", run_id=rid)["document"]
-        return base.run_from_document(document, rid)
+        return base.run_from_row(self._one(conn, "client_get_run", run_id=rid), rid)
 
     def watch(self, run_id: RunId, timeout: float | None = None) -> Iterator[Run]:
         """Yield the run now and after each change, until it finishes.
@@ -247,6 +251,7 @@ class Client:
         """
         params = base.list_params(flow_slug, status, limit)
         with wrap_db_errors(), self._connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            base.reading(cur)
             rows = cur.execute(query("client_list_runs"), params).fetchall()
         return [Run.from_row(row) for row in rows]
 
@@ -305,6 +310,7 @@ class AsyncClient:
         self, conn: psycopg.AsyncConnection[Any], name: str, **params: Any
     ) -> dict[str, Any]:
         async with conn.cursor(row_factory=dict_row) as cur:
+            base.reading(cur)
             row = await (await cur.execute(query(name), params)).fetchone()
         assert row is not None, f"{name} returned no row"
         return row
@@ -322,8 +328,7 @@ class AsyncClient:
             return await self._fetch(conn, rid)
 
     async def _fetch(self, conn: psycopg.AsyncConnection[Any], rid: uuid.UUID) -> Run:
-        document = (await self._one(conn, "client_get_run", run_id=rid))["document"]
-        return base.run_from_document(document, rid)
+        return base.run_from_row(await self._one(conn, "client_get_run", run_id=rid), rid)
 
     async def watch(self, run_id: RunId, timeout: float | None = None) -> AsyncIterator[Run]:
         """Yield the run now and after each change; see :meth:`Client.watch`."""
@@ -392,5 +397,6 @@ class AsyncClient:
             self._connection() as conn,
             conn.cursor(row_factory=dict_row) as cur,
         ):
+            base.reading(cur)
             rows = await (await cur.execute(query("client_list_runs"), params)).fetchall()
         return [Run.from_row(row) for row in rows]

@@ -10,7 +10,12 @@ Flows are immutable: a slug keeps its shape for life. :func:`deploy_flows` there
 * with ``dev=True`` recreates a changed flow: it deletes the old definition *and its runs*
   and applies the new one, reporting how many runs it deleted.
 
-Everything happens in one transaction: either every flow is deployed or none is.
+Everything happens in one transaction: either every flow is deployed or none is. Before
+looking at a flow it takes that flow's advisory lock exclusively, as ``create_flow`` and
+``delete_flow_and_data`` do (``start_flow`` takes it shared), in slug order so that
+deployers of several flows cannot deadlock. Deployers of one slug therefore serialise (the
+second inspects what the first committed; the last one wins), and a run started meanwhile
+is committed before the flow is inspected, so a re-create deletes and counts it.
 """
 
 from __future__ import annotations
@@ -78,6 +83,8 @@ def deploy_flows(
             nothing was changed. ``results`` on the error lists every flow's outcome.
     """
     with wrap_db_errors(), conn.transaction():
+        for slug in sorted({flow.slug for flow in flows}):
+            _fetch_all(conn, "deploy_lock", slug=slug)
         plans = [_plan(conn, flow) for flow in flows]
         refused = [p for p in plans if p.difference is not None]
         if refused and not dev:

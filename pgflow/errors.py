@@ -18,6 +18,7 @@ do" line on its own so the CLI can print it separately::
     ├── FlowNotReadyError         a flow is only partly defined (its compiled SQL stopped midway)
     ├── UnknownRunError           no run with that id
     ├── InvalidInputError         run input / task output is not acceptable
+    │   └── InputDecodeError      a claimed task's input is JSON Python cannot decode
     └── RunError                  a waited-for run failed, was cancelled, or timed out
         ├── RunFailedError
         ├── RunCancelledError
@@ -98,6 +99,25 @@ class UnknownRunError(PgflowError):
 
 class InvalidInputError(PgflowError):
     """The input is not acceptable."""
+
+
+class InputDecodeError(InvalidInputError):
+    """A claimed task's input cannot be decoded.
+
+    Never raised to callers: the worker stores it as the failure of the task's attempt
+    (``error_type`` ``InputDecodeError``), and retries and exhaustion apply as usual.
+
+    Attributes:
+        flow_slug: the task's flow.
+        step_slug: the task's step.
+        task_index: the task's index (0 unless a map task).
+        reason: what is wrong with the value.
+    """
+
+    flow_slug: str
+    step_slug: str
+    task_index: int
+    reason: str
 
 
 class RunError(PgflowError):

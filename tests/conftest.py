@@ -12,5 +12,4 @@ with ``--check`` first, and ``tests/migration`` fails on a stale or edited migra
 
 from __future__ import annotations
 
-
 pytest_plugins = ["pgflow.testing"]

@@ -18,6 +18,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from pgflow.cli._preview import marker_label, preview
 from pgflow.models import Run, StepState
 
 __all__ = [
@@ -101,9 +102,9 @@ def _tasks(step: StepState) -> str:
 
 
 def steps_table(run: Run) -> Table:
-    """One row per step: status, attempts, map progress, duration, error or skip reason."""
+    """One row per step: status, attempts, map progress, duration, output, error or skip."""
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("step", "status", "attempts", "tasks", "duration", "error"):
+    for column in ("step", "status", "attempts", "tasks", "duration", "output", "error"):
         table.add_column(column, justify="right" if column in ("attempts", "tasks") else "left")
     for step in run.steps:
         problem = step.error_message or step.skip_reason
@@ -113,13 +114,20 @@ def steps_table(run: Run) -> Table:
             str(step.attempts or ""),
             _tasks(step),
             format_duration(step.duration),
+            _value(step.output, 40) if step.status == "completed" else "",
             Text(_first_line(problem), style="red" if step.error_message else "yellow"),
         )
     return table
 
 
+def _value(value: Any, width: int) -> Text:
+    """A value's preview; a marker is shown whole and stands out (it is not the value)."""
+    label = marker_label(value)
+    return Text(preview(value, width)) if label is None else Text(label, style="yellow")
+
+
 def run_summary(run: Run) -> Table:
-    """The run's header: id, flow, status, times, error."""
+    """The run's header: id, flow, status, times, input and output previews, error."""
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
@@ -129,6 +137,9 @@ def run_summary(run: Run) -> Table:
     table.add_row("started", _when(run.started_at))
     if run.is_finished:
         table.add_row("finished", f"{_when(run.finished_at)} ({format_duration(run.duration)})")
+    table.add_row("input", _value(run.input, 100))
+    if run.status == "completed":
+        table.add_row("output", _value(run.output, 100))
     if run.error_message:
         table.add_row("error", Text(run.error_message, style="red"))
     return table

@@ -42,7 +42,7 @@ values (%(id)s, %(name)s, %(checksum)s);
 select max(id) as version from pgflow.schema_migrations;
 
 -- name: deploy_lock
--- Lock one flow until commit: the key create_flow, start_flow and delete_flow_and_data take.
+-- Lock one flow until commit (exclusive, like create_flow and delete_flow_and_data).
 select pg_advisory_xact_lock(pg_catalog.hashtext('pgflow.flow:' || %(slug)s));
 
 -- name: deploy_inspect

@@ -8,7 +8,8 @@ sync handler, ``KeyboardInterrupt``; from an async one, a ``CancelledError`` the
 not cause) fails its attempt instead of stopping the worker. A sync handler cannot be
 killed when its timeout passes: the attempt is reported as failed at once, its context's
 ``shutdown`` event is set so a cooperative handler can stop, and the thread keeps its slot
-until it returns.
+until it returns. A task whose input the claim could not decode fails with
+``InputDecodeError`` without calling its handler.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from typing import Any
 
 import psycopg
 
+from pgflow._decode import Undecodable
 from pgflow.dsl.context import Context
 from pgflow.dsl.step import StepDefinition
-from pgflow.errors import DefinitionError
+from pgflow.errors import DefinitionError, InputDecodeError
 from pgflow.worker.store import ClaimedTask, Report, TaskError
 
 __all__ = ["Attempt", "TaskRunner", "task_error"]
@@ -136,6 +138,7 @@ class TaskRunner:
         started = time.perf_counter()
         try:
             step = self._step(task)
+            _check_decoded(task)
             arguments = step.build_arguments(task.input, task.flow_input, ctx)
             value = await self._call(step, arguments, ctx)
             report = Report(task, output=step.dump_output(value))
@@ -144,6 +147,8 @@ class TaskRunner:
             return Attempt(Report(task, error=error), time.perf_counter() - started, exc.lingering)
         except _HandlerExit as exc:
             report = Report(task, error=task_error(exc.original))
+        except InputDecodeError as exc:  # no traceback: the value, not the code, is wrong
+            report = Report(task, error=TaskError(InputDecodeError.__name__, str(exc)))
         except Exception as exc:  # noqa: BLE001 - any handler error fails the attempt
             report = Report(task, error=task_error(exc))
         return Attempt(report, time.perf_counter() - started)
@@ -198,6 +203,27 @@ class TaskRunner:
             if not (future.done() and not future.cancelled() and future.exception() is exc):
                 raise  # not from the handler's thread: a real interrupt or cancellation
             raise _HandlerExit(exc) from exc
+
+
+def _check_decoded(task: ClaimedTask) -> None:
+    """Refuse a task whose input or flow input the claim could not decode.
+
+    Raises:
+        InputDecodeError: naming the value, the task and what to do.
+    """
+    for value, what in ((task.input, "input"), (task.flow_input, "flow input")):
+        if isinstance(value, Undecodable):
+            raise InputDecodeError(
+                f"the {what} of task {task.task_index} of step {task.step_slug!r} of flow "
+                f"{task.flow_slug!r} (run {task.run_id}) cannot be decoded: {value.reason} "
+                f"({value.size} bytes of JSON); the handler was not called",
+                hint="every attempt fails the same way: fix what produced the value (the run "
+                "input, or the output of a step this one depends on) and start a new run",
+                flow_slug=task.flow_slug,
+                step_slug=task.step_slug,
+                task_index=task.task_index,
+                reason=value.reason,
+            )
 
 
 def task_error(exc: BaseException) -> TaskError:

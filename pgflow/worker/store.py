@@ -16,6 +16,7 @@ from uuid import UUID
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
+from pgflow._decode import decode_task_values
 from pgflow._json import jsonb
 from pgflow.sql import query
 
@@ -32,8 +33,9 @@ class ClaimedTask:
         step_slug: the step.
         task_index: 0 for single steps, the element index for map tasks.
         attempt: the attempt number this lease is for (fences the report).
-        input: the built task input (flow input, ``{dep: output}`` or one element).
-        flow_input: the run's input.
+        input: the built task input (flow input, ``{dep: output}`` or one element), or
+            :class:`~pgflow._decode.Undecodable` when Python cannot decode it.
+        flow_input: the run's input (or :class:`~pgflow._decode.Undecodable`).
         deadline: when the lease expires (database clock).
     """
 
@@ -91,10 +93,16 @@ class WorkerStore:
         self.flow_slugs = list(flow_slugs)
 
     async def claim(self, max_tasks: int) -> list[ClaimedTask]:
-        """Lease up to ``max_tasks`` ready tasks of this worker's flows."""
+        """Lease up to ``max_tasks`` ready tasks of this worker's flows.
+
+        Each task's ``input`` and ``flow_input`` are decoded on their own; a value Python
+        refuses arrives as :class:`~pgflow._decode.Undecodable`, for the runner to fail that
+        task alone (SPEC §8).
+        """
         params = {"flow_slugs": self.flow_slugs, "worker_id": self.worker_id}
         async with self.pool.connection() as conn:
             cur = conn.cursor(row_factory=class_row(ClaimedTask))
+            decode_task_values(cur)
             await cur.execute(query("worker_claim_tasks"), {**params, "max_tasks": max_tasks})
             return await cur.fetchall()
 

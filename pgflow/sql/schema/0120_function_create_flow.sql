@@ -11,6 +11,9 @@
 --   checksums and the first difference.
 -- NULL options mean the defaults (3 attempts, 1 s base delay, 60 s timeout).
 -- Locks the flow row, so concurrent deployers of one slug serialise.
+-- Refreshes the planner statistics of the definition tables when many rows changed since
+-- they were last analysed, so the add_step calls that follow look steps up by primary key
+-- (re-deploying n steps then costs O(n), not O(n^2), right after a large first deploy).
 create or replace function pgflow.create_flow(
   flow_slug text,
   max_attempts int default null,
@@ -41,6 +44,7 @@ begin
   end if;
 
   perform pg_advisory_xact_lock(pg_catalog.hashtext('pgflow.flow:' || slug));
+  perform pgflow._refresh_definition_stats();
   select * into existing from pgflow.flows f where f.flow_slug = slug for update;
   if not found then
     insert into pgflow.flows as f (
@@ -127,5 +131,22 @@ begin
       existing.opt_timeout, result.opt_timeout;
   end if;
   return result;
+end;
+$$;
+
+-- _refresh_definition_stats(): ANALYZE steps and deps when more than 500 rows of steps
+-- changed since their last analysis (autovacuum may not have run yet). Runs as the owner.
+create or replace function pgflow._refresh_definition_stats()
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if coalesce((select st.n_mod_since_analyze from pg_catalog.pg_stat_user_tables st
+               where st.relid = 'pgflow.steps'::regclass), 0) > 500 then
+    analyze pgflow.steps;
+    analyze pgflow.deps;
+  end if;
 end;
 $$;

@@ -101,7 +101,7 @@ def test_public_gets_nothing_and_every_function_is_locked_down(conn: Any) -> Non
         """
         select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
         where n.nspname = 'pgflow' and (
-          not coalesce(p.proconfig @> array['search_path=""'], false)
+          not coalesce(p.proconfig @> array['search_path=pg_catalog, pg_temp'], false)
           or (p.prosecdef and p.proowner <> (select nspowner from pg_namespace
                                               where nspname = 'pgflow')))
         """

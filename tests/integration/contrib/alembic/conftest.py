@@ -23,6 +23,9 @@ from alembic.config import Config
 from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy.engine import URL
 
+from pgflow.contrib.alembic import revision_id
+from pgflow.migrations import migrations
+
 ENV_PY = """\
 from alembic import context
 from sqlalchemy import MetaData, engine_from_config, pool
@@ -95,6 +98,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     ${downgrades if downgrades else "pass"}
 '''
+
+
+def pgflow_head() -> str:
+    """The head revision of the ``pgflow`` branch: the newest packaged migration's."""
+    return revision_id(migrations()[-1].id)
 
 
 def sqlalchemy_url(conninfo: str) -> str:

@@ -15,7 +15,7 @@ from pgflow.contrib.alembic.revision import write_revision
 from pgflow.errors import CompileError
 from pgflow.loader import load_flows
 
-from .conftest import AlembicProject
+from .conftest import AlembicProject, pgflow_head
 from .flows import GREET, GREET_CHANGED
 
 
@@ -57,7 +57,7 @@ def test_a_new_flow_is_proposed_with_its_compiled_sql(project: AlembicProject) -
     source = path.read_text(encoding="utf-8")
     assert "import pgflow.contrib.alembic.ops" in source
     assert 'op.pgflow_remove_flow("greet")' in source
-    assert "depends_on = 'pgflow_0001'" in source
+    assert f"depends_on = {pgflow_head()!r}" in source
     project.upgrade()
     assert project.flows() == {"greet": compile_flow(flow).checksum}
     project.downgrade("a1@base")

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from pgflow.cli import main
 
-from .conftest import AlembicProject
+from .conftest import AlembicProject, pgflow_head
 from .flows import GREET, GREET_CHANGED, REPORT
 
 ALEMBIC = str(Path(sys.executable).with_name("alembic"))
@@ -105,6 +105,9 @@ def test_the_alembic_command_upgrades_and_shows_the_pgflow_branch(project: Alemb
         check=False,
     )
 
-    assert heads.stdout.splitlines() == ["f1 (head)", "pgflow_0001 (pgflow) (effective head)"]
+    assert heads.stdout.splitlines() == [
+        "f1 (head)",
+        f"{pgflow_head()} (pgflow) (effective head)",
+    ]
     assert upgrade.returncode == 0, upgrade.stderr
     assert project.flows().keys() == {"greet"}

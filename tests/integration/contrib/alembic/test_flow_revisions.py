@@ -14,7 +14,7 @@ from pgflow.contrib.alembic.revision import write_revision
 from pgflow.errors import CompileError
 from pgflow.loader import load_flows
 
-from .conftest import AlembicProject
+from .conftest import AlembicProject, pgflow_head
 from .flows import GREET, GREET_AND_REPORT, GREET_CHANGED, GREET_V2, REPORT
 
 
@@ -55,7 +55,7 @@ def test_revision_builds_on_the_users_head_and_depends_on_the_pgflow_branch(
 
     source = second.read_text(encoding="utf-8")
     assert 'down_revision = "f1"' in source
-    assert 'depends_on = "pgflow_0001"' in source
+    assert f'depends_on = "{pgflow_head()}"' in source
     assert frozen(second).keys() == {"report"}
 
 
@@ -79,7 +79,7 @@ def test_downgrade_removes_the_flows_and_their_runs(project: AlembicProject) -> 
 
     assert project.flows() == {}
     assert project.query("select count(*) from pgflow.runs") == [(0,)]
-    assert project.alembic_versions() == {"pgflow_0001"}
+    assert project.alembic_versions() == {pgflow_head()}
 
 
 def test_a_flow_already_defined_with_the_same_shape_is_left_out(project: AlembicProject) -> None:

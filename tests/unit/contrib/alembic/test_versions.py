@@ -41,6 +41,29 @@ def test_each_revision_applies_its_own_migration() -> None:
         assert [ast.literal_eval(c.args[0]) for c in calls] == [migration.id]
 
 
+def installed_migrations(path: Path) -> list[int]:
+    """The migration ids a revision file passes to ``op.pgflow_install(...)``."""
+    return [
+        ast.literal_eval(node.args[0])
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "pgflow_install"
+    ]
+
+
+def test_every_packaged_migration_has_exactly_one_revision_file() -> None:
+    # A new pgflow/migrations/NNNN_name.sql needs versions/vNNNN_name.py, and nothing else
+    # may apply it: scripts/build-migrations cannot write the revision for you.
+    found: dict[int, list[str]] = {}
+    for path in sorted(FOLDER.glob("v*.py")):
+        for migration_id in installed_migrations(path):
+            found.setdefault(migration_id, []).append(path.name)
+    expected = {m.id: [f"v{m.id:04d}_{m.name}.py"] for m in migrations()}
+    assert found == expected, (
+        "Each pgflow migration needs exactly one Alembic revision in "
+        "pgflow/contrib/alembic/versions/ (copy the newest one and change its numbers)."
+    )
+
+
 def test_only_the_base_revision_declares_the_branch_label() -> None:
     labelled = [
         path.name
