@@ -134,7 +134,8 @@ class SchemaManager:
         finally:
             self.conn.remove_notice_handler(handler)
         version = done[-1].id if done else self.status().version
-        return InstallResult(tuple(done), tuple(notices), version)
+        # every migration re-runs the grants: say each DBA statement once
+        return InstallResult(tuple(done), tuple(dict.fromkeys(notices)), version)
 
     def _apply_next(self) -> Migration | None:
         """In one transaction: lock, bootstrap, verify, record and apply one migration."""

@@ -41,7 +41,8 @@ class Task:
     """The model of one task row."""
 
     status: str = "queued"
-    attempts: int = 0
+    attempts: int = 0  # claims so far: the fencing token, never handed out twice
+    releases: int = 0  # claims given back by a stopping worker: they use up no attempt
     worker: uuid.UUID | None = None
     expired: int = 0  # when its lease ran out (an increasing counter); 0: it has not
     output: Any = None
@@ -57,7 +58,7 @@ class Model:
     def fail_attempt(self, task: Task) -> None:
         """A failed attempt (reported, or its lease expired): retry or fail the run."""
         task.worker, task.expired = None, 0
-        if task.attempts < MAX_ATTEMPTS:
+        if task.attempts - task.releases < MAX_ATTEMPTS:
             task.status = "queued"
             return
         task.status = "failed"
@@ -142,7 +143,7 @@ def report_machine(conn: psycopg.Connection[Any]) -> type[RuleBasedStateMachine]
             for task in self.model.tasks:
                 if task.status == "started" and task.worker == worker:
                     task.status, task.worker, task.expired = "queued", None, 0
-                    task.attempts -= 1
+                    task.releases += 1
 
         @rule(index=st.integers(0, WIDTH - 1), copies=st.integers(1, 2))
         def complete_current(self, index: int, copies: int) -> None:

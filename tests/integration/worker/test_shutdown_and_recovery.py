@@ -54,7 +54,8 @@ async def test_tasks_still_running_after_the_grace_period_are_released(
     with psycopg.connect(db_url) as conn:
         (task,) = tasks_of(conn, run.run_id)
     assert task["status"] == "queued"  # back in the queue for another worker, at once
-    assert task["attempts_count"] == 0  # a released attempt does not count
+    # the release uses up no attempt, but its number is never handed out again
+    assert (task["attempts_count"], task["releases"]) == (1, 1)
     assert task["worker_id"] is None
     workers.start(lingering)  # another worker picks it up
     await _wait_started()
