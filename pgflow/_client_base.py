@@ -11,12 +11,10 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 from pydantic import TypeAdapter
 
-from pgflow._decode import decode_for_reading
 from pgflow._json import dumps
 from pgflow.dsl.flow import Flow
 from pgflow.errors import ConfigurationError, InvalidInputError, RunTimeoutError, UnknownRunError
@@ -30,7 +28,6 @@ __all__ = [
     "list_params",
     "listen_statements",
     "may_reconnect",
-    "reading",
     "remaining",
     "run_from_row",
     "run_uuid",
@@ -130,15 +127,6 @@ def listen_statements(run_id: uuid.UUID) -> tuple[sql.Composed, sql.Composed]:
         sql.SQL(query("listen_channel")).format(channel=channel),
         sql.SQL(query("unlisten_channel")).format(channel=channel),
     )
-
-
-def reading(cursor: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> None:
-    """Decode the cursor's JSON cells one by one, within the reading limits.
-
-    A value Python cannot decode (too deep, a number too long) reads as the marker
-    ``{"$undecodable": true, "reason": ..., "bytes": N}`` instead of failing the read.
-    """
-    decode_for_reading(cursor)
 
 
 def run_from_row(row: Mapping[str, Any], run_id: uuid.UUID) -> Run:

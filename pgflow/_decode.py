@@ -1,7 +1,7 @@
 """Decoding the JSON pgflow reads from Postgres: one cell at a time, never raising.
 
 Postgres stores JSON that Python cannot decode: a value 5,000 levels deep, an integer with
-5,001 digits. One such value must never stop a worker or crash a reader (SPEC §8), so the
+5,001 digits. One such value must never stop a worker or crash a reader (docs/guarantees.md), so the
 cursors that fetch inputs and outputs decode every ``json``/``jsonb`` cell on its own, with
 a loader that turns a refusal into a value:
 

@@ -36,6 +36,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from pgflow import _client_base as base
+from pgflow._decode import decode_for_reading
 from pgflow.db.connection import (
     aconnect,
     connect,
@@ -130,7 +131,7 @@ class Client:
 
     def _one(self, conn: psycopg.Connection[Any], name: str, **params: Any) -> dict[str, Any]:
         with conn.cursor(row_factory=dict_row) as cur:
-            base.reading(cur)
+            decode_for_reading(cur)
             row = cur.execute(query(name), params).fetchone()
         assert row is not None, f"{name} returned no row"
         return row
@@ -251,7 +252,7 @@ class Client:
         """
         params = base.list_params(flow_slug, status, limit)
         with wrap_db_errors(), self._connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            base.reading(cur)
+            decode_for_reading(cur)
             rows = cur.execute(query("client_list_runs"), params).fetchall()
         return [Run.from_row(row) for row in rows]
 
@@ -310,7 +311,7 @@ class AsyncClient:
         self, conn: psycopg.AsyncConnection[Any], name: str, **params: Any
     ) -> dict[str, Any]:
         async with conn.cursor(row_factory=dict_row) as cur:
-            base.reading(cur)
+            decode_for_reading(cur)
             row = await (await cur.execute(query(name), params)).fetchone()
         assert row is not None, f"{name} returned no row"
         return row
@@ -397,6 +398,6 @@ class AsyncClient:
             self._connection() as conn,
             conn.cursor(row_factory=dict_row) as cur,
         ):
-            base.reading(cur)
+            decode_for_reading(cur)
             rows = await (await cur.execute(query("client_list_runs"), params)).fetchall()
         return [Run.from_row(row) for row in rows]

@@ -97,7 +97,7 @@ class WorkerStore:
 
         Each task's ``input`` and ``flow_input`` are decoded on their own; a value Python
         refuses arrives as :class:`~pgflow._decode.Undecodable`, for the runner to fail that
-        task alone (SPEC §8).
+        task alone (docs/guarantees.md, "Poison tasks fail alone").
         """
         params = {"flow_slugs": self.flow_slugs, "worker_id": self.worker_id}
         async with self.pool.connection() as conn:

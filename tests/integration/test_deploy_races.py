@@ -1,4 +1,4 @@
-"""``deploy --dev`` racing starts and other deployers of the same slug (SPEC §8).
+"""``deploy --dev`` racing starts and other deployers of the same slug (docs/guarantees.md).
 
 "A run started while ``deploy --dev`` recreates its flow belongs wholly to the old shape
 (and is deleted with it) or wholly to the new one; no task row ever outlives its run;

@@ -1,4 +1,4 @@
-"""Upgrading a database with runs in flight (SPEC §8, "Upgrades").
+"""Upgrading a database with runs in flight (docs/contributing.md: changing the schema).
 
 For every released version older than the packaged head, once per module: install that
 release's migrations only, deploy flows, leave runs in every state with the old SQL

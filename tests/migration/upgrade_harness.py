@@ -1,6 +1,6 @@
 """The upgrade harness: an older release's schema, driven the way its workers drove it.
 
-Every schema change after a release reuses this module (SPEC §8, "Upgrades"):
+Every schema change after a release reuses this module (docs/contributing.md):
 
 * :func:`from_versions` lists the versions to upgrade from: every released migration
   (``pgflow/migrations/RELEASED``) older than the newest packaged one;
@@ -8,8 +8,8 @@ Every schema change after a release reuses this module (SPEC §8, "Upgrades"):
   :func:`upgrade` runs the installer with every packaged migration, as ``pgflow install``
   does on a real upgrade;
 * :class:`OldWorker` calls only the SQL API every released schema has, with the named
-  parameters SPEC §5 freezes, as a worker of the old version does: a schema change that
-  breaks such a worker mid-upgrade fails the tests that use it;
+  parameters the released SQL API keeps (docs/sql-api.md), as a worker of the old version
+  does: a schema change that breaks such a worker mid-upgrade fails the tests that use it;
 * :func:`run_states` shows that a scenario left what it says it left;
 * :func:`snapshot` and :func:`unchanged` show that finished runs keep their rows (columns
   added by a later migration are ignored; changed or dropped ones are reported);

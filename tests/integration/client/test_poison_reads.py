@@ -1,4 +1,4 @@
-"""Reading never fails because of a value (SPEC §8): get_run, wait, runs and the CLI.
+"""Reading never fails because of a value (docs/guarantees.md): get_run, wait, runs and the CLI.
 
 Values Python cannot decode (5,000 levels deep, a 5,001-digit integer, or more than the
 200 levels a reader keeps) read as ``{"$undecodable": true, "reason": ..., "bytes": N}``;

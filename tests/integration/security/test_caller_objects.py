@@ -1,4 +1,4 @@
-"""No object a caller creates takes part in a pgflow function (SPEC §8).
+"""No object a caller creates takes part in a pgflow function (docs/security.md).
 
 ``search_path = ''`` does not protect a SECURITY DEFINER function: Postgres still searches
 ``pg_temp`` first for relations and types. On the released 0001 schema a login that is

@@ -1,4 +1,4 @@
-"""Start, complete, cancel, delete and release racing each other (SPEC §8).
+"""Start, complete, cancel, delete and release racing each other (docs/guarantees.md).
 
 "Deploy, start, cancel and delete are safe under concurrency": no task row outlives its
 run, a run never outlives its flow, and after cancel_run commits no task of that run is

@@ -1,4 +1,4 @@
-"""A task whose input the worker cannot decode fails alone; the worker keeps serving (SPEC §8).
+"""A task the worker cannot decode fails alone; the worker keeps serving (docs/guarantees.md).
 
 Each test runs one real worker for a poisoned flow and a healthy one. The poison task's
 attempts fail with error_type ``InputDecodeError`` (its handler never runs), retries and
