@@ -514,27 +514,33 @@ $$;
 -- through the functions but cannot change them for their session or for anyone else.
 
 -- _setting(name): the value of a setting. A missing row (deleted by hand) falls back to the
--- default, so a broken table never disables a limit.
+-- default, so a broken table never disables a limit. plpgsql, not SQL: it runs on every
+-- start and completion, and before PostgreSQL 18 a SQL function with a SET clause plans its
+-- query on every call; plpgsql keeps the plan.
 create or replace function pgflow._setting(name text)
 returns bigint
-language sql
+language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
-  select coalesce(
+begin
+  return coalesce(
     (select s.value from pgflow.settings s where s.name = _setting.name),
     case _setting.name when 'max_payload_bytes' then 16777216
                        when 'read_budget_bytes' then 67108864 end);
+end;
 $$;
 
 -- _max_payload_bytes(): the largest run input or task output accepted, in bytes.
 create or replace function pgflow._max_payload_bytes()
 returns bigint
-language sql
+language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
-  select pgflow._setting('max_payload_bytes');
+begin
+  return pgflow._setting('max_payload_bytes');
+end;
 $$;
 
 -- _jsonb_limit_bytes(): the most a task input or an aggregated output may hold. Postgres
@@ -987,18 +993,22 @@ $$;
 -- the queue is empty. A newcomer thus queues beside the head of the line rather than behind
 -- every task already waiting, so one run's big map or backlog delays another run by at
 -- most one claim (ties go to the older task). One probe of step_tasks_ready.
+-- plpgsql, not SQL: a SQL function with a SET clause is never inlined, and before
+-- PostgreSQL 18 it plans its query on every call; plpgsql keeps the plan.
 create or replace function pgflow._queue_head(flow_slug text)
 returns timestamptz
-language sql
+language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
-  select least(now(), coalesce((
+begin
+  return least(now(), coalesce((
     select t.priority_at from pgflow.step_tasks t
     where t.flow_slug = _queue_head.flow_slug and t.status = 'queued'
       and t.priority_at is not null
     order by t.priority_at
     limit 1), now()));
+end;
 $$;
 
 -- ---- pgflow/sql/schema/0206_function_truncated.sql ----

@@ -3,27 +3,33 @@
 -- through the functions but cannot change them for their session or for anyone else.
 
 -- _setting(name): the value of a setting. A missing row (deleted by hand) falls back to the
--- default, so a broken table never disables a limit.
+-- default, so a broken table never disables a limit. plpgsql, not SQL: it runs on every
+-- start and completion, and before PostgreSQL 18 a SQL function with a SET clause plans its
+-- query on every call; plpgsql keeps the plan.
 create or replace function pgflow._setting(name text)
 returns bigint
-language sql
+language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
-  select coalesce(
+begin
+  return coalesce(
     (select s.value from pgflow.settings s where s.name = _setting.name),
     case _setting.name when 'max_payload_bytes' then 16777216
                        when 'read_budget_bytes' then 67108864 end);
+end;
 $$;
 
 -- _max_payload_bytes(): the largest run input or task output accepted, in bytes.
 create or replace function pgflow._max_payload_bytes()
 returns bigint
-language sql
+language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
-  select pgflow._setting('max_payload_bytes');
+begin
+  return pgflow._setting('max_payload_bytes');
+end;
 $$;
 
 -- _jsonb_limit_bytes(): the most a task input or an aggregated output may hold. Postgres
