@@ -1,0 +1,5 @@
+-- 0003_operations: from the released 0002 schema to the one with run operations (retry,
+-- retention, stored input schemas), flow listing and inspection. The schema files that
+-- follow this delta in the generated migration re-create every function, table, index and
+-- grant; this part only does what `create ... if not exists` and `create or replace`
+-- cannot (new columns on existing tables, dropped or re-typed functions, data fixes).
