@@ -16,11 +16,11 @@ from psycopg.types.json import Jsonb
 from pydantic import TypeAdapter
 
 from pgflow._json import dumps
+from pgflow.db.retry import is_transient
 from pgflow.dsl.flow import Flow
 from pgflow.errors import ConfigurationError, InvalidInputError, RunTimeoutError, UnknownRunError
 from pgflow.models import RUN_STATUSES, Run
 from pgflow.sql import query
-from pgflow.worker.retry import is_transient
 
 __all__ = [
     "check_source",
@@ -146,7 +146,7 @@ def may_reconnect(exc: BaseException, external: object, deadline: float | None) 
     """Whether ``watch`` should reconnect after ``exc`` and carry on.
 
     True for a lost connection or a restarting server (see
-    :func:`pgflow.worker.retry.is_transient`) while time is left, unless the caller passed
+    :func:`pgflow.db.retry.is_transient`) while time is left, unless the caller passed
     its own connection (which the client cannot replace).
     """
     if external is not None or not is_transient(exc):

@@ -45,11 +45,11 @@ from pgflow.db.connection import (
     resolve_database,
 )
 from pgflow.db.errors import wrap_db_errors
+from pgflow.db.retry import Backoff
 from pgflow.dsl.flow import Flow
 from pgflow.errors import ConfigurationError, DatabaseError
 from pgflow.models import Run
 from pgflow.sql import query
-from pgflow.worker.retry import Backoff
 
 __all__ = ["AsyncClient", "Client"]
 

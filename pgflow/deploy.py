@@ -26,12 +26,12 @@ from typing import Any, Literal
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
 from pgflow.compiler import compile_flow
 from pgflow.db.errors import wrap_db_errors
 from pgflow.dsl.flow import Flow
 from pgflow.errors import ShapeMismatchError
+from pgflow.shape import FlowShape, diff
 from pgflow.sql import query
 
 Action = Literal["created", "unchanged", "options updated", "recreated", "refused"]
@@ -95,9 +95,14 @@ def deploy_flows(
 def _plan(conn: psycopg.Connection[Any], flow: Flow) -> _Plan:
     compiled = compile_flow(flow)
     shape = compiled.shape.to_json()
-    row = _fetch_one(conn, "deploy_inspect", slug=flow.slug, shape=Jsonb(shape))
+    row = _fetch_one(conn, "deployed_flow", slug=flow.slug)
     deployed = row["checksum"] if row else None
-    difference = row["difference"] if row and deployed != compiled.checksum else None
+    difference = None
+    if row and deployed != compiled.checksum:
+        found = FlowShape.from_json(row["shape"])
+        difference = (
+            diff(found, compiled.shape, names=("deployed", "new")) or "the checksums differ"
+        )
     partial = bool(row) and row["status"] == "defining"
     return _Plan(flow, compiled.sql, compiled.checksum, shape, deployed, difference, partial)
 

@@ -27,20 +27,93 @@ do" line on its own so the CLI can print it separately::
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from typing_extensions import Unpack
+
+if TYPE_CHECKING:
+    from pgflow.models import Run
+
+__all__ = [
+    "CompileError",
+    "ConfigurationError",
+    "DatabaseError",
+    "DefinitionError",
+    "ErrorContext",
+    "FlowLoadError",
+    "FlowNotReadyError",
+    "InputDecodeError",
+    "InvalidInputError",
+    "InvalidSlugError",
+    "PgflowError",
+    "RunCancelledError",
+    "RunError",
+    "RunFailedError",
+    "RunTimeoutError",
+    "SchemaError",
+    "ShapeMismatchError",
+    "TypeMismatchError",
+    "UnknownFlowError",
+    "UnknownRunError",
+]
+
+
+class ErrorContext(TypedDict, total=False):
+    """The keyword arguments every pgflow error accepts (see :class:`PgflowError`)."""
+
+    hint: str | None
+    flow_slug: str | None
+    step_slug: str | None
+    run_id: uuid.UUID | str | None
+    sqlstate: str | None
+    detail: str | None
+    constraint_name: str | None
+    schema_name: str | None
+    table_name: str | None
+    column_name: str | None
+    server: str | None
 
 
 class PgflowError(Exception):
-    """pgflow failed."""
+    """pgflow failed.
+
+    Every pgflow error may say where it happened and, when Postgres raised it, what the
+    server reported. Attributes that do not apply are None.
+
+    Attributes:
+        message: what happened (the text without the hint).
+        hint: what to do about it, on its own line in the CLI.
+        flow_slug: the flow concerned.
+        step_slug: the step concerned.
+        run_id: the run concerned (the text given, when it was not a valid UUID).
+        sqlstate: the SQLSTATE when Postgres raised the error (``PGF..`` for pgflow's own).
+        detail: Postgres' DETAIL line.
+        constraint_name: the constraint a Postgres error names (e.g. on ``23505``).
+        schema_name: the schema a Postgres error names.
+        table_name: the table a Postgres error names.
+        column_name: the column a Postgres error names.
+        server: the server a connection error concerns (``user@host:port/db``).
+    """
 
     hint: str | None = None
 
-    def __init__(self, message: str | None = None, *, hint: str | None = None, **attrs: Any):
-        self.message = message or (self.__doc__ or "").strip()
+    def __init__(self, message: str | None = None, **context: Unpack[ErrorContext]) -> None:
+        self.message: str = message or (self.__doc__ or "").strip().splitlines()[0]
+        hint = context.get("hint")
         if hint is not None:
             self.hint = hint
-        for key, value in attrs.items():
-            setattr(self, key, value)
+        self.flow_slug: str | None = context.get("flow_slug")
+        self.step_slug: str | None = context.get("step_slug")
+        self.run_id: uuid.UUID | str | None = context.get("run_id")
+        self.sqlstate: str | None = context.get("sqlstate")
+        self.detail: str | None = context.get("detail")
+        self.constraint_name: str | None = context.get("constraint_name")
+        self.schema_name: str | None = context.get("schema_name")
+        self.table_name: str | None = context.get("table_name")
+        self.column_name: str | None = context.get("column_name")
+        self.server: str | None = context.get("server")
         super().__init__(self.message)
 
     def __str__(self) -> str:
@@ -62,27 +135,133 @@ class InvalidSlugError(DefinitionError):
 
 
 class TypeMismatchError(DefinitionError):
-    """A step cannot accept the output type of one of its dependencies."""
+    """A step cannot accept the output type of one of its dependencies.
+
+    Attributes:
+        parameter: the consumer's handler parameter that cannot accept the output.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        parameter: str | None = None,
+        **context: Unpack[ErrorContext],
+    ) -> None:
+        super().__init__(message, **context)
+        self.parameter = parameter
 
 
 class FlowLoadError(PgflowError):
-    """Flows could not be loaded."""
+    """Flows could not be loaded.
+
+    Attributes:
+        target: the FLOWS reference that was loaded (file or module, optionally ``:attr``).
+        cause: the exception importing it raised, if any.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        target: str | None = None,
+        cause: BaseException | None = None,
+        **context: Unpack[ErrorContext],
+    ) -> None:
+        super().__init__(message, **context)
+        self.target = target
+        self.cause = cause
 
 
 class CompileError(PgflowError):
-    """The flow could not be compiled to SQL."""
+    """The flow could not be compiled to SQL.
+
+    Attributes:
+        path: the file concerned (an earlier migration or revision).
+        line: the line in that file, when known.
+        checksum_expected: the checksum the earlier file defines for the slug.
+        checksum_actual: the checksum of the flow in the code.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        checksum_expected: str | None = None,
+        checksum_actual: str | None = None,
+        **context: Unpack[ErrorContext],
+    ) -> None:
+        super().__init__(message, **context)
+        self.path = path
+        self.line = line
+        self.checksum_expected = checksum_expected
+        self.checksum_actual = checksum_actual
 
 
 class ShapeMismatchError(PgflowError):
-    """A flow with this slug already exists with a different shape."""
+    """A flow with this slug already exists with a different shape.
+
+    Attributes:
+        checksum_expected: the deployed checksum.
+        checksum_actual: the checksum of the flow being applied.
+        results: for a refused deploy, what would have happened to each flow
+            (:class:`pgflow.deploy.DeployResult`); empty otherwise.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        checksum_expected: str | None = None,
+        checksum_actual: str | None = None,
+        results: Sequence[Any] = (),
+        **context: Unpack[ErrorContext],
+    ) -> None:
+        super().__init__(message, **context)
+        self.checksum_expected = checksum_expected
+        self.checksum_actual = checksum_actual
+        self.results = list(results)
 
 
 class SchemaError(PgflowError):
-    """The pgflow schema in the database does not match this package."""
+    """The pgflow schema in the database does not match this package.
+
+    Attributes:
+        migration: the migration file concerned, if one.
+        version: the schema version found in the database, if known.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        migration: str | None = None,
+        version: int | None = None,
+        **context: Unpack[ErrorContext],
+    ) -> None:
+        super().__init__(message, **context)
+        self.migration = migration
+        self.version = version
 
 
 class DatabaseError(PgflowError):
-    """The database reported an error."""
+    """The database reported an error.
+
+    Attributes:
+        migration: the migration file that failed, when installing the schema.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        migration: str | None = None,
+        **context: Unpack[ErrorContext],
+    ) -> None:
+        super().__init__(message, **context)
+        self.migration = migration
 
 
 class UnknownFlowError(PgflowError):
@@ -108,20 +287,45 @@ class InputDecodeError(InvalidInputError):
     (``error_type`` ``InputDecodeError``), and retries and exhaustion apply as usual.
 
     Attributes:
-        flow_slug: the task's flow.
-        step_slug: the task's step.
         task_index: the task's index (0 unless a map task).
         reason: what is wrong with the value.
     """
 
-    flow_slug: str
-    step_slug: str
-    task_index: int
-    reason: str
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        task_index: int = 0,
+        reason: str = "",
+        **context: Unpack[ErrorContext],
+    ) -> None:
+        super().__init__(message, **context)
+        self.task_index = task_index
+        self.reason = reason
 
 
 class RunError(PgflowError):
-    """The run did not complete."""
+    """The run did not complete.
+
+    Attributes:
+        run: the run as last read (its steps included), when known.
+        error_type: the failing task's exception type (failed runs).
+        error_message: the failing task's error message (failed runs).
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        run: Run | None = None,
+        error_type: str | None = None,
+        error_message: str | None = None,
+        **context: Unpack[ErrorContext],
+    ) -> None:
+        super().__init__(message, **context)
+        self.run = run
+        self.error_type = error_type
+        self.error_message = error_message
 
 
 class RunFailedError(RunError):

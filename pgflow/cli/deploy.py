@@ -45,7 +45,7 @@ def deploy(flows_spec: str, dev: bool, install: bool, database_url: str | None) 
         try:
             results = deploy_flows(conn, flows, dev=dev)
         except ShapeMismatchError as exc:
-            _print_table(getattr(exc, "results", []))
+            _print_table(exc.results)
             raise
     _print_table(results)
 

@@ -12,10 +12,10 @@ import click
 
 from pgflow.cli._group import database_url_option, main, resolve_target
 from pgflow.compiler import compile_flow
-from pgflow.compiler.doctor import Finding, check_database, check_definitions
 from pgflow.compiler.graph import GraphFormat, render_graph
 from pgflow.compiler.migrations import write_migrations
 from pgflow.db.connection import connect
+from pgflow.doctor import Finding, check_database, check_definitions
 from pgflow.dsl.flow import Flow
 from pgflow.errors import PgflowError
 from pgflow.loader import load_flows

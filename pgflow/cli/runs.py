@@ -35,6 +35,7 @@ from pgflow.errors import FlowLoadError, InvalidInputError
 from pgflow.loader import load_flows
 from pgflow.models import RUN_STATUSES, Run
 from pgflow.worker.oneshot import run_flow
+from pgflow.worker.settings import DEFAULTS
 
 __all__ = ["cancel", "parse_input", "run", "runs", "start", "status"]
 
@@ -208,7 +209,13 @@ def cancel(run_id: str, database_url: str | None) -> None:
 @input_option
 @click.option("--flow", "flow_slug", default=None, help="The flow to run when FLOWS has several.")
 @timeout_option
-@click.option("-c", "--concurrency", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.concurrency,
+    show_default=True,
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every task (on stderr).")
 @database_url_option
 def run(

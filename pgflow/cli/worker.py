@@ -7,12 +7,13 @@ import click
 from pgflow._version import __version__
 from pgflow.cli._group import database_url_option, main, resolve_target
 from pgflow.cli._render import configure_logging
-from pgflow.compiler.doctor import check_database
 from pgflow.db.connection import DatabaseTarget, connect
 from pgflow.db.errors import describe_conninfo
+from pgflow.doctor import deployment_warnings
 from pgflow.dsl.flow import Flow
 from pgflow.loader import load_flows
 from pgflow.worker import Worker
+from pgflow.worker.settings import DEFAULTS
 
 __all__ = ["worker"]
 
@@ -25,7 +26,7 @@ LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=
     "-c",
     "--concurrency",
     type=click.IntRange(min=1),
-    default=10,
+    default=DEFAULTS.concurrency,
     show_default=True,
     help="The most handlers running at once.",
 )
@@ -38,16 +39,23 @@ LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=
 @click.option(
     "--poll-interval",
     type=click.FloatRange(min=0.01),
-    default=1.0,
+    default=DEFAULTS.poll_interval,
     show_default=True,
     help="Seconds between fallback polls (notifications wake the worker sooner).",
 )
 @click.option(
     "--shutdown-grace",
     type=click.FloatRange(min=0),
-    default=30.0,
+    default=DEFAULTS.shutdown_grace,
     show_default=True,
     help="Seconds running tasks get to finish on SIGINT/SIGTERM before they are released.",
+)
+@click.option(
+    "--cancel-grace",
+    type=click.FloatRange(min=0),
+    default=DEFAULTS.cancel_grace,
+    show_default=True,
+    help="Seconds an async handler of a cancelled run gets before it is cancelled.",
 )
 @click.option("--log-level", type=LOG_LEVELS, default="info", show_default=True)
 @database_url_option
@@ -57,6 +65,7 @@ def worker(
     batch_size: int | None,
     poll_interval: float,
     shutdown_grace: float,
+    cancel_grace: float,
     log_level: str,
     database_url: str | None,
 ) -> None:
@@ -77,6 +86,7 @@ def worker(
         batch_size=batch_size,
         poll_interval=poll_interval,
         shutdown_grace=shutdown_grace,
+        cancel_grace=cancel_grace,
     )
     _start_up_lines(target, flows, runner)
     runner.run()
@@ -111,17 +121,5 @@ def _steps(count: int) -> str:
 
 
 def _deployment_warnings(url: str, flows: list[Flow]) -> list[str] | None:
-    """Flows the worker serves that are not deployed, or deployed with another shape.
-
-    None when the role may not inspect the definitions: a least-privilege worker role
-    (pgflow_worker) runs flows without reading any table, so that is no problem.
-    """
     with connect(url) as conn:
-        row = conn.execute(
-            "select to_regclass('pgflow.schema_migrations') is null "
-            "or has_table_privilege('pgflow.schema_migrations', 'select')"
-        ).fetchone()
-        if row is not None and not row[0]:
-            return None
-        findings = check_database(conn, flows)
-    return [f"{f.message} ({f.hint})" if f.hint else f.message for f in findings if f.level != "ok"]
+        return deployment_warnings(conn, flows)

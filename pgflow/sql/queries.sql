@@ -45,15 +45,17 @@ select max(id) as version from pgflow.schema_migrations;
 -- Lock one flow until commit (exclusive, like create_flow and delete_flow_and_data).
 select pg_advisory_xact_lock(pg_catalog.hashtext('pgflow.flow:' || %(slug)s));
 
--- name: deploy_inspect
--- The deployed checksum of a flow (NULL row when absent) and its first difference from `shape`.
-select coalesce(f.checksum, pgflow.flow_checksum(f.flow_slug)) as checksum, f.status,
-       pgflow._shape_difference(
-         coalesce(f.declared_shape, pgflow.get_flow_shape(f.flow_slug)), %(shape)s
-       ) as difference
+-- name: deployed_flow
+-- A deployed flow (no row: not deployed): status, checksum and shape (JSON text, numbers exact).
+select f.status, coalesce(f.checksum, pgflow.flow_checksum(f.flow_slug)) as checksum,
+       coalesce(f.declared_shape, pgflow.get_flow_shape(f.flow_slug))::text as shape
 from pgflow.flows f
-where f.flow_slug = %(slug)s
-for update;
+where f.flow_slug = %(slug)s;
+
+-- name: doctor_can_inspect
+-- Whether this role may read pgflow's definitions (true before pgflow is installed).
+select to_regclass('pgflow.schema_migrations') is null
+    or has_table_privilege('pgflow.schema_migrations', 'select') as can_inspect;
 
 -- name: deploy_delete_flow
 -- Development re-create: count the flow's runs, then delete the flow and all its data.
@@ -110,9 +112,19 @@ select pgflow.heartbeat(%(worker_id)s::uuid) as known;
 -- Mark the worker as stopped.
 select pgflow.worker_stopped(%(worker_id)s::uuid);
 
+-- name: worker_cancelled_attempts
+-- Of the attempts a worker is running, those that may no longer run (cancelled, taken over).
+select run_id, step_slug, task_index, attempt
+from pgflow.cancelled_attempts(%(run_ids)s::uuid[], %(step_slugs)s::text[],
+  %(task_indexes)s::int[], %(attempts)s::int[]);
+
 -- name: listen_tasks
 -- Workers: wake up when tasks of a flow become claimable (payload: the flow slug).
 listen pgflow_tasks;
+
+-- name: listen_cancelled
+-- Workers: live tasks of a run were cancelled (payload: the run id).
+listen pgflow_cancelled;
 
 -- name: listen_channel
 -- Subscribe to a channel; {channel} is filled with psycopg.sql.Identifier.

@@ -1,7 +1,7 @@
 """Heartbeats into ``pgflow.workers``: who is alive, since when, serving which flows.
 
 Registration is informative (claiming never requires it), so a failed heartbeat is only
-recorded in :class:`~pgflow.worker.retry.Health` and tried again at the next beat. A worker
+recorded in :class:`~pgflow.db.retry.Health` and tried again at the next beat. A worker
 whose row disappeared (pruned by an operator, say) registers again.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from pgflow.worker.retry import Health, is_transient
+from pgflow.db.retry import Health, is_transient
 from pgflow.worker.store import WorkerStore
 
 __all__ = ["Heartbeat"]

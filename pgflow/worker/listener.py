@@ -5,6 +5,10 @@ holds its own connection (outside the pool, so it is never borrowed away), calls
 ``on_wake`` for the worker's flows, and reconnects with backoff when the connection is
 lost. Each (re)connection also calls ``on_wake``: notifications sent while it was down are
 gone, so the worker claims once to catch up. The claim loop's fallback poll covers the rest.
+
+``pgflow_cancelled`` carries the id of a run whose live tasks were just cancelled; the
+listener passes it to ``on_cancelled`` and tells ``on_listening`` whether LISTEN is in
+place, so the cancellation watch (:mod:`pgflow.worker.cancel`) polls only while it is not.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from collections.abc import Callable, Iterable
 
 import psycopg
 
+from pgflow.db.retry import Backoff, Health
 from pgflow.sql import query
-from pgflow.worker.retry import Backoff, Health
 
 __all__ = ["WORKER_APPLICATION_NAME", "TaskListener"]
 
@@ -35,6 +39,8 @@ class TaskListener:
         on_wake: called (on the event loop) when tasks of one of them may be claimable.
         health: where connection failures and recoveries are recorded.
         backoff_base: the first reconnection delay in seconds.
+        on_cancelled: called with the run id a ``pgflow_cancelled`` notification carries.
+        on_listening: called with True once LISTEN is in place, False when it is lost.
     """
 
     def __init__(
@@ -45,12 +51,16 @@ class TaskListener:
         health: Health,
         *,
         backoff_base: float = 0.05,
+        on_cancelled: Callable[[str], None] = lambda run_id: None,
+        on_listening: Callable[[bool], None] = lambda up: None,
     ) -> None:
         self._conninfo = conninfo
         self._flow_slugs = frozenset(flow_slugs)
         self._on_wake = on_wake
         self._health = health
         self._backoff = Backoff(backoff_base)
+        self._on_cancelled = on_cancelled
+        self._on_listening = on_listening
         self.ready = asyncio.Event()
         """Set once the first LISTEN is in place."""
 
@@ -60,6 +70,7 @@ class TaskListener:
             try:
                 await self._listen()
             except Exception as exc:  # noqa: BLE001 - LISTEN is an optimisation: keep trying
+                self._on_listening(False)
                 self._health.failed("listener", exc)
                 await asyncio.sleep(self._backoff.next_delay())
 
@@ -75,12 +86,16 @@ class TaskListener:
         )
         async with conn:
             await conn.execute(query("listen_tasks"))
+            await conn.execute(query("listen_cancelled"))
             self._health.ok("listener")
             self._backoff.reset()
             self.ready.set()
+            self._on_listening(True)
             self._on_wake()
             async for notify in conn.notifies():
-                if notify.payload in self._flow_slugs:
+                if notify.channel == "pgflow_cancelled":
+                    self._on_cancelled(notify.payload)
+                elif notify.payload in self._flow_slugs:
                     self._on_wake()
         # notifies() only ends when the connection does.
         raise psycopg.OperationalError("the LISTEN connection was closed")

@@ -9,6 +9,9 @@ the next claim. Everything runs on one event loop, so the flags need no locks.
 Shutdown: stop claiming, set every running task's ``ctx.shutdown``, give them the grace
 period to finish, cancel what is left, store every pending report, then release the tasks
 this worker still holds so another worker takes them at once.
+
+A task cancelled in Postgres while its handler runs (:mod:`pgflow.worker.cancel`) is not
+reported: its result is discarded, with one INFO line saying so.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ import logging
 import time
 from typing import Any
 
+from pgflow.db.retry import Backoff, Health, retrying
 from pgflow.dsl.context import Context
+from pgflow.worker.cancel import CancelWatch
 from pgflow.worker.reporter import Reporter
-from pgflow.worker.retry import Backoff, Health, retrying
 from pgflow.worker.runner import Attempt, TaskRunner
 from pgflow.worker.settings import WorkerSettings
 from pgflow.worker.store import ClaimedTask, WorkerStore
@@ -46,8 +50,10 @@ class Supervisor:
         runner: TaskRunner,
         reporter: Reporter,
         health: Health,
+        cancels: CancelWatch,
     ) -> None:
         self._settings = settings
+        self._cancels = cancels
         self._store = store
         self._runner = runner
         self._reporter = reporter
@@ -60,6 +66,7 @@ class Supervisor:
         self.started = 0
         self.completed = 0
         self.failed = 0
+        self.discarded = 0
 
     async def reporter_task(self) -> None:
         """Run the reporter until cancelled (a background task of the worker)."""
@@ -130,6 +137,7 @@ class Supervisor:
             ctx = self._runner.context(task)
             job = asyncio.create_task(self._execute(task, ctx), name=f"pgflow {task.label}")
             self._in_flight[job] = ctx
+            self._cancels.track(task, ctx, job, self._runner.is_async(task))
             job.add_done_callback(self._finished)
             self.started += 1
 
@@ -140,9 +148,15 @@ class Supervisor:
             logger.error("task runner crashed", exc_info=job.exception())
 
     async def _execute(self, task: ClaimedTask, ctx: Context) -> None:
-        attempt = await self._runner.run(task, ctx)
-        self._reporter.submit(attempt.report)
-        self._log(attempt)
+        try:
+            attempt = await self._runner.run(task, ctx)
+        finally:
+            self._cancels.forget(task)
+        if ctx.cancelled.is_set():
+            self._discard(attempt)
+        else:
+            self._reporter.submit(attempt.report)
+            self._log(attempt)
         if attempt.lingering is not None:
             await _outlive(attempt)
 
@@ -176,6 +190,20 @@ class Supervisor:
             error.type,
             first_line,
             extra={**extra, "error_type": error.type},
+        )
+
+    def _discard(self, attempt: Attempt) -> None:
+        """The task was cancelled while its handler ran: drop its result, say so once."""
+        self.discarded += 1
+        task, error = attempt.report.task, attempt.report.error
+        logger.info(
+            "discarded the %s of run=%s step=%s attempt=%d: the task was cancelled while "
+            "its handler ran",
+            "result" if error is None else f"error ({error.type})",
+            task.run_id,
+            task.label,
+            task.attempt,
+            extra=_extra(task, "result_discarded", failed=error is not None),
         )
 
     async def shut_down(self) -> None:
@@ -254,15 +282,7 @@ class Supervisor:
 
 
 def _extra(task: ClaimedTask, action: str, **more: Any) -> dict[str, Any]:
-    return {
-        "action": action,
-        "run_id": str(task.run_id),
-        "flow_slug": task.flow_slug,
-        "step_slug": task.step_slug,
-        "task_index": task.task_index,
-        "attempt": task.attempt,
-        **more,
-    }
+    return task.log_extra(action, **more)
 
 
 async def _outlive(attempt: Attempt) -> None:

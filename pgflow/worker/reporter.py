@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from pgflow.worker.retry import Backoff, Health, retrying
+from pgflow.db.retry import Backoff, Health, retrying
 from pgflow.worker.store import Report, TaskError, WorkerStore
 
 __all__ = ["Reporter"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pgflow.errors import ConfigurationError
 
-__all__ = ["WorkerSettings"]
+__all__ = ["DEFAULTS", "WorkerSettings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +17,7 @@ class WorkerSettings:
     batch_size: int = 10
     poll_interval: float = 1.0
     shutdown_grace: float = 30.0
+    cancel_grace: float = 5.0
     heartbeat_interval: float = 10.0
     retry_base_delay: float = 0.05
 
@@ -28,7 +29,13 @@ class WorkerSettings:
                     f"Worker {name} must be a positive integer, got {value!r}",
                     hint=f"pass e.g. {name}=10",
                 )
-        for name in ("poll_interval", "shutdown_grace", "heartbeat_interval", "retry_base_delay"):
+        for name in (
+            "poll_interval",
+            "shutdown_grace",
+            "cancel_grace",
+            "heartbeat_interval",
+            "retry_base_delay",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ConfigurationError(
@@ -40,3 +47,7 @@ class WorkerSettings:
                 "Worker poll_interval must be above 0 (0 would poll in a busy loop)",
                 hint="pass e.g. poll_interval=1.0; notifications wake the worker sooner anyway",
             )
+
+
+DEFAULTS = WorkerSettings()
+"""The default tunables: the one place :class:`pgflow.Worker` and the CLI take them from."""

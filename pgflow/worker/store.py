@@ -2,7 +2,7 @@
 
 One object owns the worker's SQL (STYLE 22): claiming, reporting, releasing and the
 ``workers`` bookkeeping. Each method is one short transaction. Errors are psycopg's own:
-callers decide what is transient (:mod:`pgflow.worker.retry`).
+callers decide what is transient (:mod:`pgflow.db.retry`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from pgflow._decode import decode_task_values
 from pgflow._json import jsonb
 from pgflow.sql import query
 
-__all__ = ["ClaimedTask", "Report", "TaskError", "WorkerStore"]
+__all__ = ["AttemptKey", "ClaimedTask", "Report", "TaskError", "WorkerStore"]
+
+AttemptKey = tuple[UUID, str, int, int]
+"""``(run_id, step_slug, task_index, attempt)``: one attempt of one task."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +52,26 @@ class ClaimedTask:
     deadline: datetime
 
     @property
+    def key(self) -> AttemptKey:
+        """``(run_id, step_slug, task_index, attempt)``: this attempt, among all others."""
+        return (self.run_id, self.step_slug, self.task_index, self.attempt)
+
+    @property
     def label(self) -> str:
         """``step`` or ``step[index]`` for map tasks, for log lines."""
         return self.step_slug if self.task_index == 0 else f"{self.step_slug}[{self.task_index}]"
+
+    def log_extra(self, action: str, **more: Any) -> dict[str, Any]:
+        """The ``extra`` of a log record about this task."""
+        return {
+            "action": action,
+            "run_id": str(self.run_id),
+            "flow_slug": self.flow_slug,
+            "step_slug": self.step_slug,
+            "task_index": self.task_index,
+            "attempt": self.attempt,
+            **more,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +136,12 @@ class WorkerStore:
             if failed:
                 await conn.execute(query("worker_fail_tasks"), _failures(failed))
 
+    async def cancelled_attempts(self, tasks: Sequence[ClaimedTask]) -> set[AttemptKey]:
+        """Which of these running attempts may no longer run (cancelled, taken over, gone)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query("worker_cancelled_attempts"), _key_arrays(tasks))
+            return {(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()}
+
     async def release(self) -> int:
         """Give back every task still leased to this worker; return how many."""
         return int(await self._scalar("worker_release_tasks", worker_id=self.worker_id) or 0)
@@ -144,24 +170,24 @@ class WorkerStore:
         return row[0] if row else None
 
 
-def _key_arrays(reports: Sequence[Report]) -> dict[str, list[Any]]:
+def _key_arrays(tasks: Sequence[ClaimedTask]) -> dict[str, list[Any]]:
     return {
-        "run_ids": [r.task.run_id for r in reports],
-        "step_slugs": [r.task.step_slug for r in reports],
-        "task_indexes": [r.task.task_index for r in reports],
-        "attempts": [r.task.attempt for r in reports],
+        "run_ids": [t.run_id for t in tasks],
+        "step_slugs": [t.step_slug for t in tasks],
+        "task_indexes": [t.task_index for t in tasks],
+        "attempts": [t.attempt for t in tasks],
     }
 
 
 def _completions(reports: Sequence[Report]) -> dict[str, list[Any]]:
     outputs = [jsonb(r.output) for r in reports]
-    return {**_key_arrays(reports), "outputs": outputs}
+    return {**_key_arrays([r.task for r in reports]), "outputs": outputs}
 
 
 def _failures(reports: Sequence[Report]) -> dict[str, list[Any]]:
     errors = [r.error for r in reports if r.error is not None]
     return {
-        **_key_arrays(reports),
+        **_key_arrays([r.task for r in reports]),
         "error_messages": [e.message for e in errors],
         "error_types": [e.type for e in errors],
         "error_tracebacks": [e.traceback for e in errors],

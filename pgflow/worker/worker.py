@@ -26,15 +26,16 @@ from psycopg_pool import AsyncConnectionPool
 
 from pgflow.db.connection import aconnect, open_async_pool, resolve_database
 from pgflow.db.errors import describe_conninfo, wrap_db_errors
+from pgflow.db.retry import Health
 from pgflow.dsl.flow import Flow
 from pgflow.errors import ConfigurationError
+from pgflow.worker.cancel import CancelWatch
 from pgflow.worker.heartbeat import Heartbeat
 from pgflow.worker.listener import WORKER_APPLICATION_NAME, TaskListener
 from pgflow.worker.loop import Supervisor
 from pgflow.worker.reporter import Reporter
-from pgflow.worker.retry import Health
 from pgflow.worker.runner import TaskRunner
-from pgflow.worker.settings import WorkerSettings
+from pgflow.worker.settings import DEFAULTS, WorkerSettings
 from pgflow.worker.signals import StopSignals
 from pgflow.worker.store import WorkerStore
 from pgflow.worker.syncpool import LazySyncPool
@@ -57,6 +58,9 @@ class Worker:
         poll_interval: seconds between fallback polls while idle (notifications wake the
             worker sooner; polls pick up delayed retries).
         shutdown_grace: seconds running tasks get to finish after a stop request.
+        cancel_grace: seconds an async handler whose task was cancelled (its run cancelled
+            or failed) gets after ``ctx.cancelled`` is set, before its asyncio task is
+            cancelled (docs/workers.md, "Cancellation").
         heartbeat_interval: seconds between heartbeats in ``pgflow.workers``.
         env: what handlers see as ``ctx.env`` (default: ``os.environ``).
         worker_id: this worker's id (default: a random UUID).
@@ -72,15 +76,16 @@ class Worker:
         flows: Flow | Iterable[Flow],
         database_url: str | None = None,
         *,
-        concurrency: int = 10,
+        concurrency: int = DEFAULTS.concurrency,
         batch_size: int | None = None,
-        poll_interval: float = 1.0,
-        shutdown_grace: float = 30.0,
-        heartbeat_interval: float = 10.0,
+        poll_interval: float = DEFAULTS.poll_interval,
+        shutdown_grace: float = DEFAULTS.shutdown_grace,
+        cancel_grace: float = DEFAULTS.cancel_grace,
+        heartbeat_interval: float = DEFAULTS.heartbeat_interval,
         env: Mapping[str, str] | None = None,
         worker_id: uuid.UUID | None = None,
         pool: AsyncConnectionPool | None = None,
-        retry_base_delay: float = 0.05,
+        retry_base_delay: float = DEFAULTS.retry_base_delay,
     ) -> None:
         self.flows = _flow_tuple(flows)
         self.database_url = database_url
@@ -89,6 +94,7 @@ class Worker:
             batch_size=batch_size or concurrency,
             poll_interval=poll_interval,
             shutdown_grace=shutdown_grace,
+            cancel_grace=cancel_grace,
             heartbeat_interval=heartbeat_interval,
             retry_base_delay=retry_base_delay,
         )
@@ -197,12 +203,16 @@ class Worker:
         await heartbeat.register()
         executor = DaemonThreadPool(self.settings.concurrency, thread_name_prefix="pgflow")
         sync_pool = LazySyncPool(conninfo, self.settings.concurrency)
-        supervisor = self._supervisor = self._supervise(store, health, executor, sync_pool)
+        cancels = CancelWatch(store, self.settings, health)
+        supervisor = self._supervisor = self._supervise(
+            store, health, executor, sync_pool, cancels
+        )
         listener = TaskListener(
             conninfo, self.flow_slugs, supervisor.wake, health,
             backoff_base=self.settings.retry_base_delay,
+            on_cancelled=cancels.notified, on_listening=cancels.listening,
         )  # fmt: skip
-        jobs = (listener.run(), heartbeat.run(), supervisor.reporter_task())
+        jobs = (listener.run(), heartbeat.run(), supervisor.reporter_task(), cancels.run())
         background = [asyncio.create_task(job) for job in jobs]
         try:
             with StopSignals(self.stop, handle_signals):
@@ -231,6 +241,7 @@ class Worker:
         health: Health,
         executor: DaemonThreadPool,
         sync_pool: LazySyncPool,
+        cancels: CancelWatch,
     ) -> Supervisor:
         runner = TaskRunner(
             self._steps, executor, self.env, store.pool.connection, sync_pool.connection
@@ -239,7 +250,7 @@ class Worker:
             store, health, backoff_base=self.settings.retry_base_delay,
             on_failure=store.pool.check,
         )  # fmt: skip
-        return Supervisor(self.settings, store, runner, reporter, health)
+        return Supervisor(self.settings, store, runner, reporter, health, cancels)
 
     def _announce(self, conninfo: str) -> None:
         logger.info(

@@ -45,7 +45,7 @@ def test_deploy_created_unchanged_refused_recreated(db_url, tmp_path):
     flows.write_text(textwrap.dedent(FLOW_V2))
     code, out = deploy(db_url, flows)
     assert code == 1
-    assert "refused" in out and "step 2 (shout) is new" in out
+    assert "refused" in out and "step 2 ('shout') is missing in the deployed" in out
     assert "greet_v2" in out and "Traceback" not in out
 
     code, out = deploy(db_url, flows, "--dev")

@@ -32,6 +32,7 @@ from alembic.util import CommandError, PriorityDispatchResult
 from pgflow.contrib.alembic import BRANCH, FLOWS_OPTION
 from pgflow.contrib.alembic.ops import ApplyFlowOp, escape_colons, render_query
 from pgflow.errors import ConfigurationError, ShapeMismatchError
+from pgflow.sql import query
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -114,11 +115,8 @@ def _scalar(connection: Connection, text: str) -> Any:
 
 
 def _deployed(connection: Connection, slug: str) -> tuple[str, Any] | None:
-    from sqlalchemy import text as sql_text
-
-    query = escape_colons(render_query("deployed_flow", flow_slug=slug))
-    row = connection.execute(sql_text(query)).first()
-    return None if row is None else (str(row[0]), row[1])
+    row = connection.exec_driver_sql(query("deployed_flow"), {"slug": slug}).mappings().first()
+    return None if row is None else (str(row["checksum"]), row["shape"])
 
 
 def _changed(slug: str, deployed: tuple[str, Any], shape: Any, checksum: str) -> FlowChangedError:

@@ -33,10 +33,3 @@ select pgflow.delete_flow_and_data({flow_slug})
 -- name: flows_table_exists
 -- Whether the pgflow schema is installed at all (autogenerate on a bare database).
 select to_regclass('pgflow.flows') is not null
-
--- name: deployed_flow
--- A deployed flow's checksum and shape: the declared ones, else computed from its rows.
-select coalesce(checksum, pgflow.flow_checksum(flow_slug)),
-       coalesce(declared_shape, pgflow.get_flow_shape(flow_slug))
-from pgflow.flows
-where flow_slug = {flow_slug}

@@ -108,9 +108,9 @@ def test_wait_raises_with_the_failing_step_and_its_message(
     with pytest.raises(RunFailedError) as caught:
         client.wait(run.run_id, timeout=10)
     error = caught.value
-    assert error.step_slug == "check"  # type: ignore[attr-defined]
-    assert error.error_type == "ValueError"  # type: ignore[attr-defined]
-    assert "order 4 has a negative amount" in error.error_message  # type: ignore[attr-defined]
+    assert error.step_slug == "check"
+    assert error.error_type == "ValueError"
+    assert "order 4 has a negative amount" in error.error_message
     assert "failed at step 'check'" in str(error) and error.hint
 
 
@@ -120,7 +120,7 @@ def test_wait_times_out_when_no_worker_runs(client: Client, deploy: Deploy) -> N
     with pytest.raises(RunTimeoutError, match=r"did not finish within 0.2 s") as caught:
         client.wait(run.run_id, timeout=0.2)
     assert "check started" in str(caught.value)
-    assert caught.value.run.status == "started"  # type: ignore[attr-defined]
+    assert caught.value.run.status == "started"
 
 
 def test_cancel_then_wait_raises_cancelled(client: Client, deploy: Deploy) -> None:

@@ -35,7 +35,7 @@ def test_pgflow_sqlstates_map_to_their_classes(
     assert type(exc.value) is cls
     assert exc.value.message == "flow 'f' is broken"
     assert exc.value.hint == "Fix flow f."
-    assert exc.value.sqlstate == code  # type: ignore[attr-defined]
+    assert exc.value.sqlstate == code
     assert isinstance(exc.value.__cause__, psycopg.Error)
     assert str(exc.value) == "flow 'f' is broken\nHint: Fix flow f."
 
@@ -61,8 +61,8 @@ def test_unique_violation_carries_the_constraint_name(plain: psycopg.Connection[
     plain.execute("insert into t values (1)")
     with pytest.raises(errors.DatabaseError) as exc, wrap_db_errors():
         plain.execute("insert into t values (1)")
-    assert exc.value.constraint_name == "t_pkey"  # type: ignore[attr-defined]
-    assert exc.value.sqlstate == "23505"  # type: ignore[attr-defined]
+    assert exc.value.constraint_name == "t_pkey"
+    assert exc.value.sqlstate == "23505"
     assert exc.value.message.startswith("duplicate key value violates unique constraint")
     assert "Detail: Key (id)=(1) already exists." in exc.value.message
 
@@ -78,7 +78,7 @@ def test_values_postgres_rejects_are_invalid_input(plain: psycopg.Connection[Any
     with pytest.raises(errors.InvalidInputError) as exc, wrap_db_errors():
         plain.execute("select 'not json'::jsonb")
     assert exc.value.message.startswith("invalid input syntax for type json")
-    assert exc.value.sqlstate == "22P02"  # type: ignore[attr-defined]
+    assert exc.value.sqlstate == "22P02"
 
 
 def test_missing_privilege_suggests_the_pgflow_roles(db_url: str) -> None:

@@ -52,8 +52,8 @@ async def test_exhausted_retries_store_type_message_and_traceback(
     with pytest.raises(RunFailedError) as caught:
         await aclient.wait(run.run_id, timeout=10)
     error = caught.value
-    assert error.step_slug == "wobble"  # type: ignore[attr-defined]
-    assert "attempt 3 went boom" in error.error_message  # type: ignore[attr-defined]
+    assert error.step_slug == "wobble"
+    assert "attempt 3 went boom" in error.error_message
     assert "wobble" in str(error) and str(run.run_id) in str(error)
     with psycopg.connect(db_url) as conn:
         (task,) = tasks_of(conn, run.run_id)
@@ -62,7 +62,7 @@ async def test_exhausted_retries_store_type_message_and_traceback(
     assert task["error_message"] == "attempt 3 went boom"
     assert 'raise Boom(f"attempt {ctx.attempt} went boom")' in task["error_traceback"]
     assert "test_failures.py" in task["error_traceback"]
-    step = error.run.step("wobble")  # type: ignore[attr-defined]
+    step = error.run.step("wobble")
     assert step.error_type == f"{__name__}.Boom" and step.attempts == 3
 
 

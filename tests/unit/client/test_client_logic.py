@@ -71,7 +71,7 @@ def test_raise_for_status_names_the_failing_step() -> None:
         _run("failed").raise_for_status()
     error = caught.value
     assert "failed at step 'b': ValueError: nope (attempt 3 of 3)" in str(error)
-    assert (error.step_slug, error.error_type) == ("b", "ValueError")  # type: ignore[attr-defined]
+    assert (error.step_slug, error.error_type) == ("b", "ValueError")
     with pytest.raises(RunCancelledError):
         _run("cancelled").raise_for_status()
     done = _run("completed", output={"a": 1})

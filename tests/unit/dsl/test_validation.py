@@ -49,7 +49,10 @@ def check(build: Callable[[], object], error: type[Exception], *parts: str) -> D
     [
         ("", "must not be empty"),
         ("a" * (MAX_SLUG_LENGTH + 1), "the limit is 128"),
-        ("1abc", "must start with a letter or '_'"),
+        ("1abc", "must start with a letter"),
+        ("_private", "must not start or end with '_'"),
+        ("trailing_", "must not start or end with '_'"),
+        ("_", "must not start or end with '_'"),
         ("with-dash", "only letters, digits and '_'"),
         ("spa ce", "only letters, digits and '_'"),
         ("żółć", "only letters, digits and '_'"),
@@ -61,7 +64,7 @@ def check(build: Callable[[], object], error: type[Exception], *parts: str) -> D
 )
 def test_invalid_flow_and_step_slugs_are_refused(slug: Any, problem: str) -> None:
     flow_error = check(lambda: Flow(slug), InvalidSlugError, "invalid flow slug", problem)
-    assert flow_error.flow_slug == slug
+    assert flow_error.flow_slug == str(slug)
     step_error = check(
         lambda: Flow("f").step(slug, lambda: 1),
         InvalidSlugError,
@@ -69,11 +72,13 @@ def test_invalid_flow_and_step_slugs_are_refused(slug: Any, problem: str) -> Non
         "in flow 'f'",
         problem,
     )
-    assert (step_error.flow_slug, step_error.step_slug) == ("f", slug)
+    assert (step_error.flow_slug, step_error.step_slug) == ("f", str(slug))
 
 
 def test_valid_slug_edge_cases() -> None:
-    assert is_valid_slug("_") and is_valid_slug("A" * MAX_SLUG_LENGTH) and is_valid_slug("Run")
+    assert is_valid_slug("a") and is_valid_slug("A" * MAX_SLUG_LENGTH) and is_valid_slug("Run")
+    assert is_valid_slug("a_b") and is_valid_slug("a__b") and is_valid_slug("x1")
+    assert not is_valid_slug("_") and not is_valid_slug("_a") and not is_valid_slug("a_")
     assert RESERVED_SLUGS == {"run", "input"}
 
 
@@ -89,6 +94,18 @@ def test_duplicate_step_slug() -> None:
         "already defined",
         "another slug",
     )
+
+
+def test_step_slugs_must_differ_in_more_than_letter_case() -> None:
+    error = check(
+        lambda: base().step("Fetch", lambda input: 1),
+        DefinitionError,
+        "step 'Fetch' of flow 'site'",
+        "step 'fetch' is already defined",
+        "more than letter case",
+    )
+    assert (error.flow_slug, error.step_slug) == ("site", "Fetch")
+    Flow("fetch").step("fetch", lambda input: 1)  # a step may share its flow's slug
 
 
 # --- dependencies ------------------------------------------------------------------------
@@ -355,6 +372,30 @@ def test_modes_must_be_one_of_the_three(name: str, value: Any) -> None:
         f"{name}={value!r} is not a valid mode",
         "'skip', 'skip-cascade', 'fail'",
     )
+
+
+@pytest.mark.parametrize("mode", ["skip", "skip-cascade", "fail"])
+def test_when_unmet_without_a_condition_is_refused(mode: str) -> None:
+    check(
+        lambda: base().step("s", lambda fetch: 1, depends_on=["fetch"], when_unmet=mode),
+        DefinitionError,
+        "step 's' of flow 'site'",
+        f"when_unmet={mode!r} is given without a condition (if_ or if_not)",
+        "add if_",
+    )
+    check(
+        lambda: Flow("f", input=list[int]).map("m", lambda x: x, when_unmet=mode),
+        DefinitionError,
+        "without a condition",
+    )
+
+
+def test_when_unmet_with_either_condition_and_when_exhausted_alone_are_accepted() -> None:
+    flow = base()
+    flow.step("a", lambda fetch: 1, depends_on=["fetch"], if_={"fetch": {}}, when_unmet="fail")
+    flow.step("b", lambda fetch: 1, depends_on=["fetch"], if_not={"fetch": {}}, when_unmet="fail")
+    flow.step("c", lambda fetch: 1, depends_on=["fetch"], when_exhausted="skip-cascade")
+    assert [s.when_unmet for s in flow.steps[1:]] == ["fail", "fail", "skip"]
 
 
 def test_a_skippable_dependency_needs_a_default_or_optional_parameter() -> None:

@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from psycopg_pool import PoolTimeout
 
+from pgflow.db.retry import Backoff, Health, is_transient
 from pgflow.errors import ConfigurationError, DatabaseError
-from pgflow.worker.retry import Backoff, Health, is_transient
 from pgflow.worker.runner import task_error
 from pgflow.worker.settings import WorkerSettings
 

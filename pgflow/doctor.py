@@ -1,4 +1,9 @@
-"""``pgflow check``: definitions and types offline, then the database when reachable."""
+"""``pgflow check`` and the worker's start-up check: definitions offline, then the database.
+
+The compiler and the DSL validate definitions without a database; this module adds what
+only a database can tell (schema version, deployed shapes), for ``pgflow check`` and for
+the warnings a worker prints when it starts.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import psycopg
+from psycopg.rows import dict_row
 
 from pgflow.db.schema import status as schema_status
 from pgflow.dsl.flow import Flow
 from pgflow.errors import PgflowError
 from pgflow.shape import FlowShape, diff, shape_of
+from pgflow.sql import query
 
 Level = Literal["ok", "info", "problem"]
 
@@ -81,10 +88,20 @@ def _flow_finding(conn: psycopg.Connection[Any], flow: Flow) -> Finding:
 
 
 def _deployed(conn: psycopg.Connection[Any], slug: str) -> tuple[FlowShape, str] | None:
-    """The deployed shape and its SQL ``flow_checksum``, or None when not deployed."""
-    row = conn.execute(
-        "select pgflow.get_flow_shape(f.flow_slug)::text, pgflow.flow_checksum(f.flow_slug) "
-        "from pgflow.flows f where f.flow_slug = %(slug)s",
-        {"slug": slug},
-    ).fetchone()
-    return None if row is None else (FlowShape.from_json(row[0]), row[1])
+    """The deployed shape and checksum, or None when not deployed."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(query("deployed_flow"), {"slug": slug}).fetchone()
+    return None if row is None else (FlowShape.from_json(row["shape"]), row["checksum"])
+
+
+def deployment_warnings(conn: psycopg.Connection[Any], flows: Sequence[Flow]) -> list[str] | None:
+    """What a worker of ``flows`` should warn about: flows not deployed or deployed changed.
+
+    None when the role may not inspect the definitions: a least-privilege worker role
+    (pgflow_worker) runs flows without reading any table, so that is no problem.
+    """
+    row = conn.execute(query("doctor_can_inspect")).fetchone()
+    if row is not None and not row[0]:
+        return None
+    findings = check_database(conn, flows)
+    return [f"{f.message} ({f.hint})" if f.hint else f.message for f in findings if f.level != "ok"]
