@@ -17,7 +17,7 @@ from pgflow import Flow
 from pgflow.db.schema import SchemaManager
 from pgflow.deploy import deploy_flows
 from pgflow.migrations import migrations
-from pgflow.testing import DatabaseFactory, start_server
+from pgflow.testing.databases import DatabaseFactory, start_server
 
 
 def chain(n: int) -> Flow:

@@ -23,7 +23,7 @@ from psycopg.types.json import Jsonb
 
 from pgflow.db.schema import SchemaManager
 from pgflow.migrations import migrations
-from pgflow.testing import DatabaseFactory, start_server
+from pgflow.testing.databases import DatabaseFactory, start_server
 
 
 def prepare(conn: psycopg.Connection[Any], steps: int, runs: int) -> None:

@@ -37,15 +37,10 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from pgflow import _client_base as base
 from pgflow._decode import decode_for_reading
-from pgflow.db.connection import (
-    aconnect,
-    connect,
-    open_async_pool,
-    open_pool,
-    resolve_database,
-)
+from pgflow.db.connection import aconnect, connect, open_async_pool, open_pool
 from pgflow.db.errors import wrap_db_errors
 from pgflow.db.retry import Backoff
+from pgflow.db.target import resolve_database
 from pgflow.dsl.flow import Flow
 from pgflow.errors import ConfigurationError, DatabaseError
 from pgflow.models import Run

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg.rows import dict_row
 
+from pgflow._words import counted
 from pgflow.db.schema import status as schema_status
 from pgflow.dsl.flow import Flow
 from pgflow.errors import PgflowError
@@ -37,7 +38,7 @@ def check_definitions(flows: Sequence[Flow]) -> list[Finding]:
     return [
         Finding(
             "ok",
-            f"flow {flow.slug!r}: {len(flow.steps)} steps, definitions and types across "
+            f"flow {flow.slug!r}: {counted(len(flow.steps), 'step')}, definitions and types across "
             f"edges ok (checksum {shape_of(flow).checksum[:12]})",
         )
         for flow in flows

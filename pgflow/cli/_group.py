@@ -1,6 +1,6 @@
 """The root ``pgflow`` click group, the shared ``--database-url`` option, and error output.
 
-Exit codes (SPEC §6): 0 ok; 1 a :class:`~pgflow.errors.PgflowError`, printed to stderr as
+Exit codes: 0 ok; 1 a :class:`~pgflow.errors.PgflowError`, printed to stderr as
 ``Error: <message>`` and ``Hint: <hint>`` without a traceback; 2 usage errors (click's own).
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 import click
 
 from pgflow._version import __version__
-from pgflow.db.connection import DatabaseTarget, resolve_database
 from pgflow.db.errors import wrap_db_errors
+from pgflow.db.target import DatabaseTarget, resolve_database
 from pgflow.errors import PgflowError
 
 __all__ = ["PgflowGroup", "database_url_option", "main", "report_error", "resolve_target"]
@@ -60,7 +60,7 @@ database_url_option = click.option(
 def resolve_target(database_url: str | None) -> DatabaseTarget:
     """Resolve the database for a command; say so on stderr when it is the embedded one.
 
-    Commands call this instead of :func:`pgflow.db.connection.resolve_database` so that
+    Commands call this instead of :func:`pgflow.db.target.resolve_database` so that
     every command announces the embedded server the same way (stdout stays clean).
     """
     target = resolve_database(database_url)

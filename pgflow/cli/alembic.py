@@ -47,13 +47,26 @@ def _integration(name: str) -> ModuleType:
             raise
         raise ConfigurationError(
             f"the Alembic integration needs the {exc.name!r} package",
-            hint="pip install alembic",
+            hint="pip install 'pgflow-py[alembic]' (or: pip install alembic SQLAlchemy)",
         ) from exc
 
 
 @main.group(name="alembic")
 def alembic_group() -> None:
-    """Ship flows through Alembic migrations (see docs/alembic.md)."""
+    """Ship flows through Alembic migrations.
+
+    \b
+    Set-up, once (needs pip install 'pgflow-py[alembic]'), in alembic.ini [alembic]:
+      path_separator = newline
+      version_locations =
+          %(here)s/migrations/versions
+          pgflow.contrib.alembic:versions
+    Then `alembic upgrade heads` installs or upgrades the pgflow schema, and
+    `pgflow alembic revision FLOWS` writes a revision that applies the flows.
+    For `alembic revision --autogenerate`, pass process_revision_directives=
+    pgflow.contrib.alembic.pgflow_revision_directives to context.configure in env.py.
+    The full walk-through is docs/alembic.md in the source repository.
+    """
 
 
 @alembic_group.command()

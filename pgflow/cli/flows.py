@@ -23,7 +23,7 @@ from pgflow.loader import load_flows
 __all__ = ["check", "compile_command", "graph"]
 
 flows_argument = click.argument("flows_ref", metavar="FLOWS")
-# Accepted on every command (SPEC §6) so scripts can pass it uniformly; unused offline.
+# Accepted on every command so scripts can pass it uniformly; unused offline.
 offline_database_url = click.option("--database-url", hidden=True, default=None)
 
 
@@ -83,7 +83,7 @@ def _database_findings(database_url: str | None, flows: list[Flow]) -> list[Find
     except PgflowError as exc:
         return [Finding("problem", f"database: {exc.message}", exc.hint)]
     return [
-        Finding("ok", f"database: reachable ({target.describe().removeprefix('Using ')})"),
+        Finding("ok", f"database: reachable, {target.describe().removeprefix('Using ')}"),
         *found,
     ]
 

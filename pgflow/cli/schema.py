@@ -8,7 +8,7 @@ import click
 
 from pgflow.cli._group import database_url_option, main, resolve_target
 from pgflow.db import embedded
-from pgflow.db.connection import project_dir
+from pgflow.db.project import project_dir
 from pgflow.db.schema import install as install_schema
 
 __all__ = ["embedded_group", "embedded_stop", "embedded_url", "install"]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import click
 
 from pgflow._version import __version__
+from pgflow._words import counted
 from pgflow.cli._group import database_url_option, main, resolve_target
 from pgflow.cli._render import configure_logging
-from pgflow.db.connection import DatabaseTarget, connect
+from pgflow.db.connection import connect
 from pgflow.db.errors import describe_conninfo
+from pgflow.db.target import DatabaseTarget
 from pgflow.doctor import deployment_warnings
 from pgflow.dsl.flow import Flow
 from pgflow.loader import load_flows
@@ -95,7 +97,7 @@ def worker(
 
 def _start_up_lines(target: DatabaseTarget, flows: list[Flow], runner: Worker) -> None:
     settings = runner.settings
-    described = ", ".join(f"{f.slug} ({_steps(len(f.steps))})" for f in flows)
+    described = ", ".join(f"{f.slug} ({counted(len(f.steps), 'step')})" for f in flows)
     click.echo(f"pgflow worker {__version__} ({runner.worker_id})", err=True)
     click.echo(f"  database     {describe_conninfo(target.url)} (from {target.source})", err=True)
     click.echo(f"  flows        {described}", err=True)
@@ -114,10 +116,6 @@ def _start_up_lines(target: DatabaseTarget, flows: list[Flow], runner: Worker) -
     for warning in warnings or ():
         click.secho(f"  warning      {warning}", err=True, fg="yellow")
     click.echo("Waiting for tasks; Ctrl+C stops gracefully (twice: at once).", err=True)
-
-
-def _steps(count: int) -> str:
-    return f"{count} step" if count == 1 else f"{count} steps"
 
 
 def _deployment_warnings(url: str, flows: list[Flow]) -> list[str] | None:

@@ -1,4 +1,4 @@
-"""The flow compiler: a :class:`~pgflow.Flow` to deterministic SQL (SPEC §4).
+"""The flow compiler: a :class:`~pgflow.Flow` to deterministic SQL. See docs/dsl.md (compiling).
 
 ``compile_flow(flow)`` returns a :class:`CompiledFlow` whose ``sql`` is::
 

@@ -1,4 +1,4 @@
-"""Write compiled flows as migration files, guarded by the files already there (SPEC §4).
+"""Write compiled flows as migration files, guarded by the files already there.
 
 ``pgflow compile FLOWS -o DIR`` writes ``<UTC YYYYmmddHHMMSS>_create_<slug>.sql`` per flow.
 Before writing anything it reads DIR's earlier ``*.sql`` files: a flow they already define

@@ -1,6 +1,6 @@
-"""Read earlier migration files: which flows do they define, with which shapes (SPEC §4)?
+"""Read earlier migration files: which flows do they define, with which shapes?
 
-The recipe of STYLE §4.3: split each file with a lexer that understands quoting
+The recipe: split each file with a lexer that understands quoting
 (:mod:`pgflow.compiler.sqlscan`), parse with sqlglot only the statements that mention a
 pgflow definition function, collect calls in both positions (``SELECT pgflow.f(…)`` and
 ``SELECT * FROM pgflow.f(…)``, ``=>`` and ``:=``), and cross-check the count against a text

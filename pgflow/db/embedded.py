@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from pgflow.db.errors import wrap_db_errors
+from pgflow.db.project import project_dir
 from pgflow.errors import ConfigurationError
 
 __all__ = [
@@ -98,8 +99,6 @@ def _server(pgdata: Path) -> Any:
 def _default(pgdata: Path | None) -> Path:
     if pgdata is not None:
         return pgdata
-    from pgflow.db.connection import project_dir  # connection imports this module lazily
-
     return data_dir(project_dir())
 
 

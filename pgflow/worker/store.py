@@ -1,14 +1,14 @@
 """Every SQL call the worker makes, over its connection pool.
 
-One object owns the worker's SQL (STYLE 22): claiming, reporting, releasing and the
+One object owns the worker's SQL: claiming, reporting, releasing and the
 ``workers`` bookkeeping. Each method is one short transaction. Errors are psycopg's own:
 callers decide what is transient (:mod:`pgflow.db.retry`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -40,6 +40,7 @@ class ClaimedTask:
             :class:`~pgflow._decode.Undecodable` when Python cannot decode it.
         flow_input: the run's input (or :class:`~pgflow._decode.Undecodable`).
         deadline: when the lease expires (database clock).
+        is_map: whether the task is one element of a map step (labelled ``step[index]``).
     """
 
     run_id: UUID
@@ -50,6 +51,7 @@ class ClaimedTask:
     input: Any
     flow_input: Any
     deadline: datetime
+    is_map: bool = False
 
     @property
     def key(self) -> AttemptKey:
@@ -58,8 +60,8 @@ class ClaimedTask:
 
     @property
     def label(self) -> str:
-        """``step`` or ``step[index]`` for map tasks, for log lines."""
-        return self.step_slug if self.task_index == 0 else f"{self.step_slug}[{self.task_index}]"
+        """``step``, or ``step[index]`` for map tasks, for log lines."""
+        return f"{self.step_slug}[{self.task_index}]" if self.is_map else self.step_slug
 
     def log_extra(self, action: str, **more: Any) -> dict[str, Any]:
         """The ``extra`` of a log record about this task."""
@@ -105,12 +107,20 @@ class WorkerStore:
         pool: an open async pool of autocommit connections.
         worker_id: this worker's id (recorded on claimed tasks and in ``workers``).
         flow_slugs: the flows this worker serves.
+        map_steps: ``(flow_slug, step_slug)`` of the map steps among them.
     """
 
-    def __init__(self, pool: AsyncConnectionPool, worker_id: UUID, flow_slugs: Sequence[str]):
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        worker_id: UUID,
+        flow_slugs: Sequence[str],
+        map_steps: Collection[tuple[str, str]] = (),
+    ):
         self.pool = pool
         self.worker_id = worker_id
         self.flow_slugs = list(flow_slugs)
+        self.map_steps = frozenset(map_steps)
 
     async def claim(self, max_tasks: int) -> list[ClaimedTask]:
         """Lease up to ``max_tasks`` ready tasks of this worker's flows.
@@ -124,7 +134,13 @@ class WorkerStore:
             cur = conn.cursor(row_factory=class_row(ClaimedTask))
             decode_task_values(cur)
             await cur.execute(query("worker_claim_tasks"), {**params, "max_tasks": max_tasks})
-            return await cur.fetchall()
+            tasks = await cur.fetchall()
+        if not self.map_steps:
+            return tasks
+        return [
+            replace(t, is_map=True) if (t.flow_slug, t.step_slug) in self.map_steps else t
+            for t in tasks
+        ]
 
     async def report(self, reports: Sequence[Report]) -> None:
         """Store completions and failures, all in one transaction."""

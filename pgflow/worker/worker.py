@@ -24,9 +24,10 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from pgflow.db.connection import aconnect, open_async_pool, resolve_database
+from pgflow.db.connection import aconnect, open_async_pool
 from pgflow.db.errors import describe_conninfo, wrap_db_errors
 from pgflow.db.retry import Health
+from pgflow.db.target import resolve_database
 from pgflow.dsl.flow import Flow
 from pgflow.errors import ConfigurationError
 from pgflow.worker.cancel import CancelWatch
@@ -198,15 +199,14 @@ class Worker:
         handle_signals: bool,
     ) -> None:
         health = Health()
-        store = WorkerStore(pool, self.worker_id, self.flow_slugs)
+        maps = [(f.slug, s.slug) for f in self.flows for s in f.steps if s.step_type == "map"]
+        store = WorkerStore(pool, self.worker_id, self.flow_slugs, maps)
         heartbeat = Heartbeat(store, self.settings.heartbeat_interval, health, *_host())
         await heartbeat.register()
         executor = DaemonThreadPool(self.settings.concurrency, thread_name_prefix="pgflow")
         sync_pool = LazySyncPool(conninfo, self.settings.concurrency)
         cancels = CancelWatch(store, self.settings, health)
-        supervisor = self._supervisor = self._supervise(
-            store, health, executor, sync_pool, cancels
-        )
+        supervisor = self._supervisor = self._supervise(store, health, executor, sync_pool, cancels)
         listener = TaskListener(
             conninfo, self.flow_slugs, supervisor.wake, health,
             backoff_base=self.settings.retry_base_delay,

@@ -1,4 +1,4 @@
-"""`pgflow deploy FLOWS [--dev]` end to end through the CLI (SPEC §6)."""
+"""`pgflow deploy FLOWS [--dev]` end to end through the CLI."""
 
 from __future__ import annotations
 

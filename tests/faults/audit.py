@@ -8,7 +8,7 @@
   by ``AFTER`` row triggers on the pgflow tables, so in the very transaction that made the
   change: a rolled-back change leaves no row, a committed one always does.
 
-:func:`check_invariants` then asserts SPEC §7 "nothing is lost" and the exactly-once
+:func:`check_invariants` then asserts "nothing is lost" (docs/guarantees.md) and the exactly-once
 guarantees, and returns the figures of the load.
 """
 

@@ -1,10 +1,11 @@
 """Several real workers under load while a supervisor SIGKILLs them and Postgres restarts.
 
-SPEC §7: a killed worker's tasks run again after their lease; a Postgres restart under
-load ends with every run finished once. The load mixes chains, diamonds and large maps.
-What is checked afterwards (:func:`tests.faults.audit.check_invariants`): every run
-completed exactly once with the right output; every task completed exactly once, by the
-attempt that held its lease; nothing left leased or queued; no row left a terminal status.
+Nothing is lost (docs/guarantees.md): a killed worker's tasks run again after their lease;
+a Postgres restart under load ends with every run finished once. The load mixes chains,
+diamonds and large maps. What is checked afterwards
+(:func:`tests.faults.audit.check_invariants`): every run completed exactly once with the
+right output; every task completed exactly once, by the attempt that held its lease; nothing
+left leased or queued; no row left a terminal status.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""pgflow.deploy.deploy_flows: create, no-op, options, refusal, --dev recreate (SPEC §4, §6)."""
+"""pgflow.deploy.deploy_flows: create, no-op, options, refusal, --dev recreate."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The declarative schema and the migrations build the same database (STYLE point 4).
+"""The declarative schema and the migrations build the same database.
 
 DB A runs ``pgflow/sql/schema/*.sql`` in order; DB B is installed by the installer from
 ``pgflow/migrations/``. Their ``pg_dump --schema-only --schema=pgflow`` outputs, split per

@@ -1,4 +1,4 @@
-"""The curated public API: ``__all__`` is sorted, complete and importable (STYLE §10)."""
+"""The curated public API: ``__all__`` is sorted, complete and importable."""
 
 from __future__ import annotations
 

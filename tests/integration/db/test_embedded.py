@@ -12,7 +12,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from pgflow.cli import main
 from pgflow.db import embedded
-from pgflow.db.connection import resolve_database
+from pgflow.db.target import resolve_database
 from pgflow.migrations import migrations
 from pgflow.testing import temporary_project
 

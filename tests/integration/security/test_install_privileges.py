@@ -1,4 +1,4 @@
-"""Installing as a non-superuser that owns its database (SPEC §2), on a private server.
+"""Installing as a non-superuser that owns its database, on a private server.
 
 The shared test server already has the pgflow roles, so these tests start a private
 embedded Postgres whose cluster has none yet:

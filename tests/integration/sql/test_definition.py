@@ -1,4 +1,4 @@
-"""create_flow / add_step: validation, immutability, declared shapes (SPEC §4, §5)."""
+"""create_flow / add_step: validation, immutability, declared shapes."""
 
 from __future__ import annotations
 

@@ -156,6 +156,7 @@ def test_graph_mermaid_and_dot() -> None:
     assert 'digraph "fan_out" {' in dot.stdout and 'digraph "double_numbers" {' in dot.stdout
     assert '"sizes" [label="sizes (map)", peripheries=2];' in dot.stdout
     assert '"total" [label="total (if, skip-cascade)"];' in dot.stdout
+    assert '"report" [label="report (if_not, fail)"];' in dot.stdout  # not "(if, fail)"
     assert '"urls" -> "sizes";' in dot.stdout
 
 
@@ -170,7 +171,7 @@ def test_check_offline_reports_each_flow() -> None:
     assert lines[0].startswith(
         "ok   flow 'fan_out': 4 steps, definitions and types across edges ok"
     )
-    assert lines[1].startswith("ok   flow 'double_numbers': 1 steps")
+    assert lines[1].startswith("ok   flow 'double_numbers': 1 step,")
 
 
 def test_check_reports_an_unreachable_database_as_a_problem() -> None:

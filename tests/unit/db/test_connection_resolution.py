@@ -1,4 +1,4 @@
-"""Database URL resolution order (SPEC §2) and the one-line description commands print."""
+"""Database URL resolution order and the one-line description commands print."""
 
 from __future__ import annotations
 
@@ -6,12 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pgflow.db.connection import (
-    DatabaseTarget,
-    configured_database_url,
-    find_pyproject,
-    project_dir,
-)
+from pgflow.db.project import find_pyproject, project_dir
+from pgflow.db.target import DatabaseTarget, configured_database_url
 from pgflow.errors import ConfigurationError
 
 ARG = "postgresql://arg@h1/a"

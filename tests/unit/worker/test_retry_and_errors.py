@@ -93,7 +93,14 @@ def test_very_long_tracebacks_keep_their_end() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"concurrency": 0}, {"batch_size": -1}, {"poll_interval": 0}, {"shutdown_grace": -1}],
+    [
+        {"concurrency": 0},
+        {"batch_size": -1},
+        {"poll_interval": 0},
+        {"shutdown_grace": -1},
+        {"cancel_grace": -0.5},
+        {"cancel_grace": "5"},
+    ],
 )
 def test_worker_settings_out_of_range_are_refused(options: dict[str, float]) -> None:
     with pytest.raises(ConfigurationError, match=next(iter(options))):

@@ -1,15 +1,7 @@
-"""pytest support: a real, disposable Postgres database per test.
+"""Disposable Postgres databases for tests: a server, a schema template, a clone per test.
 
-Enable it in your ``conftest.py``::
-
-    pytest_plugins = ["pgflow.testing"]
-
-Then ask for ``db_url`` (a fresh database with the pgflow schema), ``conn`` / ``aconn``
-(autocommit psycopg connections to it, rows as dicts), ``empty_db_url`` (no schema), or
-``pgflow_project`` (a throw-away project folder for the "no URL configured, so use the
-embedded server" path).
-
-The server, chosen once per session:
+Used by the pytest plugin :mod:`pgflow.testing` and usable without pytest (benchmarks,
+scripts). The server is chosen once (:func:`start_server`):
 
 1. ``PGFLOW_TEST_DATABASE_URL`` when set: a role there needs ``CREATEDB``;
 2. else a testcontainers Postgres when a Docker engine answers (image from
@@ -28,39 +20,25 @@ import shutil
 import socket
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import psycopg
-import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
-from psycopg.rows import DictRow, dict_row
 
 from pgflow.db import embedded
 from pgflow.db.schema import install
 
-try:  # pytest-asyncio is optional: without it, ``aconn`` is simply not usable.
-    from pytest_asyncio import fixture as async_fixture
-except ImportError:  # pragma: no cover
-    async_fixture = pytest.fixture  # type: ignore[assignment]
-
 __all__ = [
     "DatabaseFactory",
     "DatabaseServer",
-    "aconn",
-    "conn",
     "create_database",
-    "db_url",
     "docker_reachable",
     "drop_database",
-    "empty_db_url",
-    "pgflow_databases",
-    "pgflow_project",
-    "pgflow_server",
     "start_server",
     "temporary_project",
     "with_database",
@@ -247,65 +225,3 @@ def temporary_project(name: str = "demo") -> Iterator[Path]:
     finally:
         embedded.stop_embedded(embedded.data_dir(root))
         shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def pgflow_server() -> Iterator[DatabaseServer]:
-    """The session's Postgres server (see the module docstring for how it is chosen)."""
-    with start_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def pgflow_databases(pgflow_server: DatabaseServer) -> Iterator[DatabaseFactory]:
-    """Creates per-test databases; owns the session's template database."""
-    factory = DatabaseFactory(pgflow_server)
-    yield factory
-    factory.close()
-
-
-@pytest.fixture
-def db_url(pgflow_databases: DatabaseFactory) -> Iterator[str]:
-    """URL of a fresh database with the pgflow schema installed, dropped after the test."""
-    url = pgflow_databases.create()
-    yield url
-    pgflow_databases.drop(url)
-
-
-@pytest.fixture
-def empty_db_url(pgflow_databases: DatabaseFactory) -> Iterator[str]:
-    """URL of a fresh, empty database (no pgflow schema), dropped after the test."""
-    url = pgflow_databases.create(schema=False)
-    yield url
-    pgflow_databases.drop(url)
-
-
-@pytest.fixture
-def pgflow_project(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A throw-away project as the working directory, with no database URL configured.
-
-    ``PGFLOW_DATABASE_URL`` and ``DATABASE_URL`` are unset, so pgflow commands run inside it
-    start the embedded server in ``<project>/.pgflow/`` (stopped and deleted afterwards).
-    """
-    for name in ("PGFLOW_DATABASE_URL", "DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    with temporary_project() as root:
-        monkeypatch.chdir(root)
-        yield root
-
-
-@pytest.fixture
-def conn(db_url: str) -> Iterator[psycopg.Connection[DictRow]]:
-    """A sync autocommit connection to ``db_url``; rows come back as dicts."""
-    with psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as connection:
-        yield connection
-
-
-@async_fixture
-async def aconn(db_url: str) -> AsyncIterator[psycopg.AsyncConnection[DictRow]]:
-    """An async autocommit connection to ``db_url``; rows come back as dicts."""
-    connection = await psycopg.AsyncConnection.connect(
-        db_url, autocommit=True, row_factory=dict_row
-    )
-    async with connection:
-        yield connection
