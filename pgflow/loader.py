@@ -17,13 +17,12 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
-import pgflow
 from pgflow.dsl.flow import Flow
 from pgflow.errors import FlowLoadError, PgflowError
 
 __all__ = ["load_flows", "split_reference"]
 
-_PGFLOW_DIR = str(Path(pgflow.__file__).resolve().parent)
+_PGFLOW_DIR = str(Path(__file__).resolve().parent)
 
 
 def split_reference(reference: str) -> tuple[str, str | None]:
