@@ -35,6 +35,7 @@ COMMANDS = {
     "core_dispatch": "benchmarks.core_loop:dispatch",
     "worker_drain": "benchmarks.worker_layer:drain",
     "worker_serve": "benchmarks.worker_layer:serve",
+    "otel_drain": "benchmarks.otel_overhead:drain",
     "procrastinate_drain": "benchmarks.peers:procrastinate_drain",
 }
 

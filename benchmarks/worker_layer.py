@@ -46,11 +46,14 @@ async def _run(member: Member, args: dict[str, Any], done: Any) -> dict[str, Any
 
     set_counter(member.add)
     concurrency = args["concurrency"]
-    pool = await open_async_pool(args["url"], min_size=2, max_size=concurrency + 3)
+    url = args.get("worker_url") or args["url"]  # e.g. through PgBouncer (benchmarks.pooling)
+    options = {k: args[k] for k in ("prepare_threshold",) if k in args}
+    pool = await open_async_pool(url, min_size=2, max_size=concurrency + 3, **options)
     try:
         worker = Worker(
             [FLOWS[slug] for slug in args["flows"]],
-            args["url"],
+            url,
+            listen_url=args.get("listen_url"),
             concurrency=concurrency,
             batch_size=args["batch"],
             pool=pool,

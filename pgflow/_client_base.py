@@ -9,30 +9,36 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
 from pydantic import TypeAdapter
 
+from pgflow._input_schema import check_input
 from pgflow._json import dumps
 from pgflow.db.retry import is_transient
 from pgflow.dsl.flow import Flow
 from pgflow.errors import ConfigurationError, InvalidInputError, RunTimeoutError, UnknownRunError
 from pgflow.models import RUN_STATUSES, Run
 from pgflow.sql import query
+from pgflow.telemetry.hooks import StartScope
 
 __all__ = [
     "check_source",
+    "check_start",
     "deadline_after",
     "list_params",
     "listen_statements",
     "may_reconnect",
+    "poll_delay",
     "remaining",
     "run_from_row",
     "run_uuid",
     "start_params",
     "timeout_error",
+    "traced",
 ]
 
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)
@@ -80,6 +86,22 @@ def start_params(flow_or_slug: Flow | str, input: Any, run_id: Any) -> dict[str,
     return {"flow_slug": slug, "input": _encoded(slug, value), "run_id": rid}
 
 
+def traced(params: dict[str, Any], scope: StartScope) -> dict[str, Any]:
+    """The start parameters with the trace context to store with the run (None: none)."""
+    context = scope.trace_context
+    return {**params, "trace_context": Jsonb(context) if context else None}
+
+
+def check_start(params: dict[str, Any], schema_text: str | None) -> None:
+    """Check a start by slug against the input schema stored with its flow (None: none).
+
+    Raises:
+        InvalidInputError: the input does not match; every error is listed.
+        DefinitionError: the stored schema is not a valid JSON Schema.
+    """
+    check_input(params["flow_slug"], schema_text, params["input"].obj)
+
+
 def _not_json(slug: object, exc: Exception) -> InvalidInputError:
     return InvalidInputError(
         f"the input for flow {slug!r} cannot be turned into JSON: {exc}",
@@ -104,11 +126,17 @@ def _encoded(slug: object, value: Any) -> Jsonb:
     return Jsonb(value, dumps=lambda _: encoded)  # .obj stays the value; sent as encoded
 
 
-def list_params(flow_slug: str | None, status: str | None, limit: int) -> dict[str, Any]:
+def list_params(
+    flow_slug: str | None,
+    status: str | None,
+    limit: int,
+    since: datetime | timedelta | None = None,
+) -> dict[str, Any]:
     """Check the filters of ``runs()`` and return the query parameters.
 
     Raises:
-        InvalidInputError: an unknown status or a limit below 1.
+        InvalidInputError: an unknown status, a limit below 1, or a ``since`` that is not
+            an aware datetime or a non-negative timedelta.
     """
     if status is not None and status not in RUN_STATUSES:
         raise InvalidInputError(
@@ -117,7 +145,28 @@ def list_params(flow_slug: str | None, status: str | None, limit: int) -> dict[s
         )
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidInputError(f"limit must be a positive integer, got {limit!r}", hint="e.g. 50")
-    return {"flow_slug": flow_slug, "status": status, "limit": limit}
+    since_at, since_ago = _since(since)
+    return {
+        "flow_slug": flow_slug,
+        "status": status,
+        "limit": limit,
+        "since_at": since_at,
+        "since_ago": since_ago,
+    }
+
+
+def _since(since: object) -> tuple[datetime | None, timedelta | None]:
+    """``since`` as (a moment, or a duration back from the server's clock)."""
+    if since is None:
+        return None, None
+    if isinstance(since, datetime) and since.utcoffset() is not None:
+        return since, None
+    if isinstance(since, timedelta) and since >= timedelta(0):
+        return None, since
+    raise InvalidInputError(
+        f"since must be a timezone-aware datetime or a timedelta of at least 0, got {since!r}",
+        hint="e.g. since=timedelta(hours=1) or since=datetime(2026, 1, 1, tzinfo=UTC)",
+    )
 
 
 def listen_statements(run_id: uuid.UUID) -> tuple[sql.Composed, sql.Composed]:
@@ -158,6 +207,18 @@ def may_reconnect(exc: BaseException, external: object, deadline: float | None) 
 def deadline_after(timeout: float | None) -> float | None:
     """The monotonic deadline ``timeout`` seconds from now (None: wait forever)."""
     return None if timeout is None else time.monotonic() + max(0.0, timeout)
+
+
+POLL_INTERVAL = 0.25
+"""Seconds between reads of a run watched without LISTEN (through a pooler)."""
+
+
+def poll_delay(deadline: float | None) -> float | None:
+    """How long to sleep before the next read of a polled watch; None: the deadline passed."""
+    left = remaining(deadline)
+    if left is None:
+        return POLL_INTERVAL
+    return None if left <= 0 else min(POLL_INTERVAL, left)
 
 
 def remaining(deadline: float | None) -> float | None:

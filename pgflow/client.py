@@ -14,7 +14,10 @@ A client opens its own small pool from ``database_url`` (resolved like the CLI w
 or uses the ``connection`` or ``pool`` you pass: with a connection inside a transaction,
 ``start`` joins your transaction. ``wait`` and ``watch`` LISTEN on the run's channel
 ``pgflow_run_<run_id>`` before reading its state, so no change is ever missed and no
-polling happens; they need an autocommit connection.
+polling happens; they need an autocommit connection. Through a transaction-pooling
+PgBouncer, where LISTEN cannot work, they LISTEN over ``listen_url`` (a direct URL;
+default ``PGFLOW_LISTEN_URL``) or, without one, re-read the run every 0.25 s.
+``reader_url`` sends ``get_run`` and ``runs`` to a replica (docs/scaling.md).
 
 Reading never fails because of a value: each stored input and output is decoded on its
 own, and one Python cannot decode (nested over 200 levels, a number over 4,300 digits)
@@ -29,6 +32,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime, timedelta
 from typing import Any, Self
 
 import psycopg
@@ -37,14 +41,22 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from pgflow import _client_base as base
 from pgflow._decode import decode_for_reading
-from pgflow.db.connection import aconnect, connect, open_async_pool, open_pool
+from pgflow.db.connection import (
+    abehind_pooler,
+    aconnect,
+    behind_pooler,
+    connect,
+    open_async_pool,
+    open_pool,
+)
 from pgflow.db.errors import wrap_db_errors
 from pgflow.db.retry import Backoff
-from pgflow.db.target import resolve_database
+from pgflow.db.target import configured_listen_url, resolve_database
 from pgflow.dsl.flow import Flow
 from pgflow.errors import ConfigurationError, DatabaseError
 from pgflow.models import Run
 from pgflow.sql import query
+from pgflow.telemetry.hooks import start_scope
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -81,6 +93,10 @@ class Client:
         database_url: the Postgres URL; None resolves it like the CLI does.
         connection: a connection to use instead (not closed by :meth:`close`).
         pool: a pool to use instead (not closed by :meth:`close`).
+        listen_url: a direct Postgres URL for ``wait``/``watch`` when the database URL goes
+            through a transaction-pooling PgBouncer (default: ``PGFLOW_LISTEN_URL``).
+        reader_url: a replica that ``get_run`` and ``runs`` read from (their results lag
+            behind by the replica's replay delay).
 
     Raises:
         ConfigurationError: both ``connection`` and ``pool`` were given.
@@ -92,12 +108,18 @@ class Client:
         *,
         connection: psycopg.Connection[Any] | None = None,
         pool: ConnectionPool | None = None,
+        listen_url: str | None = None,
+        reader_url: str | None = None,
     ) -> None:
         base.check_source(connection, pool)
         self._database_url = database_url
         self._external = connection
         self._pool = pool
         self._owns_pool = False
+        self._listen_url = listen_url
+        self._reader_url = reader_url
+        self._reader_pool: ConnectionPool | None = None
+        self._pooled: bool | None = None
 
     def __enter__(self) -> Self:
         return self
@@ -106,10 +128,13 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        """Close the pool the client opened itself (a no-op otherwise)."""
+        """Close the pools the client opened itself (a no-op otherwise)."""
         if self._owns_pool and self._pool is not None:
             self._pool.close()
             self._pool, self._owns_pool = None, False
+        if self._reader_pool is not None:
+            self._reader_pool.close()
+            self._reader_pool = None
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -124,6 +149,33 @@ class Client:
         with self._pool.connection() as conn:
             yield conn
 
+    @contextmanager
+    def _reader(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection to the replica (``reader_url``), else as :meth:`_connection`."""
+        if self._reader_url is None:
+            with self._connection() as conn:
+                yield conn
+            return
+        if self._reader_pool is None:
+            connect(self._reader_url).close()  # fail at once when unreachable
+            self._reader_pool = open_pool(self._reader_url, max_size=_POOL_SIZE, check=True)
+        with self._reader_pool.connection() as conn:
+            yield conn
+
+    @contextmanager
+    def _watcher(self) -> Iterator[tuple[psycopg.Connection[Any], bool]]:
+        """The connection ``watch`` reads through, and whether it may LISTEN there."""
+        listen_url = configured_listen_url(self._listen_url)
+        with self._connection() as conn:
+            _autocommit(conn)
+            if self._pooled is None:
+                self._pooled = behind_pooler(conn)
+            if not self._pooled or listen_url is None:
+                yield conn, not self._pooled
+                return
+        with connect(listen_url) as direct:
+            yield direct, True
+
     def _one(self, conn: psycopg.Connection[Any], name: str, **params: Any) -> dict[str, Any]:
         with conn.cursor(row_factory=dict_row) as cur:
             decode_for_reading(cur)
@@ -135,7 +187,9 @@ class Client:
         """Start a run; with an existing ``run_id``, return that run (idempotent start).
 
         Args:
-            flow_or_slug: the flow (its input model validates ``input`` first) or a slug.
+            flow_or_slug: the flow (its input model validates ``input`` first) or a slug
+                (the input is checked against the JSON Schema stored with the flow on
+                deploy; a flow deployed without one accepts any input).
             input: the run input (a pydantic model or JSON-compatible data).
             run_id: the id to give the run, for idempotent starts.
 
@@ -143,12 +197,19 @@ class Client:
             The started run (without its steps: use :meth:`get_run` for them).
 
         Raises:
-            InvalidInputError: the input fails the flow's input model (before any SQL).
+            InvalidInputError: the input fails the flow's input model or stored schema
+                (nothing is written; ``errors`` lists every error of a stored schema).
             UnknownFlowError: no flow with that slug is deployed.
         """
         params = base.start_params(flow_or_slug, input, run_id)
-        with wrap_db_errors(), self._connection() as conn:
-            return Run.from_row(self._one(conn, "client_start_flow", **params))
+        scope = start_scope(params["flow_slug"])  # docs/telemetry.md
+        with scope, wrap_db_errors(), self._connection() as conn:
+            if not isinstance(flow_or_slug, Flow):
+                stored = self._one(conn, "client_flow_input_schema", **params)["schema"]
+                base.check_start(params, stored)
+            run = Run.from_row(self._one(conn, "client_start_flow", **base.traced(params, scope)))
+            scope.started(run.run_id)
+            return run
 
     def get_run(self, run_id: RunId) -> Run:
         """Return a run with its steps.
@@ -157,7 +218,7 @@ class Client:
             UnknownRunError: no run has that id.
         """
         rid = base.run_uuid(run_id)
-        with wrap_db_errors(), self._connection() as conn:
+        with wrap_db_errors(), self._reader() as conn:
             return self._fetch(conn, rid)
 
     def _fetch(self, conn: psycopg.Connection[Any], rid: uuid.UUID) -> Run:
@@ -188,19 +249,51 @@ class Client:
     def _watch(
         self, rid: uuid.UUID, deadline: float | None, timeout: float | None
     ) -> Iterator[Run]:
+        with wrap_db_errors(), self._watcher() as (conn, listening):
+            if listening:
+                yield from self._listened(conn, rid, deadline, timeout)
+            else:
+                yield from self._polled(conn, rid, deadline, timeout)
+
+    def _listened(
+        self,
+        conn: psycopg.Connection[Any],
+        rid: uuid.UUID,
+        deadline: float | None,
+        timeout: float | None,
+    ) -> Iterator[Run]:
         listen, unlisten = base.listen_statements(rid)
-        with wrap_db_errors(), self._connection() as conn:
-            _autocommit(conn)
-            conn.execute(listen)
-            try:
-                while not (run := self._fetch(conn, rid)).is_finished:
-                    yield run
-                    if not self._next_event(conn, deadline):
-                        raise base.timeout_error(run, timeout or 0.0)
+        _autocommit(conn)
+        conn.execute(listen)
+        try:
+            while not (run := self._fetch(conn, rid)).is_finished:
                 yield run
-            finally:
-                if not conn.closed:
-                    conn.execute(unlisten)
+                if not self._next_event(conn, deadline):
+                    raise base.timeout_error(run, timeout or 0.0)
+            yield run
+        finally:
+            if not conn.closed:
+                conn.execute(unlisten)
+
+    def _polled(
+        self,
+        conn: psycopg.Connection[Any],
+        rid: uuid.UUID,
+        deadline: float | None,
+        timeout: float | None,
+    ) -> Iterator[Run]:
+        """Through a pooler without ``listen_url``: re-read the run every 0.25 s."""
+        last: Run | None = None
+        while True:
+            run = self._fetch(conn, rid)
+            if run != last:
+                yield run
+            if run.is_finished:
+                return
+            last, delay = run, base.poll_delay(deadline)
+            if delay is None:
+                raise base.timeout_error(run, timeout or 0.0)
+            time.sleep(delay)
 
     @staticmethod
     def _next_event(conn: psycopg.Connection[Any], deadline: float | None) -> bool:
@@ -237,16 +330,43 @@ class Client:
             self._one(conn, "client_cancel_run", run_id=rid)
             return self._fetch(conn, rid)
 
+    def retry(self, run_id: RunId) -> Run:
+        """Start a failed or cancelled run again where it stopped, and return it.
+
+        Completed steps (and map elements) keep their outputs and are not run again; failed,
+        cancelled and never-started steps run with a fresh attempt budget. A live or
+        completed run is returned unchanged. See docs/runs.md, "Retrying a run".
+
+        Raises:
+            UnknownRunError: no run has that id.
+            ShapeMismatchError: the flow's shape changed since the run started.
+        """
+        rid = base.run_uuid(run_id)
+        with wrap_db_errors(), self._connection() as conn:
+            self._one(conn, "client_retry_run", run_id=rid)
+            return self._fetch(conn, rid)
+
     def runs(
-        self, flow_slug: str | None = None, status: str | None = None, limit: int = 50
+        self,
+        flow_slug: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        since: datetime | timedelta | None = None,
     ) -> list[Run]:
         """Recent runs, newest first (without their steps).
 
+        Args:
+            flow_slug: only runs of this flow.
+            status: only runs in this status.
+            limit: at most this many runs.
+            since: only runs started at or after this moment (an aware datetime), or
+                within this duration before the database server's current time.
+
         Raises:
-            InvalidInputError: an unknown status or a limit below 1.
+            InvalidInputError: an unknown status, a limit below 1 or an invalid ``since``.
         """
-        params = base.list_params(flow_slug, status, limit)
-        with wrap_db_errors(), self._connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        params = base.list_params(flow_slug, status, limit, since)
+        with wrap_db_errors(), self._reader() as conn, conn.cursor(row_factory=dict_row) as cur:
             decode_for_reading(cur)
             rows = cur.execute(query("client_list_runs"), params).fetchall()
         return [Run.from_row(row) for row in rows]
@@ -259,6 +379,8 @@ class AsyncClient:
         database_url: the Postgres URL; None resolves it like the CLI does.
         connection: an async connection to use instead (not closed by :meth:`close`).
         pool: an async pool to use instead (not closed by :meth:`close`).
+        listen_url: see :class:`Client`.
+        reader_url: see :class:`Client`.
 
     Raises:
         ConfigurationError: both ``connection`` and ``pool`` were given.
@@ -270,12 +392,18 @@ class AsyncClient:
         *,
         connection: psycopg.AsyncConnection[Any] | None = None,
         pool: AsyncConnectionPool | None = None,
+        listen_url: str | None = None,
+        reader_url: str | None = None,
     ) -> None:
         base.check_source(connection, pool)
         self._database_url = database_url
         self._external = connection
         self._pool = pool
         self._owns_pool = False
+        self._listen_url = listen_url
+        self._reader_url = reader_url
+        self._reader_pool: AsyncConnectionPool | None = None
+        self._pooled: bool | None = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -284,10 +412,13 @@ class AsyncClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the pool the client opened itself (a no-op otherwise)."""
+        """Close the pools the client opened itself (a no-op otherwise)."""
         if self._owns_pool and self._pool is not None:
             await self._pool.close()
             self._pool, self._owns_pool = None, False
+        if self._reader_pool is not None:
+            await self._reader_pool.close()
+            self._reader_pool = None
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -302,6 +433,35 @@ class AsyncClient:
         async with self._pool.connection() as conn:
             yield conn
 
+    @asynccontextmanager
+    async def _reader(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A connection to the replica (``reader_url``), else as :meth:`_connection`."""
+        if self._reader_url is None:
+            async with self._connection() as conn:
+                yield conn
+            return
+        if self._reader_pool is None:
+            await (await aconnect(self._reader_url)).close()  # fail at once when unreachable
+            self._reader_pool = await open_async_pool(
+                self._reader_url, max_size=_POOL_SIZE, check=True
+            )
+        async with self._reader_pool.connection() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _watcher(self) -> AsyncIterator[tuple[psycopg.AsyncConnection[Any], bool]]:
+        """The connection ``watch`` reads through, and whether it may LISTEN there."""
+        listen_url = configured_listen_url(self._listen_url)
+        async with self._connection() as conn:
+            _autocommit(conn)
+            if self._pooled is None:
+                self._pooled = await abehind_pooler(conn)
+            if not self._pooled or listen_url is None:
+                yield conn, not self._pooled
+                return
+        async with await aconnect(listen_url) as direct:
+            yield direct, True
+
     async def _one(
         self, conn: psycopg.AsyncConnection[Any], name: str, **params: Any
     ) -> dict[str, Any]:
@@ -314,13 +474,21 @@ class AsyncClient:
     async def start(self, flow_or_slug: Flow | str, input: Any, run_id: RunId | None = None) -> Run:
         """Start a run; see :meth:`Client.start`."""
         params = base.start_params(flow_or_slug, input, run_id)
-        async with wrap_db_errors(), self._connection() as conn:
-            return Run.from_row(await self._one(conn, "client_start_flow", **params))
+        scope = start_scope(params["flow_slug"])  # docs/telemetry.md
+        with scope:
+            async with wrap_db_errors(), self._connection() as conn:
+                if not isinstance(flow_or_slug, Flow):
+                    stored = await self._one(conn, "client_flow_input_schema", **params)
+                    base.check_start(params, stored["schema"])
+                row = await self._one(conn, "client_start_flow", **base.traced(params, scope))
+                run = Run.from_row(row)
+                scope.started(run.run_id)
+                return run
 
     async def get_run(self, run_id: RunId) -> Run:
         """Return a run with its steps; see :meth:`Client.get_run`."""
         rid = base.run_uuid(run_id)
-        async with wrap_db_errors(), self._connection() as conn:
+        async with wrap_db_errors(), self._reader() as conn:
             return await self._fetch(conn, rid)
 
     async def _fetch(self, conn: psycopg.AsyncConnection[Any], rid: uuid.UUID) -> Run:
@@ -344,19 +512,50 @@ class AsyncClient:
     async def _watch(
         self, rid: uuid.UUID, deadline: float | None, timeout: float | None
     ) -> AsyncIterator[Run]:
-        listen, unlisten = base.listen_statements(rid)
-        async with wrap_db_errors(), self._connection() as conn:
-            _autocommit(conn)
-            await conn.execute(listen)
-            try:
-                while not (run := await self._fetch(conn, rid)).is_finished:
-                    yield run
-                    if not await self._next_event(conn, deadline):
-                        raise base.timeout_error(run, timeout or 0.0)
+        async with wrap_db_errors(), self._watcher() as (conn, listening):
+            watched = self._listened if listening else self._polled
+            async for run in watched(conn, rid, deadline, timeout):
                 yield run
-            finally:
-                if not conn.closed:
-                    await conn.execute(unlisten)
+
+    async def _listened(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        rid: uuid.UUID,
+        deadline: float | None,
+        timeout: float | None,
+    ) -> AsyncIterator[Run]:
+        listen, unlisten = base.listen_statements(rid)
+        _autocommit(conn)
+        await conn.execute(listen)
+        try:
+            while not (run := await self._fetch(conn, rid)).is_finished:
+                yield run
+                if not await self._next_event(conn, deadline):
+                    raise base.timeout_error(run, timeout or 0.0)
+            yield run
+        finally:
+            if not conn.closed:
+                await conn.execute(unlisten)
+
+    async def _polled(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        rid: uuid.UUID,
+        deadline: float | None,
+        timeout: float | None,
+    ) -> AsyncIterator[Run]:
+        """Through a pooler without ``listen_url``: see :meth:`Client._polled`."""
+        last: Run | None = None
+        while True:
+            run = await self._fetch(conn, rid)
+            if run != last:
+                yield run
+            if run.is_finished:
+                return
+            last, delay = run, base.poll_delay(deadline)
+            if delay is None:
+                raise base.timeout_error(run, timeout or 0.0)
+            await asyncio.sleep(delay)
 
     @staticmethod
     async def _next_event(conn: psycopg.AsyncConnection[Any], deadline: float | None) -> bool:
@@ -383,14 +582,25 @@ class AsyncClient:
             await self._one(conn, "client_cancel_run", run_id=rid)
             return await self._fetch(conn, rid)
 
+    async def retry(self, run_id: RunId) -> Run:
+        """Start a failed or cancelled run again; see :meth:`Client.retry`."""
+        rid = base.run_uuid(run_id)
+        async with wrap_db_errors(), self._connection() as conn:
+            await self._one(conn, "client_retry_run", run_id=rid)
+            return await self._fetch(conn, rid)
+
     async def runs(
-        self, flow_slug: str | None = None, status: str | None = None, limit: int = 50
+        self,
+        flow_slug: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        since: datetime | timedelta | None = None,
     ) -> list[Run]:
         """Recent runs, newest first; see :meth:`Client.runs`."""
-        params = base.list_params(flow_slug, status, limit)
+        params = base.list_params(flow_slug, status, limit, since)
         async with (
             wrap_db_errors(),
-            self._connection() as conn,
+            self._reader() as conn,
             conn.cursor(row_factory=dict_row) as cur,
         ):
             decode_for_reading(cur)

@@ -110,16 +110,16 @@ def _plan(conn: psycopg.Connection[Any], flow: Flow) -> _Plan:
 def _apply(conn: psycopg.Connection[Any], plan: _Plan) -> DeployResult:
     slug = plan.flow.slug
     if plan.deployed_checksum is None or (plan.partial and plan.difference is None):
-        _execute_script(conn, plan.sql)
+        _execute_script(conn, plan)
         detail = "finished a partly applied definition" if plan.partial else ""
         return DeployResult(slug, plan.checksum, "created", detail)
     if plan.difference is not None:
         deleted = _fetch_one(conn, "deploy_delete_flow", slug=slug)["runs_deleted"]
-        _execute_script(conn, plan.sql)
+        _execute_script(conn, plan)
         detail = f"{plan.difference}; deleted {deleted} run(s)"
         return DeployResult(slug, plan.checksum, "recreated", detail, deleted)
     before = _options(conn, slug)
-    _execute_script(conn, plan.sql)
+    _execute_script(conn, plan)
     changes = _changed_options(before, _options(conn, slug))
     if changes:
         return DeployResult(slug, plan.checksum, "options updated", "; ".join(changes))
@@ -154,20 +154,23 @@ def _refusal(plans: Sequence[_Plan]) -> ShapeMismatchError:
 
 def _options(conn: psycopg.Connection[Any], slug: str) -> dict[str, Any]:
     rows = _fetch_all(conn, "deploy_options", slug=slug)
+    rows += _fetch_all(conn, "deploy_schedules", slug=slug)
     return {row["name"]: row["value"] for row in rows}
 
 
 def _changed_options(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return [
-        f"{name} {before.get(name)} -> {value}"
-        for name, value in after.items()
-        if before.get(name) != value
+        f"{name} {before.get(name, 'none')} -> {after.get(name, 'none')}"
+        for name in [*after, *(name for name in before if name not in after)]
+        if before.get(name) != after.get(name)
     ]
 
 
-def _execute_script(conn: psycopg.Connection[Any], sql: str) -> None:
+def _execute_script(conn: psycopg.Connection[Any], plan: _Plan) -> None:
     # compiled SQL is a script of literal-only statements: run it without parameters
-    conn.execute(sql.encode())
+    conn.execute(plan.sql.encode())
+    if not plan.flow.schedules:  # the compiled SQL sets schedules only when there are some
+        _fetch_all(conn, "deploy_clear_schedules", slug=plan.flow.slug)
 
 
 def _fetch_all(conn: psycopg.Connection[Any], name: str, **params: Any) -> list[dict[str, Any]]:

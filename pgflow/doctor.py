@@ -20,8 +20,9 @@ from pgflow.dsl.flow import Flow
 from pgflow.errors import PgflowError
 from pgflow.shape import FlowShape, diff, shape_of
 from pgflow.sql import query
+from pgflow.telemetry.workers import LIVE_WITHIN, FlowLiveness, flow_liveness
 
-Level = Literal["ok", "info", "problem"]
+Level = Literal["ok", "info", "warning", "problem"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,37 @@ def _deployed(conn: psycopg.Connection[Any], slug: str) -> tuple[FlowShape, str]
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(query("deployed_flow"), {"slug": slug}).fetchone()
     return None if row is None else (FlowShape.from_json(row["shape"]), row["checksum"])
+
+
+def liveness_findings(conn: psycopg.Connection[Any], flows: Sequence[Flow]) -> list[Finding]:
+    """Per deployed flow, whether a live worker serves it (a warning when none does).
+
+    Live: not stopped, with a heartbeat within the last ``LIVE_WITHIN`` (three default
+    heartbeat intervals; docs/telemetry.md). A role that may not read ``pgflow.workers``
+    gets one info line instead.
+    """
+    deployed = [flow.slug for flow in flows if _deployed(conn, flow.slug) is not None]
+    try:
+        found = flow_liveness(conn, deployed)
+    except psycopg.errors.InsufficientPrivilege:
+        return [Finding("info", "workers: not checked (this role may not read pgflow.workers)")]
+    return [_liveness_finding(flow) for flow in found]
+
+
+def _liveness_finding(flow: FlowLiveness) -> Finding:
+    if flow.live:
+        return Finding("ok", f"flow {flow.flow_slug!r}: {counted(flow.live, 'live worker')}")
+    seen = (
+        "no worker has served it yet"
+        if flow.last_seen is None
+        else f"last heartbeat of a worker serving it: {flow.last_seen:%Y-%m-%d %H:%M:%S %Z}"
+    )
+    return Finding(
+        "warning",
+        f"flow {flow.flow_slug!r}: no live worker serves it ({seen}); its runs wait",
+        "start one with `pgflow worker FLOWS` (live: a heartbeat within the last "
+        f"{round(LIVE_WITHIN.total_seconds())} s)",
+    )
 
 
 def deployment_warnings(conn: psycopg.Connection[Any], flows: Sequence[Flow]) -> list[str] | None:

@@ -277,7 +277,23 @@ class UnknownRunError(PgflowError):
 
 
 class InvalidInputError(PgflowError):
-    """The input is not acceptable."""
+    """The input is not acceptable.
+
+    Attributes:
+        errors: for a run input refused by its flow's stored JSON Schema, every error as a
+            ``(path, message)`` pair (``("input.url", "'url' is a required property")``);
+            empty otherwise.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        errors: Sequence[tuple[str, str]] = (),
+        **context: Unpack[ErrorContext],
+    ) -> None:
+        super().__init__(message, **context)
+        self.errors = list(errors)
 
 
 class InputDecodeError(InvalidInputError):

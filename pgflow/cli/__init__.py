@@ -7,7 +7,32 @@ traceback; usage errors exit with code 2 (click's convention).
 
 from __future__ import annotations
 
-from pgflow.cli import alembic, deploy, flows, runs, schema, worker
+from pgflow.cli import (
+    alembic,
+    catalog,
+    deploy,
+    flows,
+    operate,
+    runs,
+    schedules,
+    schema,
+    telemetry,
+    ui,
+    worker,
+)
 from pgflow.cli._group import main
 
-__all__ = ["alembic", "deploy", "flows", "main", "runs", "schema", "worker"]
+__all__ = [
+    "alembic",
+    "catalog",
+    "deploy",
+    "flows",
+    "main",
+    "operate",
+    "runs",
+    "schedules",
+    "schema",
+    "telemetry",
+    "ui",
+    "worker",
+]

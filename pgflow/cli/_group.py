@@ -13,10 +13,18 @@ import click
 
 from pgflow._version import __version__
 from pgflow.db.errors import wrap_db_errors
-from pgflow.db.target import DatabaseTarget, resolve_database
+from pgflow.db.target import DatabaseTarget, resolve_database, resolve_reader
 from pgflow.errors import PgflowError
 
-__all__ = ["PgflowGroup", "database_url_option", "main", "report_error", "resolve_target"]
+__all__ = [
+    "PgflowGroup",
+    "database_url_option",
+    "main",
+    "reader_url_option",
+    "report_error",
+    "resolve_reader_target",
+    "resolve_target",
+]
 
 
 def report_error(error: PgflowError) -> None:
@@ -64,6 +72,31 @@ def resolve_target(database_url: str | None) -> DatabaseTarget:
     every command announces the embedded server the same way (stdout stays clean).
     """
     target = resolve_database(database_url)
+    if target.is_embedded:
+        click.echo(target.describe(), err=True)
+    return target
+
+
+reader_url_option = click.option(
+    "--reader-url",
+    metavar="URL",
+    default=None,
+    help=(
+        "A read replica to read from (default: PGFLOW_READER_URL, else the database). "
+        "Reads lag behind the primary by the replica's replay delay."
+    ),
+)
+
+
+def resolve_reader_target(reader_url: str | None, database_url: str | None) -> DatabaseTarget:
+    """The database a read-only command reads from: a replica when one is configured.
+
+    ``--reader-url``, else ``PGFLOW_READER_URL``, else the database as
+    :func:`resolve_target` finds it (announcing the embedded server the same way).
+    Commands that also need the primary (``status --follow`` LISTENs there) resolve
+    ``--database-url`` only when they need it.
+    """
+    target = resolve_reader(reader_url, database_url)
     if target.is_embedded:
         click.echo(target.describe(), err=True)
     return target

@@ -7,9 +7,11 @@ from rich.console import Console
 from rich.table import Table
 
 from pgflow.cli._group import database_url_option, main, resolve_target
+from pgflow.compiler.scripts import is_sql_reference, read_compiled
 from pgflow.db.connection import connect
 from pgflow.db.schema import install as install_schema
 from pgflow.deploy import DeployResult, deploy_flows
+from pgflow.deploy_sql import deploy_scripts
 from pgflow.errors import ShapeMismatchError
 from pgflow.loader import load_flows
 
@@ -32,18 +34,24 @@ _STYLE = {
 @click.option("--install/--no-install", default=True, help="Install or upgrade the schema first.")
 @database_url_option
 def deploy(flows_spec: str, dev: bool, install: bool, database_url: str | None) -> None:
-    """Deploy the flows in FLOWS (a file, a module, optionally :attr).
+    """Deploy the flows in FLOWS (a file, a module, optionally :attr), or the compiled SQL
+    of a .sql file or of a folder of them.
 
     Without --dev a flow whose shape changed is refused and nothing is deployed:
     flows are immutable, so ship the new shape under a new slug (x_v2).
     """
-    flows = load_flows(flows_spec)
+    sql = is_sql_reference(flows_spec)
+    scripts = read_compiled(flows_spec) if sql else []
+    flows = [] if sql else load_flows(flows_spec)
     target = resolve_target(database_url)
     if install:
         install_schema(target.url)
     with connect(target.url) as conn:
         try:
-            results = deploy_flows(conn, flows, dev=dev)
+            if sql:
+                results = deploy_scripts(conn, scripts, dev=dev)
+            else:
+                results = deploy_flows(conn, flows, dev=dev)
         except ShapeMismatchError as exc:
             _print_table(exc.results)
             raise

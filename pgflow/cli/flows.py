@@ -15,7 +15,7 @@ from pgflow.compiler import compile_flow
 from pgflow.compiler.graph import GraphFormat, render_graph
 from pgflow.compiler.migrations import write_migrations
 from pgflow.db.connection import connect
-from pgflow.doctor import Finding, check_database, check_definitions
+from pgflow.doctor import Finding, check_database, check_definitions, liveness_findings
 from pgflow.dsl.flow import Flow
 from pgflow.errors import PgflowError
 from pgflow.loader import load_flows
@@ -80,6 +80,8 @@ def _database_findings(database_url: str | None, flows: list[Flow]) -> list[Find
         target = resolve_target(database_url)
         with connect(target.url) as conn:
             found = check_database(conn, flows)
+            if not any(f.level == "problem" and f.message.startswith("schema:") for f in found):
+                found += liveness_findings(conn, flows)
     except PgflowError as exc:
         return [Finding("problem", f"database: {exc.message}", exc.hint)]
     return [
@@ -89,7 +91,7 @@ def _database_findings(database_url: str | None, flows: list[Flow]) -> list[Find
 
 
 def _show(finding: Finding) -> None:
-    mark = {"ok": "ok  ", "info": "--  ", "problem": "FAIL"}[finding.level]
+    mark = {"ok": "ok  ", "info": "--  ", "warning": "WARN", "problem": "FAIL"}[finding.level]
     click.echo(f"{mark} {finding.message}")
     if finding.hint and finding.level != "ok":
         click.echo(f"     hint: {finding.hint}")

@@ -7,25 +7,32 @@ only the data.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
-from pgflow.cli._group import database_url_option, main, resolve_target
+from pgflow.cli._group import (
+    database_url_option,
+    main,
+    reader_url_option,
+    resolve_reader_target,
+    resolve_target,
+)
+from pgflow.cli._interrupt import EXIT_INTERRUPTED, Interrupted, run_interruptibly
 from pgflow.cli._render import (
     Progress,
     configure_logging,
     console,
     echo_json,
     format_duration,
-    run_summary,
     runs_table,
-    steps_table,
 )
+from pgflow.cli._since import SINCE
+from pgflow.cli._status import show_status
 from pgflow.client import Client
 from pgflow.db.connection import connect
 from pgflow.db.schema import install as install_schema
@@ -122,20 +129,45 @@ def start(
     """Start a run of the deployed flow SLUG and print its run id.
 
     With --wait, show the steps as they progress (on stderr) and print the run's output
-    as JSON once it completes; exit 1 with the failing step's error if it fails.
+    as JSON once it completes; exit 1 with the failing step's error if it fails. Ctrl+C
+    stops waiting (exit 130) and leaves the run running.
     """
     value = parse_input(input_text)
     target = resolve_target(database_url)
     with Client(target.url) as client:
-        started = client.start(slug, value, run_id=run_id)
+        started = _start(client, slug, value, run_id, input_given=input_text is not None)
         if not wait:
             click.echo(str(started.run_id))
             _stderr(f"Started run {started.run_id}; see it with `pgflow status {started.run_id}`")
             return
-        _stderr(f"Started run {started.run_id} of flow {slug!r}; waiting for it to finish")
-        finished = _follow(client, started, timeout)
+        try:
+            _stderr(f"Started run {started.run_id} of flow {slug!r}; waiting for it to finish")
+            finished = _follow(client, started, timeout)
+        except KeyboardInterrupt:
+            _stderr(
+                f"Interrupted: run {started.run_id} is still running; "
+                f"follow it with `pgflow status {started.run_id}`"
+            )
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     _stderr(f"Run {finished.run_id} completed in {format_duration(finished.duration)}")
     echo_json(finished.output)
+
+
+def _start(client: Client, slug: str, value: Any, run_id: str | None, input_given: bool) -> Run:
+    """Start by slug: the client checks the input against the flow's stored schema."""
+    try:
+        return client.start(slug, value, run_id=run_id)
+    except InvalidInputError as exc:
+        if input_given or not exc.errors:
+            raise
+        listed = "".join(f"\n  {path}: {message}" for path, message in exc.errors)
+        raise InvalidInputError(
+            f"no --input given, and flow {slug!r} needs one (nothing was started):{listed}",
+            hint="pass the run input as JSON: --input '{...}', --input @input.json, or "
+            "--input - to read it from stdin",
+            flow_slug=slug,
+            errors=exc.errors,
+        ) from exc
 
 
 def _follow(client: Client, started: Run, timeout: float | None) -> Run:
@@ -149,42 +181,63 @@ def _follow(client: Client, started: Run, timeout: float | None) -> Run:
 @main.command()
 @click.argument("run_id")
 @json_option
+@click.option(
+    "-f",
+    "--follow",
+    "follow_run",
+    is_flag=True,
+    help="Update until the run is completed, failed or cancelled (exit 1 unless completed).",
+)
+@click.option("--full-traceback", "full", is_flag=True, help="Show tracebacks untrimmed.")
+@reader_url_option
 @database_url_option
-def status(run_id: str, as_json: bool, database_url: str | None) -> None:
-    """Show a run and each of its steps: status, attempts, duration, error."""
-    target = resolve_target(database_url)
-    with Client(target.url) as client:
-        found = client.get_run(run_id)
-    if as_json:
-        echo_json(found.model_dump(mode="json"))
-        return
-    out = console()
-    out.print(run_summary(found))
-    out.print()
-    out.print(steps_table(found))
+def status(
+    run_id: str,
+    as_json: bool,
+    follow_run: bool,
+    full: bool,
+    reader_url: str | None,
+    database_url: str | None,
+) -> None:
+    """Show a run, each of its steps, and the last error and traceback of failed tasks."""
+    target = resolve_reader_target(reader_url, database_url)
+    show_status(
+        target.url, run_id, as_json=as_json, follow_run=follow_run, full=full, out=console(),
+        replica=target.is_reader, primary_url=database_url,
+    )  # fmt: skip
 
 
 @main.command()
 @click.option("--flow", "flow_slug", default=None, help="Only runs of this flow.")
 @click.option("--status", "run_status", type=click.Choice(RUN_STATUSES), default=None)
+@click.option(
+    "--since",
+    type=SINCE,
+    default=None,
+    help="Only runs started within this duration (90m, 12h, 7d, 2w) or since this date.",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @json_option
+@reader_url_option
 @database_url_option
 def runs(
     flow_slug: str | None,
     run_status: str | None,
+    since: datetime | timedelta | None,
     limit: int,
     as_json: bool,
+    reader_url: str | None,
     database_url: str | None,
 ) -> None:
     """List recent runs, newest first."""
-    target = resolve_target(database_url)
+    target = resolve_reader_target(reader_url, database_url)
     with Client(target.url) as client:
-        found = client.runs(flow_slug=flow_slug, status=run_status, limit=limit)
+        found = client.runs(flow_slug=flow_slug, status=run_status, limit=limit, since=since)
     if as_json:
         echo_json([r.model_dump(mode="json", exclude={"steps"}) for r in found])
     elif not found:
-        _stderr("No runs found" + (" with these filters" if flow_slug or run_status else ""))
+        filtered = flow_slug or run_status or since is not None
+        _stderr("No runs found" + (" with these filters" if filtered else ""))
     else:
         console().print(runs_table(found))
 
@@ -231,30 +284,66 @@ def run(
 
     Installs the schema, deploys the flows of FLOWS in development mode (a changed flow
     is recreated), starts a run, works on it in this process until it finishes and prints
-    its output. Exits 1 with the failing step's error if the run fails.
+    its output. Exits 1 with the failing step's error if the run fails. Ctrl+C cancels
+    the run and exits 130; a second Ctrl+C exits at once.
     """
     flows = load_flows(flows_ref)
     flow = _pick(flows, flow_slug, flows_ref)
     value = parse_input(input_text)
     flow.dump_input(value)  # refuse bad input before touching the database
     target = resolve_target(database_url)
-    _install_and_deploy(target.url, flows)
+    try:
+        _install_and_deploy(target.url, flows)
+    except KeyboardInterrupt:
+        _stderr("Interrupted before the run started")
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     configure_logging("INFO" if verbose else "WARNING")
     _stderr(f"Running flow {flow.slug!r}")
-    with Progress() as progress:
-        finished = asyncio.run(
-            run_flow(
-                flow,
-                value,
-                database_url=target.url,
-                flows=flows,
-                timeout=timeout,
-                on_update=progress.update,
-                concurrency=concurrency,
-            )
-        )
+    finished = _run_here(flow, value, target.url, flows, timeout, concurrency)
     _stderr(f"Run {finished.run_id} completed in {format_duration(finished.duration)}")
     echo_json(finished.output)
+
+
+def _run_here(
+    flow: Flow, value: Any, url: str, flows: list[Flow], timeout: float | None, concurrency: int
+) -> Run:
+    """Run the flow in this process; the first Ctrl+C cancels the run, a second exits."""
+    started: list[Run] = []
+    with Progress() as progress:
+        working = run_flow(
+            flow,
+            value,
+            database_url=url,
+            flows=flows,
+            timeout=timeout,
+            on_update=progress.update,
+            on_start=started.append,
+            concurrency=concurrency,
+        )
+
+        def say(stage: str) -> None:
+            progress.console.print(_interrupt_line(started, stage), highlight=False, soft_wrap=True)
+
+        try:
+            return run_interruptibly(
+                working,
+                on_first=lambda: say("cancelling"),
+                on_second=lambda: _stderr(_interrupt_line(started, "exiting")),
+            )
+        except Interrupted:
+            say("cancelled")
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+
+
+def _interrupt_line(started: list[Run], stage: str) -> str:
+    if not started:
+        return "Interrupted before the run started" if stage != "cancelling" else "Interrupted"
+    run_id = started[0].run_id
+    return {
+        "cancelling": f"Interrupted: cancelling run {run_id} (Ctrl+C again to exit at once)",
+        "cancelled": f"Cancelled run {run_id}; `pgflow status {run_id}` shows where it stopped",
+        "exiting": f"Exiting at once; if run {run_id} is still started: `pgflow cancel {run_id}`",
+    }[stage]
 
 
 def _pick(flows: list[Flow], slug: str | None, reference: str) -> Flow:

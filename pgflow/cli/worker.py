@@ -59,6 +59,14 @@ LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=
     show_default=True,
     help="Seconds an async handler of a cancelled run gets before it is cancelled.",
 )
+@click.option(
+    "--listen-url",
+    envvar="PGFLOW_LISTEN_URL",
+    default=None,
+    metavar="URL",
+    help="A direct Postgres URL for LISTEN when the database URL goes through PgBouncer "
+    "in transaction mode (env PGFLOW_LISTEN_URL); without one such a worker polls.",
+)
 @click.option("--log-level", type=LOG_LEVELS, default="info", show_default=True)
 @database_url_option
 def worker(
@@ -68,6 +76,7 @@ def worker(
     poll_interval: float,
     shutdown_grace: float,
     cancel_grace: float,
+    listen_url: str | None,
     log_level: str,
     database_url: str | None,
 ) -> None:
@@ -89,6 +98,7 @@ def worker(
         poll_interval=poll_interval,
         shutdown_grace=shutdown_grace,
         cancel_grace=cancel_grace,
+        listen_url=listen_url,
     )
     _start_up_lines(target, flows, runner)
     runner.run()

@@ -8,7 +8,16 @@ from typing import Any, Final
 from sqlglot import exp
 
 PARAMETERS: Final[dict[str, tuple[str, ...]]] = {
-    "create_flow": ("flow_slug", "max_attempts", "base_delay", "timeout", "shape", "checksum"),
+    "create_flow": (
+        "flow_slug",
+        "max_attempts",
+        "base_delay",
+        "timeout",
+        "shape",
+        "checksum",
+        "input_schema",
+        "retention",
+    ),
     "add_step": (
         "flow_slug",
         "step_slug",

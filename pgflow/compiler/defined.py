@@ -10,8 +10,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from pgflow.compiler.calls import FoundCall
+from pgflow.dsl.options import FLOW_DEFAULTS
 from pgflow.errors import CompileError
 from pgflow.shape import FlowShape, StepShape
+
+_STEP_OPTIONS = ("max_attempts", "base_delay", "timeout", "start_delay")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +27,12 @@ class DefinedFlow:
         checksum: the shape's checksum.
         path: the file whose ``create_flow`` (or first ``add_step``) defines it.
         line: the line of that call.
+        options: the flow's options after every call (max_attempts, base_delay, timeout;
+            the SQL defaults where a call left them out), as Postgres would hold them.
+        step_options: each step's options after every call (None: not set).
+        last_path: the last file with a call for this flow (where its options come from).
+        input_schema: the ``input_schema`` the last ``create_flow`` gave (JSON), or None.
+        retention: the ``retention`` the last ``create_flow`` gave (interval text), or None.
     """
 
     flow_slug: str
@@ -31,6 +40,11 @@ class DefinedFlow:
     checksum: str
     path: str
     line: int
+    options: dict[str, int] = field(default_factory=dict)
+    step_options: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    last_path: str = ""
+    input_schema: Any = None
+    retention: str | None = None
 
 
 @dataclass(slots=True)
@@ -40,6 +54,11 @@ class _Pending:
     line: int
     declared: FlowShape | None = None
     steps: dict[str, StepShape] = field(default_factory=dict)
+    options: dict[str, int] = field(default_factory=lambda: dict(FLOW_DEFAULTS))
+    step_options: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    last_path: str = ""
+    input_schema: Any = None
+    retention: str | None = None
 
 
 class FlowCollector:
@@ -62,6 +81,8 @@ class FlowCollector:
                 self._create(slug, call)
             else:
                 self._add_step(slug, call)
+            if slug in self._flows:
+                self._flows[slug].last_path = call.path
         except (TypeError, ValueError, ValidationError) as exc:
             raise CompileError(
                 f"{call.path} line {call.line}: cannot read pgflow.{call.function}: {exc}",
@@ -77,20 +98,42 @@ class FlowCollector:
             shape = pending.declared or FlowShape(
                 flow_slug=slug, steps=tuple(pending.steps.values())
             )
-            result[slug] = DefinedFlow(slug, shape, shape.checksum, pending.path, pending.line)
+            result[slug] = DefinedFlow(
+                slug,
+                shape,
+                shape.checksum,
+                pending.path,
+                pending.line,
+                dict(pending.options),
+                {step: dict(values) for step, values in pending.step_options.items()},
+                pending.last_path,
+                pending.input_schema,
+                pending.retention,
+            )
         return result
 
     def _create(self, slug: str, call: FoundCall) -> None:
-        if slug in self._flows:
-            return
-        shape = call.arguments.get("shape")
-        declared = None if shape is None else FlowShape.from_json(_text(shape, "shape"))
-        self._flows[slug] = _Pending(slug, call.path, call.line, declared)
+        if slug not in self._flows:
+            shape = call.arguments.get("shape")
+            declared = None if shape is None else FlowShape.from_json(_text(shape, "shape"))
+            self._flows[slug] = _Pending(slug, call.path, call.line, declared)
+        # like create_flow: every call sets the options, NULL meaning the default
+        pending = self._flows[slug]
+        pending.options = {
+            name: default if (given := _option(call.arguments.get(name))) is None else given
+            for name, default in FLOW_DEFAULTS.items()
+        }
+        retention = call.arguments.get("retention")
+        pending.input_schema = _schema(call.arguments.get("input_schema"))
+        pending.retention = retention if isinstance(retention, str) else None
 
     def _add_step(self, slug: str, call: FoundCall) -> None:
         pending = self._flows.setdefault(slug, _Pending(slug, call.path, call.line))
         step = _step_shape(call.arguments)
         pending.steps.setdefault(step.step_slug, step)
+        pending.step_options[step.step_slug] = {  # like add_step: NULL means "not set"
+            name: _option(call.arguments.get(name)) for name in _STEP_OPTIONS
+        }
 
 
 def _step_shape(arguments: dict[str, Any]) -> StepShape:
@@ -104,6 +147,25 @@ def _step_shape(arguments: dict[str, Any]) -> StepShape:
         if arguments.get(name) is not None:
             values[name] = arguments[name]
     return StepShape.model_validate(values)
+
+
+def _option(value: Any) -> int | None:
+    """An option's value as Postgres would store it; ``'60'`` is 60. Options only inform
+    (``pgflow diff``), so a value that is no integer is read as not given rather than
+    stopping the read of a migration whose shape is fine (None: not given)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
+def _schema(value: Any) -> Any:
+    """A stored input schema (JSON text); like options, one that cannot be read is None."""
+    try:
+        return json.loads(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _text(value: Any, name: str) -> str:

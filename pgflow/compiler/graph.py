@@ -58,6 +58,20 @@ def _label(step: StepDefinition) -> str:
         notes.append("map")
     if step.returns_array:
         notes.append("array")
-    if step.required_input_pattern is not None or step.forbidden_input_pattern is not None:
-        notes.append(f"if, {step.when_unmet}")
+    condition = _condition(step)
+    if condition:
+        notes.append(f"{condition}, {step.when_unmet}")
     return step.slug + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def _condition(step: StepDefinition) -> str:
+    """Which conditions the step has: ``if``, ``if_not`` or ``if + if_not``."""
+    names = [
+        name
+        for name, pattern in (
+            ("if", step.required_input_pattern),
+            ("if_not", step.forbidden_input_pattern),
+        )
+        if pattern is not None
+    ]
+    return " + ".join(names)

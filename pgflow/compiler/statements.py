@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from pgflow._duration import interval_literal
 from pgflow.dsl._unset import Unset
 from pgflow.dsl.flow import Flow
 from pgflow.dsl.options import (
@@ -18,9 +19,10 @@ from pgflow.dsl.options import (
     FLOW_DEFAULTS,
 )
 from pgflow.dsl.step import StepDefinition
+from pgflow.errors import DefinitionError
 from pgflow.shape import FlowShape, canonical_json
 
-FunctionName = Literal["create_flow", "add_step", "delete_flow_and_data"]
+FunctionName = Literal["create_flow", "add_step", "delete_flow_and_data", "set_schedules"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +52,21 @@ class Call:
 
 
 def flow_calls(flow: Flow, shape: FlowShape) -> tuple[Call, ...]:
-    """Return the calls that define ``flow``: ``create_flow`` then one ``add_step`` per step."""
-    return (create_flow_call(flow, shape), *(add_step_call(step) for step in flow.steps))
+    """Return the calls that define ``flow``: ``create_flow``, one ``add_step`` per step,
+    then ``set_schedules`` when the flow has schedules."""
+    calls = (create_flow_call(flow, shape), *(add_step_call(step) for step in flow.steps))
+    return (*calls, schedules_call(flow)) if flow.schedules else calls
+
+
+def schedules_call(flow: Flow) -> Call:
+    """``set_schedules`` with the flow's schedules (``[]`` removes them all)."""
+    entries = [schedule.to_json() for schedule in flow.schedules]
+    return Call("set_schedules", (flow.slug, Jsonb(canonical_json(entries))))
 
 
 def create_flow_call(flow: Flow, shape: FlowShape) -> Call:
-    """``create_flow`` with non-default options, the declared shape and its checksum."""
+    """``create_flow`` with non-default options, the tunables ``retention`` and
+    ``input_schema`` when the flow has them, the declared shape and its checksum."""
     options = flow.options
     given = {
         "max_attempts": options.max_attempts,
@@ -67,8 +78,24 @@ def create_flow_call(flow: Flow, shape: FlowShape) -> Call:
         for name, value in given.items()
         if not isinstance(value, Unset) and value != FLOW_DEFAULTS[name]
     ]
+    if flow.retention is not None:
+        kwargs.append(("retention", interval_literal(flow.retention)))
+    schema = flow.input_json_schema
+    if schema is not None:
+        kwargs.append(("input_schema", Jsonb(_schema_json(flow, schema))))
     kwargs += [("shape", Jsonb(shape.canonical)), ("checksum", shape.checksum)]
     return Call("create_flow", (flow.slug,), tuple(kwargs))
+
+
+def _schema_json(flow: Flow, schema: dict[str, object]) -> str:
+    try:
+        return canonical_json(schema)
+    except (TypeError, ValueError) as exc:  # e.g. a NaN default in the input model
+        raise DefinitionError(
+            f"flow {flow.slug!r}: the JSON Schema of its input model cannot be stored: {exc}",
+            hint="give the input model's fields JSON-compatible defaults and examples",
+            flow_slug=flow.slug,
+        ) from exc
 
 
 def add_step_call(step: StepDefinition) -> Call:

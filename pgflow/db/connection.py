@@ -1,8 +1,12 @@
-"""Connections and pools, all in autocommit mode.
+"""Connections and pools, all in autocommit mode and without prepared statements.
 
 Every connection pgflow opens is in autocommit mode: each SQL function call is its own
-short transaction, and code that needs more opens one explicitly. Where the database is
-comes from :mod:`pgflow.db.target`.
+short transaction, and code that needs more opens one explicitly. None keeps session
+state (no ``SET``, session advisory locks, temporary tables or server-side prepared
+statements: psycopg's ``prepare_threshold`` is off), so every connection works through
+PgBouncer in transaction pooling mode; only LISTEN needs a session of its own, which
+:func:`behind_pooler` tells apart (docs/scaling.md). Where the database is comes from
+:mod:`pgflow.db.target`.
 """
 
 from __future__ import annotations
@@ -17,16 +21,55 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from pgflow.db.errors import wrap_db_errors
 from pgflow.db.target import check_conninfo
+from pgflow.sql import query
 
-__all__ = ["aconnect", "connect", "open_async_pool", "open_pool"]
+__all__ = [
+    "abehind_pooler",
+    "aconnect",
+    "behind_pooler",
+    "connect",
+    "open_async_pool",
+    "open_pool",
+]
 
 logger = logging.getLogger(__name__)
 
 APPLICATION_NAME = "pgflow"
+PREPARE_THRESHOLD: int | None = None
+"""psycopg's ``prepare_threshold`` on pgflow's connections: off, so that no statement is
+prepared on a server connection a pooler may hand to another client (PgBouncer before 1.21
+does not support protocol-level prepared statements). Measured cost: docs/scaling.md."""
 
 
 def _connect_kwargs(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    return {"autocommit": True, "application_name": APPLICATION_NAME, **kwargs}
+    return {
+        "autocommit": True,
+        "application_name": APPLICATION_NAME,
+        "prepare_threshold": PREPARE_THRESHOLD,
+        **kwargs,
+    }
+
+
+def _pooled(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any], pid: object) -> bool:
+    return pid is not None and pid != conn.info.backend_pid
+
+
+def behind_pooler(conn: psycopg.Connection[Any]) -> bool:
+    """Whether ``conn`` reaches Postgres through a connection pooler (PgBouncer and the like).
+
+    A pooler answers the connection handshake itself, with a process id of its own (it
+    routes cancel requests), so that id differs from the server process running this
+    session's queries. A direct connection, or a TCP proxy that keeps one server session per
+    client (HAProxy), shows the same id. One round trip.
+    """
+    row = conn.execute(query("backend_pid")).fetchone()
+    return _pooled(conn, row[0] if row else None)
+
+
+async def abehind_pooler(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """The async twin of :func:`behind_pooler`."""
+    row = await (await conn.execute(query("backend_pid"))).fetchone()
+    return _pooled(conn, row[0] if row else None)
 
 
 def connect(conninfo: str, **kwargs: Any) -> psycopg.Connection[TupleRow]:

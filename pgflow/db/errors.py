@@ -1,6 +1,6 @@
 """Translate psycopg errors into :mod:`pgflow.errors` classes, in exactly one place.
 
-pgflow's SQL raises with its own SQLSTATEs (``PGF01``..``PGF10``), a message naming the
+pgflow's SQL raises with its own SQLSTATEs (``PGF01``..``PGF11``), a message naming the
 flow/step/run, and a hint. :func:`wrap_db_errors` maps ``exc.sqlstate`` to a class, puts
 ``diag.message_primary`` (and ``diag.message_detail``) in the message and
 ``diag.message_hint`` in ``hint``, and keeps the psycopg error as ``__cause__``. It never
@@ -51,6 +51,7 @@ PGFLOW_SQLSTATES: dict[str, type[e.PgflowError]] = {
     "PGF08": e.InvalidInputError,
     "PGF09": e.CompileError,
     "PGF10": e.SchemaError,
+    "PGF11": e.ShapeMismatchError,  # retry_run: the flow's shape changed since the run started
 }
 # invalid_schema_name, undefined_table, undefined_function: the schema is missing or old.
 _SCHEMA_MISSING = frozenset({"3F000", "42P01", "42883"})
@@ -73,13 +74,39 @@ _URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]*:)[^@\s]*@")
 
 
 def describe_conninfo(conninfo: str) -> str:
-    """Return the URL as something safe to print: user, host, port and database, no password."""
+    """Return the URL as something safe to print: user, host, port and database, no password.
+
+    A multi-host URL (``host=a,b``) lists every ``host:port`` and its
+    ``target_session_attrs``: ``postgresql://u@a:5432,b:5432/db?target_session_attrs=...``.
+    """
     try:
         params = conninfo_to_dict(conninfo)
     except psycopg.Error:
         return "<unparseable database URL>"
     host = params.get("host") or params.get("hostaddr")
+    if "," in str(host or ""):
+        return _servers(params)
     return _server(params.get("user"), host, params.get("port"), params.get("dbname"))
+
+
+def _servers(params: dict[str, Any]) -> str:
+    """A multi-host URL: each host with its port (one port may serve them all)."""
+    hosts = str(params.get("host") or params.get("hostaddr")).split(",")
+    ports = str(params.get("port") or "").split(",")
+    ports = ports * len(hosts) if len(ports) == 1 else ports
+    pairs = [
+        (host or "localhost") + (f":{port}" if port else "")
+        for host, port in zip(hosts, ports, strict=False)
+    ]
+    userinfo = f"{params['user']}@" if params.get("user") else ""
+    attrs = params.get("target_session_attrs")
+    query = [f"target_session_attrs={attrs}"] if attrs else []
+    if any(host.startswith("/") for host in hosts):  # unix sockets: the libpq query form
+        port = f"&port={params['port']}" if params.get("port") else ""
+        query.insert(0, f"host={','.join(hosts)}{port}")
+        pairs = []
+    tail = f"?{'&'.join(query)}" if query else ""
+    return f"postgresql://{userinfo}{','.join(pairs)}/{params.get('dbname') or ''}{tail}"
 
 
 def _server(user: object, host: object, port: object, db: object) -> str:
@@ -98,11 +125,41 @@ def redact(text: str) -> str:
 
 
 def _where(exc: psycopg.Error, conninfo: str | None) -> str | None:
+    if conninfo and _multi_host(conninfo):
+        return describe_conninfo(conninfo)  # not just the host tried last
     pgconn = exc.pgconn
     if pgconn is not None and pgconn.host:
         values = (pgconn.user, pgconn.host, pgconn.port, pgconn.db)
         return _server(*(v.decode(errors="replace") for v in values))
     return describe_conninfo(conninfo) if conninfo else None
+
+
+def _multi_host(conninfo: str) -> bool:
+    try:
+        params = conninfo_to_dict(conninfo)
+    except psycopg.Error:
+        return False
+    return "," in str(params.get("host") or params.get("hostaddr") or "")
+
+
+def _reason(exc: psycopg.Error) -> str:
+    """The first line of a connection error; each host's for a multi-host URL.
+
+    psycopg tries the hosts of a multi-host URL in turn and lists every failure, one
+    ``- host: 'a', port: '5432', ...: <reason>`` line each.
+    """
+    text = str(exc).strip()
+    attempts = [line[2:] for line in text.splitlines() if line.startswith("- host: ")]
+    if len(attempts) > 1:
+        return "every host failed: " + "; ".join(_attempt(line) for line in attempts)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _attempt(line: str) -> str:
+    """``host: 'a', port: '1', hostaddr: ...: connection failed: why`` -> ``a:1: why``."""
+    fields = dict(re.findall(r"(\w+): '([^']*)'", line.split(": connection failed: ")[0]))
+    why = line.split("failed: ")[-1].strip()
+    return f"{fields.get('host', '?')}:{fields.get('port', '?')}: {why}"
 
 
 def _message(exc: psycopg.Error) -> str:
@@ -152,7 +209,7 @@ def translate_error(exc: psycopg.Error, *, conninfo: str | None = None) -> e.Pgf
 def _connection_error(exc: psycopg.Error, conninfo: str | None) -> e.PgflowError:
     where = _where(exc, conninfo)
     server = f" at {where}" if where else ""
-    reason = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    reason = redact(_reason(exc))
     attrs = {"sqlstate": exc.sqlstate, "server": where}
     if exc.sqlstate in _BAD_SETTINGS:
         return e.ConfigurationError(

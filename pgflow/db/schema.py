@@ -31,6 +31,9 @@ from pgflow.errors import DatabaseError, SchemaError
 from pgflow.migrations import Migration, migrations
 from pgflow.sql import query
 
+DBA_PREFIX = "pgflow: ask a DBA to run: "
+"""How the schema's grants file words a statement the installer could not run itself."""
+
 __all__ = [
     "AppliedMigration",
     "InstallResult",
@@ -126,16 +129,22 @@ class SchemaManager:
         """
         notices: list[str] = []
         done: list[Migration] = []
+        per_migration: list[list[str]] = []
         handler = _collector(notices)
         self.conn.add_notice_handler(handler)
         try:
             while (migration := self._apply_next()) is not None:
                 done.append(migration)
+                per_migration.append(notices[:])
+                notices.clear()
         finally:
             self.conn.remove_notice_handler(handler)
         version = done[-1].id if done else self.status().version
-        # every migration re-runs the grants: say each DBA statement once
-        return InstallResult(tuple(done), tuple(dict.fromkeys(notices)), version)
+        # Every migration re-runs the grants, and the last one asks for all that is needed
+        # now: the DBA statements of earlier ones are older versions of the same grants.
+        *earlier, last = per_migration or [[]]
+        kept = [n for lines in earlier for n in lines if not n.startswith(DBA_PREFIX)] + last
+        return InstallResult(tuple(done), tuple(dict.fromkeys(kept)), version)
 
     def _apply_next(self) -> Migration | None:
         """In one transaction: lock, bootstrap, verify, record and apply one migration."""

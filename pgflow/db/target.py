@@ -7,6 +7,12 @@ The URL is resolved in this order (the same everywhere a URL is accepted):
 3. the ``DATABASE_URL`` environment variable,
 4. ``[tool.pgflow] database_url`` in the nearest ``pyproject.toml`` (searched upward),
 5. otherwise the embedded server in ``<project>/.pgflow/`` (started on demand).
+
+Any of them may be a multi-host URL (``postgresql://a:5432,b:5432/db?target_session_attrs=
+read-write``): libpq tries the hosts in turn and keeps the first that qualifies. Two
+optional URLs sit beside it (docs/scaling.md): ``listen_url`` (``PGFLOW_LISTEN_URL``), a
+direct connection for LISTEN when the database URL goes through a transaction-pooling
+PgBouncer, and ``reader_url`` (``PGFLOW_READER_URL``), a replica for read-only commands.
 """
 
 from __future__ import annotations
@@ -27,14 +33,28 @@ from pgflow.db.project import find_pyproject, project_dir
 from pgflow.errors import ConfigurationError
 
 __all__ = [
+    "LISTEN_URL_ENV",
+    "READER_URL_ENV",
     "DatabaseTarget",
     "Source",
     "check_conninfo",
     "configured_database_url",
+    "configured_listen_url",
     "resolve_database",
+    "resolve_reader",
 ]
 
-Source = Literal["argument", "PGFLOW_DATABASE_URL", "DATABASE_URL", "pyproject", "embedded"]
+Source = Literal[
+    "argument",
+    "PGFLOW_DATABASE_URL",
+    "DATABASE_URL",
+    "pyproject",
+    "embedded",
+    "reader_argument",
+    "PGFLOW_READER_URL",
+]
+LISTEN_URL_ENV = "PGFLOW_LISTEN_URL"
+READER_URL_ENV = "PGFLOW_READER_URL"
 _ENV_VARS: tuple[Literal["PGFLOW_DATABASE_URL", "DATABASE_URL"], ...] = (
     "PGFLOW_DATABASE_URL",
     "DATABASE_URL",
@@ -60,6 +80,11 @@ class DatabaseTarget:
         """Whether the URL points at pgflow's embedded server."""
         return self.source == "embedded"
 
+    @property
+    def is_reader(self) -> bool:
+        """Whether the URL is a read replica's (``--reader-url``, ``PGFLOW_READER_URL``)."""
+        return self.source in ("reader_argument", "PGFLOW_READER_URL")
+
     def describe(self, cwd: Path | None = None) -> str:
         """One line saying which database is used, for a command to print."""
         if self.source == "embedded":
@@ -71,6 +96,10 @@ class DatabaseTarget:
         server = describe_conninfo(self.url)
         if self.source == "argument":
             return f"Using Postgres at {server} (from --database-url)"
+        if self.source == "reader_argument":
+            return f"Reading from Postgres at {server} (from --reader-url)"
+        if self.source == "PGFLOW_READER_URL":
+            return f"Reading from Postgres at {server} (from PGFLOW_READER_URL)"
         if self.source == "pyproject":
             return f"Using Postgres at {server} (from {_relative(self.origin, cwd)})"
         return f"Using Postgres at {server} (from {self.source})"
@@ -149,6 +178,47 @@ def resolve_database(
         return target
     data_dir = embedded.data_dir(project_dir(cwd))
     return DatabaseTarget(embedded.start_embedded(data_dir), "embedded", data_dir.parent)
+
+
+def configured_listen_url(
+    listen_url: str | None = None, *, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The direct URL for LISTEN: the argument, else ``PGFLOW_LISTEN_URL``; None when unset.
+
+    Raises:
+        ConfigurationError: the URL cannot be parsed.
+    """
+    env = os.environ if environ is None else environ
+    url = listen_url or env.get(LISTEN_URL_ENV) or None
+    if url is not None:
+        check_conninfo(url)
+    return url
+
+
+def resolve_reader(
+    reader_url: str | None = None,
+    database_url: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> DatabaseTarget:
+    """The database read-only commands use: a replica when one is configured.
+
+    In order: ``reader_url`` (the CLI's ``--reader-url``), ``PGFLOW_READER_URL``, else the
+    database itself (:func:`resolve_database` of ``database_url``). Reads from a replica
+    lag behind the primary by its replay delay.
+
+    Raises:
+        ConfigurationError: a setting is invalid, or the embedded server cannot start.
+    """
+    env = os.environ if environ is None else environ
+    if reader_url:
+        check_conninfo(reader_url)
+        return DatabaseTarget(reader_url, "reader_argument")
+    if env.get(READER_URL_ENV):
+        check_conninfo(env[READER_URL_ENV])
+        return DatabaseTarget(env[READER_URL_ENV], "PGFLOW_READER_URL")
+    return resolve_database(database_url, environ=environ, cwd=cwd)
 
 
 def check_conninfo(conninfo: str) -> None:

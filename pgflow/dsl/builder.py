@@ -64,6 +64,8 @@ def define_step(spec: StepSpec, flow: Flow) -> StepDefinition:
     options = check_options(where, **spec.options)
     required = check_pattern(where, "if_", spec.if_)
     forbidden = check_pattern(where, "if_not", spec.if_not)
+    when_unmet = check_mode(where, "when_unmet", spec.when_unmet, DEFAULT_WHEN_UNMET)
+    _check_unmet_has_condition(spec, required, forbidden, where)
     returns = signature.return_annotation
     step = StepDefinition(
         flow_slug=flow.slug,
@@ -80,7 +82,7 @@ def define_step(spec: StepSpec, flow: Flow) -> StepDefinition:
         options=options,
         required_input_pattern=required,
         forbidden_input_pattern=forbidden,
-        when_unmet=check_mode(where, "when_unmet", spec.when_unmet, DEFAULT_WHEN_UNMET),
+        when_unmet=when_unmet,
         when_exhausted=check_mode(
             where, "when_exhausted", spec.when_exhausted, DEFAULT_WHEN_EXHAUSTED
         ),
@@ -88,6 +90,7 @@ def define_step(spec: StepSpec, flow: Flow) -> StepDefinition:
         return_annotation=returns,
         output_adapter=adapter_for(returns, where, "the return value"),
         output_schema=_output_schema(spec.kind, returns, where),
+        spec=spec,
     )
     _check_step(step, flow)
     return step
@@ -99,6 +102,19 @@ def _check_step(step: StepDefinition, flow: Flow) -> None:
     check_pattern_keys(step)
     source = _map_source(step, flow, producers)
     check_edges(step, producers, flow.input_schema, source)
+
+
+def _check_unmet_has_condition(
+    spec: StepSpec, required: object, forbidden: object, where: Where
+) -> None:
+    """``when_unmet`` says what happens when a condition does not hold: without ``if_`` or
+    ``if_not`` it can never apply, so (as pgflow does) it is refused. ``when_exhausted``
+    needs no condition."""
+    if not isinstance(spec.when_unmet, Unset) and required is None and forbidden is None:
+        raise where.error(
+            f"when_unmet={spec.when_unmet!r} is given without a condition (if_ or if_not)",
+            hint="add if_={...} or if_not={...}, or remove when_unmet",
+        )
 
 
 def _callable(handler: object, flow: Flow, slug: str | None) -> Callable[..., Any]:
@@ -123,6 +139,12 @@ def _slug(spec: StepSpec, handler: Callable[..., Any], flow: Flow) -> str:
         raise Where(flow.slug, slug).error(
             "a step with this slug is already defined",
             hint="give this step another slug, e.g. @flow.step(slug='other_name')",
+        )
+    other = next((s.slug for s in flow.steps if s.slug.lower() == slug.lower()), None)
+    if other is not None:
+        raise Where(flow.slug, slug).error(
+            f"step {other!r} is already defined; step slugs must differ in more than letter case",
+            hint="give this step a slug that differs from the others in more than letter case",
         )
     return slug
 

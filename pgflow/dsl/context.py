@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
@@ -11,6 +12,81 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+
+__all__ = ["Context", "Flag"]
+
+
+class Flag:
+    """A flag the worker sets once; handlers test it or wait for it, async or sync.
+
+    Like :class:`threading.Event` for sync code and :class:`asyncio.Event` for async code,
+    at once: ``set()`` and ``is_set()`` work from any thread, ``await flag.wait()`` in an
+    async handler, ``flag.sync_wait(timeout)`` in a sync one (it blocks its thread)::
+
+        while not ctx.cancelled.is_set():         # poll it between units of work
+            do_one_unit()
+        if ctx.cancelled.sync_wait(5.0):          # sync: sleep 5 s unless cancelled first
+            return None
+        if await ctx.cancelled.wait(timeout=5):   # async: the same without blocking
+            return None
+    """
+
+    __slots__ = ("_event", "_lock", "_waiters")
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    def __repr__(self) -> str:
+        return f"<Flag {'set' if self.is_set() else 'unset'}>"
+
+    def is_set(self) -> bool:
+        """Whether the flag is set."""
+        return self._event.is_set()
+
+    def set(self) -> None:
+        """Set the flag, waking every waiter (sync and async); safe from any thread."""
+        with self._lock:
+            if self._event.is_set():
+                return
+            self._event.set()
+            waiters, self._waiters = self._waiters, []
+        for loop, future in waiters:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, future)
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the flag is set; False if ``timeout`` seconds passed first."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            if self._event.is_set():
+                return True
+            self._waiters.append((loop, future))
+        try:
+            async with asyncio.timeout(timeout):
+                await future
+        except TimeoutError:
+            return self.is_set()
+        finally:
+            with self._lock:
+                if (loop, future) in self._waiters:
+                    self._waiters.remove((loop, future))
+        return True
+
+    def sync_wait(self, timeout: float | None = None) -> bool:
+        """Block this thread until the flag is set; False if ``timeout`` passed first.
+
+        For sync handlers (they run in the worker's threads); never call it on the
+        event loop, where it would block every async handler: use ``await wait()``.
+        """
+        return self._event.wait(timeout)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _no_database() -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
@@ -39,7 +115,11 @@ class Context:
         env: the worker's environment. Secrets belong here, never in run input.
         logger: a logger whose records carry run, flow, step and task.
         shutdown: set when the worker is shutting down or the task's deadline passed;
-            long handlers should check it and stop early.
+            long handlers should check it and stop early (their result is still stored).
+        cancelled: set when the task may no longer run: its run was cancelled or failed,
+            or its step was skipped. Whatever the handler returns is then discarded; an
+            async handler still running ``cancel_grace`` seconds later is cancelled.
+            See docs/workers.md, "Cancellation".
     """
 
     run_id: UUID
@@ -52,7 +132,8 @@ class Context:
     logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = field(
         default_factory=lambda: logging.getLogger("pgflow.task")
     )
-    shutdown: asyncio.Event = field(default_factory=asyncio.Event)
+    shutdown: Flag = field(default_factory=Flag)
+    cancelled: Flag = field(default_factory=Flag)
     _connect: Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]] = _no_database
     _sync_connect: Callable[[], AbstractContextManager[psycopg.Connection[Any]]] = _no_sync_database
 

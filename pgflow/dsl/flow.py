@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any, ClassVar, TypedDict, TypeVar, Unpack, overload
 
 from pydantic import TypeAdapter, ValidationError
+from pydantic.errors import PydanticUserError
 from pydantic_core import PydanticSerializationError
 
 from pgflow.dsl._unset import UNSET, Unset, or_default
 from pgflow.dsl.binding import adapter_for
 from pgflow.dsl.builder import StepKind, StepSpec, define_step
 from pgflow.dsl.compat import TypeSchema, schema_of
-from pgflow.dsl.options import FLOW_DEFAULTS, Options, WhenMode, Where, check_options
+from pgflow.dsl.options import (
+    FLOW_DEFAULTS,
+    Options,
+    WhenMode,
+    Where,
+    check_options,
+    check_retention,
+)
+from pgflow.dsl.schedules import CatchUp, Schedule, check_schedule
 from pgflow.dsl.slugs import check_slug
 from pgflow.dsl.step import StepDefinition
 from pgflow.errors import DefinitionError, InvalidInputError
@@ -60,10 +70,13 @@ class Flow:
         max_attempts: attempts per task, counting the first (default 3).
         base_delay: retry delay base in seconds; retry n waits ``base_delay * 2**n`` (default 1).
         timeout: seconds a task may run before its lease expires (default 60).
+        retention: how long to keep finished runs, e.g. ``"30d"`` (units s, m, h, d, w);
+            workers prune older ones. None (the default) keeps them until pruned by hand.
 
     Raises:
         InvalidSlugError: the slug is invalid.
-        DefinitionError: an option is out of range or the input type is not validatable.
+        DefinitionError: an option or the retention is out of range, or the input type is
+            not validatable.
     """
 
     _created: ClassVar[itertools.count[int]] = itertools.count()
@@ -76,16 +89,19 @@ class Flow:
         max_attempts: int | Unset = UNSET,
         base_delay: int | Unset = UNSET,
         timeout: int | Unset = UNSET,
+        retention: str | None = None,
     ) -> None:
         self._slug = check_slug(slug, kind="flow")
         where = Where(self._slug)
         self._options = check_options(
             where, max_attempts=max_attempts, base_delay=base_delay, timeout=timeout
         )
+        self._retention = check_retention(where, retention)
         self._input_model = input
         self._input_adapter = None if input is None else adapter_for(input, where, "the input")
         self._input_schema = None if input is None else schema_of(input, "serialization")
         self._steps: dict[str, StepDefinition] = {}
+        self._schedules: dict[str, Schedule] = {}
         self.creation_order = next(Flow._created)
 
     def __repr__(self) -> str:
@@ -110,6 +126,70 @@ class Flow:
     def input_schema(self) -> TypeSchema | None:
         """The JSON schema of a serialised flow input, or None when unknown."""
         return self._input_schema
+
+    @property
+    def input_json_schema(self) -> dict[str, Any] | None:
+        """The JSON Schema a run input must match (pydantic's validation schema, with its
+        ``$defs``), stored with the flow on deploy; None when the flow takes any JSON."""
+        if self._input_adapter is None:
+            return None
+        try:
+            schema: dict[str, Any] = self._input_adapter.json_schema(mode="validation")
+        except (PydanticUserError, TypeError, ValueError):  # a type without a JSON Schema
+            return None
+        return schema or None  # {} (Any) accepts everything: nothing to check
+
+    @property
+    def retention(self) -> timedelta | None:
+        """How long finished runs are kept (None: until pruned by hand)."""
+        return self._retention
+
+    @property
+    def schedules(self) -> tuple[Schedule, ...]:
+        """The schedules, in the order they were added."""
+        return tuple(self._schedules.values())
+
+    def schedule(
+        self,
+        cron: str,
+        *,
+        input: Any = None,
+        timezone: str = "UTC",
+        catch_up: CatchUp = "latest",
+        name: str = "default",
+    ) -> Flow:
+        """Start a run on a cron timetable; returns the flow, so calls chain.
+
+        Deployed with the flow as runtime configuration (changing it is not a shape
+        change). Every running worker that serves the flow starts each due tick, exactly
+        once across all of them. See docs/schedules.md.
+
+        Args:
+            cron: five cron fields, e.g. ``"*/5 * * * *"`` (every five minutes).
+            input: the run input of every tick, validated against the input model now.
+            timezone: the IANA time zone the expression is read in (DST handled like cron).
+            catch_up: after downtime, start the ``"latest"`` missed tick, ``"all"`` of them,
+                or ``"none"`` (only ticks at most a minute late).
+            name: tells several schedules of one flow apart.
+
+        Raises:
+            DefinitionError: an invalid expression, zone, policy, name or input, or a second
+                schedule with the same name.
+        """
+        where = Where(self._slug)
+        if name in self._schedules:
+            raise where.error(
+                f"a schedule named {name!r} already exists",
+                "give each schedule of a flow its own name=...",
+            )
+        try:
+            value = self.dump_input(input)
+        except InvalidInputError as exc:
+            raise where.error(f"invalid schedule input: {exc.message}", exc.hint or "") from exc
+        self._schedules[name] = check_schedule(
+            where, cron, name=name, timezone=timezone, catch_up=catch_up, input=value
+        )
+        return self
 
     @property
     def options(self) -> Options:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Final, Literal, cast, get_args
 
+from pgflow._duration import DURATION_HINT, parse_duration
 from pgflow.dsl._unset import UNSET, Unset
 from pgflow.errors import DefinitionError
 
@@ -95,6 +97,23 @@ def _check_int(where: Where, name: str, value: object) -> int:
             hint=f"use a value from {minimum} to {_INT4_MAX}",
         )
     return value
+
+
+def check_retention(where: Where, value: object) -> timedelta | None:
+    """Validate ``retention`` (a duration such as ``"30d"``, or None to keep runs).
+
+    Raises:
+        DefinitionError: the value is not a duration :func:`~pgflow._duration.parse_duration`
+            accepts.
+    """
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise where.error(
+            f"retention {value!r} is not a valid duration: {exc}", hint=DURATION_HINT
+        ) from None
 
 
 def check_mode(where: Where, name: str, value: object, default: WhenMode) -> WhenMode:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError
@@ -14,6 +14,9 @@ from pgflow.dsl.compat import TypeSchema
 from pgflow.dsl.context import Context
 from pgflow.dsl.options import Options, WhenMode, Where
 from pgflow.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from pgflow.dsl.builder import StepSpec
 
 StepType = Literal["single", "map"]
 
@@ -45,6 +48,8 @@ class StepDefinition:
         output_adapter: validates and serialises one task's return value.
         output_schema: the JSON schema of the step's output (a list for maps), or None
             when the handler has no return annotation.
+        spec: what the user wrote, unchecked (``pgflow.testing`` rebuilds a step from it
+            with another handler, so the same definition rules apply to a fake).
     """
 
     flow_slug: str
@@ -67,6 +72,7 @@ class StepDefinition:
     return_annotation: Any
     output_adapter: TypeAdapter[Any]
     output_schema: TypeSchema | None
+    spec: StepSpec | None = field(default=None, repr=False, compare=False)
 
     @property
     def where(self) -> Where:

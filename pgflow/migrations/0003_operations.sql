@@ -9,6 +9,70 @@
 -- grant; this part only does what `create ... if not exists` and `create or replace`
 -- cannot (new columns on existing tables, dropped or re-typed functions, data fixes).
 
+-- Retry, validated starts and retention (retry_run, flows.input_schema, flows.retention,
+-- prune's filters, apply_retention).
+-- New columns (appended, as the schema files list them last).
+alter table pgflow.flows
+  add column if not exists input_schema jsonb check (
+    input_schema is null or jsonb_typeof(input_schema) in ('object', 'boolean')
+  ),
+  add column if not exists retention interval check (
+    retention is null or retention > interval '0'
+  );
+alter table pgflow.step_tasks
+  add column if not exists forgiven_attempts int not null default 0
+    check (forgiven_attempts >= 0);
+-- Functions whose signature changed (new optional parameters): the old ones must not linger
+-- beside the new ones, or a call naming only the old parameters would be ambiguous.
+drop function if exists pgflow.create_flow(text, int, int, int, jsonb, text);
+drop function if exists pgflow._update_flow_options(pgflow.flows, int, int, int);
+drop function if exists pgflow.prune(interval);
+
+-- Telemetry (trace context stored with a run, claim lag; the finished-task index is created
+-- by the schema files).
+alter table pgflow.runs add column if not exists trace_context jsonb;
+do $$
+begin
+  if not exists (
+    select 1 from pg_catalog.pg_attribute a
+    where a.attrelid = 'pgflow.claimed_task'::regclass and a.attname = 'trace_context'
+      and not a.attisdropped
+  ) then
+    alter type pgflow.claimed_task
+      add attribute trace_context jsonb,
+      add attribute claim_lag double precision;
+  end if;
+end
+$$;
+-- start_flow gained the optional trace_context parameter.
+drop function if exists pgflow.start_flow(text, jsonb, uuid);
+
+-- The test clock hook (pgflow._now(), docs/testing.md): every function and column default
+-- reads the time through pgflow._now(), which pgflow.testing replaces in test databases.
+-- Defaults of the tables 0001/0002 created switch to it here; the function must exist
+-- first (0025_function_now.sql re-creates it identically later in this migration).
+create or replace function pgflow._now()
+returns timestamptz
+language sql
+stable
+parallel safe
+as $$
+  select pg_catalog.now()
+$$;
+alter table pgflow.flows alter column created_at set default pgflow._now();
+alter table pgflow.steps alter column created_at set default pgflow._now();
+alter table pgflow.deps alter column created_at set default pgflow._now();
+alter table pgflow.settings alter column updated_at set default pgflow._now();
+alter table pgflow.runs alter column started_at set default pgflow._now();
+alter table pgflow.step_states alter column created_at set default pgflow._now();
+alter table pgflow.step_tasks
+  alter column queued_at set default pgflow._now(),
+  alter column available_at set default pgflow._now(),
+  alter column priority_at set default pgflow._now();
+alter table pgflow.workers
+  alter column started_at set default pgflow._now(),
+  alter column last_heartbeat_at set default pgflow._now();
+
 -- ---- pgflow/sql/schema/0010_schema.sql ----
 -- The pgflow schema: every table and function of the engine lives here.
 -- No extension is required (gen_random_uuid and sha256 are built in since PostgreSQL 13/11).
@@ -32,6 +96,28 @@ as $$
     and slug not in ('run', 'input');
 $$;
 
+-- ---- pgflow/sql/schema/0025_function_now.sql ----
+-- _now(): the time as every pgflow function sees it: the start of the current transaction,
+-- exactly now(). Never NULL. Takes no lock.
+-- It exists so that tests can move time: pgflow.testing replaces this function in a test
+-- database (and only there) by one that adds an offset or returns a frozen instant, so
+-- retries, backoff, start_delay and leases are tested without sleeping (docs/testing.md).
+-- No function, default or check of the schema reads the clock any other way (a test
+-- enforces it), except _uuid7, whose ids are ordered by wall-clock time.
+-- Free in production: a SQL function whose body is one expression and that has no SET
+-- clause is inlined by the planner, so every query that calls it runs pg_catalog.now()
+-- itself (a SET clause would prevent inlining). That is why it alone has no fixed
+-- search_path: its body names no table, type or operator, and its one function is
+-- schema-qualified, so no search_path can change what it does.
+create or replace function pgflow._now()
+returns timestamptz
+language sql
+stable
+parallel safe
+as $$
+  select pg_catalog.now()
+$$;
+
 -- ---- pgflow/sql/schema/0030_tables_definition.sql ----
 -- Definition tables: flows, steps, deps. Written only by create_flow / add_step and
 -- delete_flow_and_data; read on every claim (small, always cached).
@@ -40,6 +126,10 @@ $$;
 -- received all of its add_step calls; start_flow refuses such a flow. Flows defined without a
 -- shape (pgflow-style SQL) are 'ready' at once and grow step by step.
 -- flows.checksum is the checksum of the declared shape (NULL when none was declared).
+-- Two tunables, not part of the shape: input_schema is the JSON Schema that starts by slug
+-- validate the run input against (NULL: starts are not validated, e.g. flows defined by
+-- pgflow's TypeScript SQL); retention is how long finished runs are kept before workers
+-- prune them (NULL: kept until pruned by hand).
 create table if not exists pgflow.flows (
   flow_slug text primary key check (pgflow.is_valid_slug(flow_slug)),
   opt_max_attempts int not null default 3 check (opt_max_attempts >= 1),
@@ -48,7 +138,11 @@ create table if not exists pgflow.flows (
   status text not null default 'ready' check (status in ('defining', 'ready')),
   declared_shape jsonb,
   checksum text,
-  created_at timestamptz not null default now()
+  created_at timestamptz not null default pgflow._now(),
+  input_schema jsonb check (
+    input_schema is null or jsonb_typeof(input_schema) in ('object', 'boolean')
+  ),
+  retention interval check (retention is null or retention > interval '0')
 );
 
 -- Step options left NULL inherit the flow's (max_attempts, base_delay, timeout).
@@ -72,7 +166,7 @@ create table if not exists pgflow.steps (
     check (when_unmet in ('skip', 'skip-cascade', 'fail')),
   when_exhausted text not null default 'fail'
     check (when_exhausted in ('skip', 'skip-cascade', 'fail')),
-  created_at timestamptz not null default now(),
+  created_at timestamptz not null default pgflow._now(),
   primary key (flow_slug, step_slug),
   unique (flow_slug, step_index),
   check (step_type <> 'map' or deps_count <= 1)
@@ -83,7 +177,7 @@ create table if not exists pgflow.deps (
   flow_slug text not null,
   dep_slug text not null,
   step_slug text not null,
-  created_at timestamptz not null default now(),
+  created_at timestamptz not null default pgflow._now(),
   primary key (flow_slug, step_slug, dep_slug),
   foreign key (flow_slug, dep_slug)
     references pgflow.steps (flow_slug, step_slug) on delete cascade,
@@ -94,6 +188,10 @@ create table if not exists pgflow.deps (
 
 create index if not exists deps_dependents on pgflow.deps (flow_slug, dep_slug);
 
+-- Step slugs folded to lower case: add_step refuses a new step that differs from another
+-- only in letter case (pgflow 0.17) with one lookup here.
+create index if not exists steps_slug_folded on pgflow.steps (flow_slug, lower(step_slug));
+
 -- settings: protective limits, owned by the database owner. Only the owner can change them
 -- (pgflow.set_setting, or UPDATE as the owner); no caller can raise, break or disable them
 -- for its session, unlike a GUC that any session may SET.
@@ -103,7 +201,7 @@ create index if not exists deps_dependents on pgflow.deps (flow_slug, dep_slug);
 create table if not exists pgflow.settings (
   name text primary key check (name in ('max_payload_bytes', 'read_budget_bytes')),
   value bigint not null check (value between 1 and 268435455),
-  updated_at timestamptz not null default now()
+  updated_at timestamptz not null default pgflow._now()
 );
 
 -- The first install adopts a max_payload_bytes the owner had configured as the setting
@@ -116,6 +214,26 @@ select 'max_payload_bytes', least(greatest(coalesce(
 union all
 select 'read_budget_bytes', 67108864
 on conflict (name) do nothing;
+
+-- ---- pgflow/sql/schema/0036_table_schedules.sql ----
+-- Schedules: cron timetables that start runs of a flow (runtime configuration, not shape).
+-- One row per (flow, name). Written by set_schedules (deploy, compiled SQL), read by workers,
+-- which compute due ticks from `cron` in `timezone` and start each tick once through
+-- start_scheduled. `last_tick` is the newest tick started (or skipped by the catch-up policy);
+-- NULL until the first one, when ticks after `created_at` are due.
+create table if not exists pgflow.schedules (
+  flow_slug text not null references pgflow.flows (flow_slug) on delete cascade,
+  name text not null check (pgflow.is_valid_slug(name)),
+  cron text not null check (length(cron) between 1 and 200),
+  timezone text not null default 'UTC' check (length(timezone) between 1 and 100),
+  input jsonb not null default 'null',
+  catch_up text not null default 'latest' check (catch_up in ('latest', 'all', 'none')),
+  paused boolean not null default false,
+  last_tick timestamptz,
+  created_at timestamptz not null default pgflow._now(),
+  updated_at timestamptz not null default pgflow._now(),
+  primary key (flow_slug, name)
+);
 
 -- ---- pgflow/sql/schema/0040_tables_runtime.sql ----
 -- Runtime tables: runs, step_states, step_tasks, workers.
@@ -159,7 +277,7 @@ create table if not exists pgflow.runs (
   output jsonb,
   error_message text,
   remaining_steps int not null check (remaining_steps >= 0),
-  started_at timestamptz not null default now(),
+  started_at timestamptz not null default pgflow._now(),
   completed_at timestamptz,
   failed_at timestamptz,
   cancelled_at timestamptz,
@@ -167,6 +285,10 @@ create table if not exists pgflow.runs (
   flow_checksum text,
   input_bytes bigint,
   output_bytes bigint,
+  -- the W3C trace context ({"traceparent": ..., "tracestate": ...}) of the span that
+  -- started the run (Client.start with OpenTelemetry installed), or NULL: task spans on
+  -- any host continue that trace (docs/telemetry.md)
+  trace_context jsonb,
   check ((status = 'started') = (finished_at is null))
 ) with (fillfactor = 80);
 
@@ -187,7 +309,7 @@ create table if not exists pgflow.step_states (
   output jsonb,
   error_message text,
   skip_reason text,
-  created_at timestamptz not null default now(),
+  created_at timestamptz not null default pgflow._now(),
   started_at timestamptz,
   completed_at timestamptz,
   failed_at timestamptz,
@@ -210,7 +332,9 @@ create table if not exists pgflow.step_states (
 -- task whose input cannot be built is failed instead of handed out; output_bytes is the
 -- size of the reported output. attempts_count numbers the claims (the fencing token: never
 -- handed out twice); releases counts those given back unrun by a stopping worker, which do
--- not use up max_attempts.
+-- not use up max_attempts. forgiven_attempts counts the attempts retry_run gave a fresh
+-- budget for: attempts_count keeps counting across a retry (it is the fence), but only
+-- attempts_count - releases - forgiven_attempts count against max_attempts.
 create table if not exists pgflow.step_tasks (
   run_id uuid not null,
   step_slug text not null,
@@ -225,9 +349,9 @@ create table if not exists pgflow.step_tasks (
   error_type text,
   error_traceback text,
   worker_id uuid,
-  queued_at timestamptz not null default now(),
-  available_at timestamptz not null default now(),
-  priority_at timestamptz default now(),
+  queued_at timestamptz not null default pgflow._now(),
+  available_at timestamptz not null default pgflow._now(),
+  priority_at timestamptz default pgflow._now(),
   started_at timestamptz,
   leased_until timestamptz,
   completed_at timestamptz,
@@ -236,6 +360,7 @@ create table if not exists pgflow.step_tasks (
   input_bytes bigint,
   output_bytes bigint,
   releases int not null default 0,
+  forgiven_attempts int not null default 0 check (forgiven_attempts >= 0),
   primary key (run_id, step_slug, task_index),
   check ((status = 'started') = (leased_until is not null))
 );
@@ -251,6 +376,17 @@ create index if not exists step_tasks_waiting on pgflow.step_tasks (flow_slug, a
 -- `leased_until < now()` (lease expiry) still implies it, so expiry uses the index.
 create index if not exists step_tasks_leased on pgflow.step_tasks (leased_until)
   where leased_until is not null;
+-- Finished tasks per step by the time they finished, for history statistics (pgflow stats)
+-- and the event replay (pgflow events): a range of one step's finish times, read without
+-- touching the table (the columns those queries need are included). Partial, so claims,
+-- retries and releases never touch it: a task enters it once, when it finishes (one index
+-- entry per task, on finished rows only). Queries use the same finish-time expression.
+create index if not exists step_tasks_finished on pgflow.step_tasks (flow_slug, step_slug, (
+  case status when 'completed' then completed_at when 'failed' then failed_at
+    else cancelled_at end))
+  include (status, task_index, attempts_count, releases, forgiven_attempts, started_at,
+    available_at, completed_at, failed_at, cancelled_at)
+  where status in ('completed', 'failed', 'cancelled');
 
 -- Workers announce themselves and heartbeat; claiming does not require registration.
 create table if not exists pgflow.workers (
@@ -258,12 +394,13 @@ create table if not exists pgflow.workers (
   flow_slugs text[] not null default '{}',
   hostname text,
   pid int,
-  started_at timestamptz not null default now(),
-  last_heartbeat_at timestamptz not null default now(),
+  started_at timestamptz not null default pgflow._now(),
+  last_heartbeat_at timestamptz not null default pgflow._now(),
   stopped_at timestamptz
 );
 
--- What claim_tasks returns for each task.
+-- What claim_tasks returns for each task. trace_context is the run's (see runs); claim_lag
+-- is the seconds between the task becoming claimable (available_at) and this claim.
 do $$
 begin
   if not exists (
@@ -279,7 +416,9 @@ begin
       attempt int,
       input jsonb,
       flow_input jsonb,
-      deadline timestamptz
+      deadline timestamptz,
+      trace_context jsonb,
+      claim_lag double precision
     );
   end if;
 end
@@ -428,7 +567,7 @@ $$;
 
 -- ---- pgflow/sql/schema/0110_function_raise.sql ----
 -- _raise(errcode, message, hint): raise a pgflow error. Used by every function so that
--- errors carry their own SQLSTATE (PGF01..PGF10, mapped to Python classes) and a hint.
+-- errors carry their own SQLSTATE (PGF01..PGF11, mapped to Python classes) and a hint.
 create or replace function pgflow._raise(code text, message text, hint text default null)
 returns void
 language plpgsql
@@ -458,7 +597,11 @@ end;
 $$;
 
 -- ---- pgflow/sql/schema/0114_function_check_slug.sql ----
--- _check_slug(kind, slug): refuse an invalid slug with a message naming it.
+-- _check_slug(kind, slug): refuse a slug that a new flow or step may not have, with a
+-- message naming it (PGF01). New slugs follow pgflow 0.17: is_valid_slug, and no leading or
+-- trailing underscore. create_flow and add_step call it only for a flow or step that does
+-- not exist yet, so flows deployed under the older rule (`_legacy`) keep working; the table
+-- constraints use is_valid_slug, which still accepts them. NULL is refused.
 create or replace function pgflow._check_slug(kind text, slug text)
 returns void
 language plpgsql
@@ -466,11 +609,40 @@ immutable
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  if not pgflow.is_valid_slug(slug) then
+  if not pgflow.is_valid_slug(slug) or slug ~ '(^_|_$)' then
     perform pgflow._raise('PGF01',
       format('invalid %s slug %L', kind, slug),
-      'A slug starts with a letter or _, continues with letters, digits or _, has at most '
-      || '128 characters and is not "run" or "input".');
+      'A slug starts with a letter, continues with letters, digits or _, does not end with _, '
+      || 'has at most 128 characters and is not "run" or "input".');
+  end if;
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0115_function_check_slug_case.sql ----
+-- _check_slug_case(flow_slug, step_slug): refuse a new step whose slug equals one of the
+-- flow's steps but for letter case (`Fetch` next to `fetch`), as pgflow 0.17 does (PGF05).
+-- Called by add_step for steps that do not exist yet; flows deployed before the rule keep
+-- their steps. One lookup in the steps_slug_folded index (O(log steps)). NULL slugs match
+-- nothing.
+create or replace function pgflow._check_slug_case(flow_slug text, step_slug text)
+returns void
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  other text;
+begin
+  select s.step_slug into other from pgflow.steps s
+  where s.flow_slug = _check_slug_case.flow_slug
+    and lower(s.step_slug) = lower(_check_slug_case.step_slug)
+    and s.step_slug <> _check_slug_case.step_slug
+  limit 1;
+  if other is not null then
+    perform pgflow._raise('PGF05',
+      format('step %L of flow %L: the flow already has a step %L; step slugs must differ in '
+        || 'more than letter case', step_slug, flow_slug, other),
+      'Give the new step a slug that differs from the others in more than letter case.');
   end if;
 end;
 $$;
@@ -543,17 +715,20 @@ begin
   end if;
   insert into pgflow.settings as s (name, value) values (set_setting.name, set_setting.value)
   on conflict on constraint settings_pkey
-  do update set value = excluded.value, updated_at = now()
+  do update set value = excluded.value, updated_at = pgflow._now()
   returning * into result;
   return result;
 end;
 $$;
 
 -- ---- pgflow/sql/schema/0120_function_create_flow.sql ----
--- create_flow(flow_slug, max_attempts, base_delay, timeout, shape, checksum)
+-- create_flow(flow_slug, max_attempts, base_delay, timeout, shape, checksum, input_schema,
+--             retention)
 --
--- Parameters and defaults follow TypeScript pgflow; `shape` and `checksum` are optional
--- extras emitted by pgflow-py's compiler.
+-- Parameters and defaults follow TypeScript pgflow; `shape`, `checksum`, `input_schema` and
+-- `retention` are optional extras emitted by pgflow-py's compiler. input_schema (a JSON
+-- Schema object or boolean) and retention (a positive interval) are tunables like the
+-- options: not part of the shape, stored with the flow, NULL meaning none.
 -- * New slug: inserts the flow. With a shape that has steps it stays 'defining' until
 --   add_step has produced exactly that shape (so SQL applied statement by statement never
 --   leaves a usable half-defined flow).
@@ -561,7 +736,9 @@ $$;
 -- * Existing slug, same shape: updates the runtime options (a NOTICE names each change).
 -- * Existing slug, different shape: raises PGF04 before changing anything, naming both
 --   checksums and the first difference.
--- NULL options mean the defaults (3 attempts, 1 s base delay, 60 s timeout).
+-- A new slug must pass _check_slug (PGF01); an existing flow is never refused for its slug.
+-- NULL options mean the defaults (3 attempts, 1 s base delay, 60 s timeout, no input schema,
+-- no retention); an invalid input_schema or retention raises PGF03.
 -- Locks the flow row, so concurrent deployers of one slug serialise.
 -- Refreshes the planner statistics of the definition tables when many rows changed since
 -- they were last analysed, so the add_step calls that follow look steps up by primary key
@@ -572,7 +749,9 @@ create or replace function pgflow.create_flow(
   base_delay int default null,
   timeout int default null,
   shape jsonb default null,
-  checksum text default null
+  checksum text default null,
+  input_schema jsonb default null,
+  retention interval default null
 )
 returns pgflow.flows
 language plpgsql
@@ -587,10 +766,25 @@ declare
   existing_checksum text;
   result pgflow.flows;
 begin
-  perform pgflow._check_slug('flow', slug);
+  -- a deployed flow keeps the slug it was created with (older rules allowed `_x`)
+  if not exists (select 1 from pgflow.flows f where f.flow_slug = slug) then
+    perform pgflow._check_slug('flow', slug);
+  end if;
   perform pgflow._check_option(format('flow %L', slug), 'max_attempts', max_attempts, 1);
   perform pgflow._check_option(format('flow %L', slug), 'base_delay', base_delay, 0);
   perform pgflow._check_option(format('flow %L', slug), 'timeout', timeout, 1);
+  if jsonb_typeof(input_schema) not in ('object', 'boolean') then
+    perform pgflow._raise('PGF03', format(
+      'flow %L: input_schema must be a JSON Schema (an object or a boolean), got a JSON %s',
+      slug, jsonb_typeof(input_schema)),
+      'Pass the JSON Schema of the run input, e.g. the one pydantic''s model_json_schema() '
+      || 'returns, or NULL for none.');
+  end if;
+  if retention <= interval '0' then
+    perform pgflow._raise('PGF03', format(
+      'flow %L: retention must be a positive interval, got %s', slug, retention),
+      'Pass e.g. retention => ''30 days'', or NULL to keep finished runs until pruned.');
+  end if;
   if shape is not null then
     new_checksum := pgflow._check_declared_shape(slug, shape, create_flow.checksum);
   end if;
@@ -600,12 +794,13 @@ begin
   select * into existing from pgflow.flows f where f.flow_slug = slug for update;
   if not found then
     insert into pgflow.flows as f (
-      flow_slug, opt_max_attempts, opt_base_delay, opt_timeout, status, declared_shape, checksum
+      flow_slug, opt_max_attempts, opt_base_delay, opt_timeout, status, declared_shape, checksum,
+      input_schema, retention
     ) values (
       slug, coalesce(max_attempts, 3), coalesce(base_delay, 1), coalesce(timeout, 60),
       case when jsonb_array_length(coalesce(shape -> 'steps', '[]')) > 0
         then 'defining' else 'ready' end,
-      shape, new_checksum
+      shape, new_checksum, create_flow.input_schema, create_flow.retention
     ) returning * into result;
     return result;
   end if;
@@ -623,7 +818,8 @@ begin
           slug || '_v2'));
     end if;
   end if;
-  return pgflow._update_flow_options(existing, max_attempts, base_delay, timeout);
+  return pgflow._update_flow_options(existing, max_attempts, base_delay, timeout,
+    create_flow.input_schema, create_flow.retention);
 end;
 $$;
 
@@ -656,9 +852,11 @@ begin
 end;
 $$;
 
--- _update_flow_options(flow, ...): apply changed runtime options, announcing each change.
+-- _update_flow_options(flow, ...): apply changed runtime options and tunables, announcing
+-- each change (an input schema's change is announced, not printed).
 create or replace function pgflow._update_flow_options(
-  existing pgflow.flows, max_attempts int, base_delay int, timeout int
+  existing pgflow.flows, max_attempts int, base_delay int, timeout int, input_schema jsonb,
+  retention interval
 )
 returns pgflow.flows
 language plpgsql
@@ -671,7 +869,9 @@ begin
   update pgflow.flows f set
     opt_max_attempts = coalesce(max_attempts, 3),
     opt_base_delay = coalesce(base_delay, 1),
-    opt_timeout = coalesce(timeout, 60)
+    opt_timeout = coalesce(timeout, 60),
+    input_schema = _update_flow_options.input_schema,
+    retention = _update_flow_options.retention
   where f.flow_slug = existing.flow_slug
   returning * into result;
   if (existing.opt_max_attempts, existing.opt_base_delay, existing.opt_timeout)
@@ -681,6 +881,14 @@ begin
       existing.opt_max_attempts, result.opt_max_attempts,
       existing.opt_base_delay, result.opt_base_delay,
       existing.opt_timeout, result.opt_timeout;
+  end if;
+  if existing.retention is distinct from result.retention then
+    raise notice 'flow %: retention updated (% -> %)', quote_literal(existing.flow_slug),
+      coalesce(existing.retention::text, 'none'), coalesce(result.retention::text, 'none');
+  end if;
+  if existing.input_schema is distinct from result.input_schema then
+    raise notice 'flow %: input schema %', quote_literal(existing.flow_slug),
+      case when result.input_schema is null then 'removed' else 'updated' end;
   end if;
   return result;
 end;
@@ -714,8 +922,9 @@ $$;
 -- * A step that exists with a different definition: PGF04, nothing changes.
 -- * A flow declared with a shape: the step must equal the declared step at its position;
 --   when the last declared step arrives the flow becomes 'ready'.
--- Validation errors: PGF01 invalid slug, PGF02 unknown flow, PGF03 unknown dependency or bad
--- option, PGF05 invalid definition (map with several deps, bad mode, pattern not an object).
+-- Validation errors: PGF01 invalid slug (new steps only), PGF02 unknown flow, PGF03 unknown
+-- dependency or bad option, PGF05 invalid definition (map with several deps, bad mode,
+-- pattern not an object, a new step slug equal to another one but for letter case).
 -- Cost O(dependencies) for a step that exists (re-deploying n steps is O(n)); takes the
 -- flow's lock like create_flow.
 create or replace function pgflow.add_step(
@@ -755,7 +964,12 @@ begin
     perform pgflow._raise('PGF02', format('unknown flow %L (adding step %L)',
       add_step.flow_slug, add_step.step_slug), 'Call pgflow.create_flow first.');
   end if;
-  perform pgflow._check_slug('step', add_step.step_slug);
+  -- new steps only: a deployed step keeps the slug it was created with (see _check_slug)
+  if not exists (select 1 from pgflow.steps s where s.flow_slug = add_step.flow_slug
+                 and s.step_slug = add_step.step_slug) then
+    perform pgflow._check_slug('step', add_step.step_slug);
+    perform pgflow._check_slug_case(add_step.flow_slug, add_step.step_slug);
+  end if;
   perform pgflow._validate_step(where_, add_step.flow_slug, add_step.step_slug, deps,
     coalesce(step_type, 'single'), required_input_pattern, forbidden_input_pattern,
     coalesce(when_unmet, 'skip'), coalesce(when_exhausted, 'fail'));
@@ -920,6 +1134,8 @@ $$;
 --
 -- * Channel `pgflow_tasks`, payload = flow slug: tasks of that flow just became claimable.
 --   Workers LISTEN here, so a dependent step's task is claimed within milliseconds.
+-- * Channel `pgflow_cancelled`, payload = run id: live tasks of that run were cancelled
+--   (_signal_cancelled); workers LISTEN here too, so running handlers see ctx.cancelled.
 -- * Channel `pgflow_run_<run_id>`: run and step status changes of one run, as JSON
 --   {"event": "run:completed" | "step:<slug>:started" ..., "run_id", "flow_slug",
 --   "step_slug", "status"}. Outputs are never inlined, so payloads stay far below the
@@ -969,12 +1185,12 @@ stable
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  return least(now(), coalesce((
+  return least(pgflow._now(), coalesce((
     select t.priority_at from pgflow.step_tasks t
     where t.flow_slug = _queue_head.flow_slug and t.status = 'queued'
       and t.priority_at is not null
     order by t.priority_at
-    limit 1), now()));
+    limit 1), pgflow._now()));
 end;
 $$;
 
@@ -987,6 +1203,26 @@ immutable
 set search_path = pg_catalog, pg_temp
 as $$
   select jsonb_build_object('$truncated', true, 'bytes', bytes);
+$$;
+
+-- ---- pgflow/sql/schema/0207_function_signal_cancelled.sql ----
+-- _signal_cancelled(run_id): tell workers that live tasks of a run were just cancelled (the
+-- run was cancelled or failed, or a step was skipped while its tasks ran), so the handlers
+-- still running them see ctx.cancelled. Channel `pgflow_cancelled`, payload = the run id;
+-- delivered at commit, duplicates within one transaction merged by Postgres. A worker that
+-- holds a task of that run asks cancelled_attempts which of its tasks may no longer run.
+-- NULL run_id: nothing is sent. Takes no locks.
+create or replace function pgflow._signal_cancelled(run_id uuid)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if run_id is not null then
+    perform pg_notify('pgflow_cancelled', run_id::text);
+  end if;
+end;
 $$;
 
 -- ---- pgflow/sql/schema/0210_function_step_input.sql ----
@@ -1042,7 +1278,7 @@ begin
       and ss.status = 'created'
     returning ss.remaining_deps
   )
-  select count(*) filter (where r.remaining_deps = 0) into ready from released r;
+  select (count(*) filter (where r.remaining_deps = 0))::int into ready from released r;
   return ready;
 end;
 $$;
@@ -1050,7 +1286,8 @@ $$;
 -- ---- pgflow/sql/schema/0214_function_cancel_live_tasks.sql ----
 -- _cancel_live_tasks(run_id, step_slug): cancel the queued and started tasks of a run (or
 -- of one of its steps). Always the first lock a terminalising function takes, keeping the
--- tasks -> steps -> run order. Late reports for these tasks then change nothing.
+-- tasks -> steps -> run order. Late reports for these tasks then change nothing, and the
+-- workers running them are told (_signal_cancelled) so their handlers see ctx.cancelled.
 create or replace function pgflow._cancel_live_tasks(run_id uuid, step_slug text default null)
 returns void
 language plpgsql
@@ -1058,9 +1295,13 @@ volatile
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  update pgflow.step_tasks t set status = 'cancelled', cancelled_at = now(), leased_until = null
+  update pgflow.step_tasks t
+  set status = 'cancelled', cancelled_at = pgflow._now(), leased_until = null
   where t.run_id = _cancel_live_tasks.run_id and t.status in ('queued', 'started')
     and (_cancel_live_tasks.step_slug is null or t.step_slug = _cancel_live_tasks.step_slug);
+  if found then
+    perform pgflow._signal_cancelled(run_id);  -- handlers still running them stop early
+  end if;
 end;
 $$;
 
@@ -1094,7 +1335,7 @@ begin
       where cascade
     )
     update pgflow.step_states ss
-    set status = 'skipped', skip_reason = ds.reason, skipped_at = now()
+    set status = 'skipped', skip_reason = ds.reason, skipped_at = pgflow._now()
     from (select distinct on (x.step_slug) x.step_slug, x.reason from downstream x
           order by x.step_slug, x.step_slug = _skip_step.step_slug desc) ds
     where ss.run_id = _skip_step.run_id and ss.step_slug = ds.step_slug
@@ -1126,14 +1367,14 @@ declare
   flow text;
 begin
   perform pgflow._cancel_live_tasks(run_id);
-  update pgflow.step_states ss set status = 'cancelled', cancelled_at = now()
+  update pgflow.step_states ss set status = 'cancelled', cancelled_at = pgflow._now()
   where ss.run_id = _finish_run.run_id and ss.status in ('created', 'started');
   update pgflow.runs r set
     status = _finish_run.status,
     error_message = _finish_run.error_message,
-    failed_at = case when _finish_run.status = 'failed' then now() end,
-    cancelled_at = case when _finish_run.status = 'cancelled' then now() end,
-    finished_at = now()
+    failed_at = case when _finish_run.status = 'failed' then pgflow._now() end,
+    cancelled_at = case when _finish_run.status = 'cancelled' then pgflow._now() end,
+    finished_at = pgflow._now()
   where r.run_id = _finish_run.run_id and r.status = 'started'
   returning r.flow_slug into flow;
   if found then
@@ -1141,13 +1382,16 @@ begin
     -- (on a task, step or the run row) may have queued tasks the first pass could not see.
     -- Rows locked by someone else now are skipped, not waited for (we hold the run row:
     -- waiting could deadlock); claim_tasks never hands out a task of a finished run.
-    update pgflow.step_tasks t set status = 'cancelled', cancelled_at = now(),
+    update pgflow.step_tasks t set status = 'cancelled', cancelled_at = pgflow._now(),
       leased_until = null
     where t.ctid = any(array(
       select x.ctid from pgflow.step_tasks x
       where x.run_id = _finish_run.run_id and x.status in ('queued', 'started')
       for update skip locked));
-    update pgflow.step_states ss set status = 'cancelled', cancelled_at = now()
+    if found then
+      perform pgflow._signal_cancelled(run_id);
+    end if;
+    update pgflow.step_states ss set status = 'cancelled', cancelled_at = pgflow._now()
     where ss.ctid = any(array(
       select x.ctid from pgflow.step_states x
       where x.run_id = _finish_run.run_id and x.status in ('created', 'started')
@@ -1171,7 +1415,7 @@ declare
 begin
   perform pgflow._cancel_live_tasks(run_id);
   update pgflow.step_states ss
-  set status = 'failed', failed_at = now(), error_message = message
+  set status = 'failed', failed_at = pgflow._now(), error_message = message
   where ss.run_id = _fail_step.run_id and ss.step_slug = _fail_step.step_slug
     and ss.status in ('created', 'started')
   returning ss.flow_slug into flow;
@@ -1217,7 +1461,7 @@ begin
     return 0;
   end if;
   if step.deps_count > 1 then
-    select sum(coalesce(ds.output_bytes, pg_column_size(ds.output))) into input_size
+    select sum(coalesce(ds.output_bytes, pg_column_size(ds.output)))::bigint into input_size
     from pgflow.deps d
     join pgflow.step_states ds on ds.run_id = _start_step.run_id and ds.step_slug = d.dep_slug
     where d.flow_slug = step.flow_slug and d.step_slug = step.step_slug
@@ -1261,14 +1505,14 @@ begin
     end if;
     n := jsonb_array_length(arr);
     if n = 0 then
-      update pgflow.step_states ss set status = 'started', started_at = now(),
+      update pgflow.step_states ss set status = 'started', started_at = pgflow._now(),
         initial_tasks = 0, remaining_tasks = 0
       where ss.run_id = _start_step.run_id and ss.step_slug = step.step_slug;
       return least(pgflow._tasks_done(run_id, step.step_slug, 0, null, null), 1);
     end if;
   end if;
 
-  available := now() + make_interval(secs => coalesce(step.opt_start_delay, 0));
+  available := pgflow._now() + make_interval(secs => coalesce(step.opt_start_delay, 0));
   if coalesce(step.opt_start_delay, 0) = 0 then
     tag := pgflow._queue_head(step.flow_slug);
   end if;
@@ -1283,7 +1527,7 @@ begin
     union all
     select null, 0 where step.step_type = 'single'
   ) e;
-  update pgflow.step_states ss set status = 'started', started_at = now(),
+  update pgflow.step_states ss set status = 'started', started_at = pgflow._now(),
     initial_tasks = n, remaining_tasks = n
   where ss.run_id = _start_step.run_id and ss.step_slug = step.step_slug;
   perform pgflow._emit(run_id, step.flow_slug, 'step:' || step.step_slug || ':started',
@@ -1360,8 +1604,8 @@ begin
   update pgflow.runs r set
     remaining_steps = r.remaining_steps - finished,
     status = case when r.remaining_steps = finished then 'completed' else r.status end,
-    completed_at = case when r.remaining_steps = finished then now() end,
-    finished_at = case when r.remaining_steps = finished then now() end
+    completed_at = case when r.remaining_steps = finished then pgflow._now() end,
+    finished_at = case when r.remaining_steps = finished then pgflow._now() end
   where r.run_id = _advance_run.run_id and r.status = 'started'
     and (finished > 0 or r.remaining_steps = 0)
   returning r.status, r.flow_slug into run_status, flow;
@@ -1406,8 +1650,12 @@ $$;
 --   `deploy --dev` (delete_flow_and_data, exclusive) recreates the flow, so a run belongs
 --   wholly to the shape it started with and is deleted with it.
 -- * Records the flow's checksum and the input's size with the run.
+-- * trace_context (optional, NULL by default): the W3C trace context of the caller's span,
+--   {"traceparent": ..., "tracestate": ...}, stored with the run so that task spans on any
+--   host continue the caller's trace (docs/telemetry.md). An idempotent start keeps the
+--   existing run's.
 create or replace function pgflow.start_flow(
-  flow_slug text, input jsonb, run_id uuid default null
+  flow_slug text, input jsonb, run_id uuid default null, trace_context jsonb default null
 )
 returns pgflow.runs
 language plpgsql
@@ -1422,7 +1670,7 @@ declare
   flow_checksum text;
   result pgflow.runs;
   new_id uuid := coalesce(start_flow.run_id, pgflow._uuid7());
-  input_size bigint := pg_column_size(start_flow.input);
+  input_size bigint := pg_column_size(start_flow.input)::bigint;
   max_bytes bigint := pgflow._max_payload_bytes();
 begin
   perform pg_advisory_xact_lock_shared(hashtext('pgflow.flow:' || start_flow.flow_slug));
@@ -1431,7 +1679,7 @@ begin
   if not found then
     perform pgflow._raise('PGF02', format('unknown flow %L', start_flow.flow_slug),
       'Deploy it first: `pgflow deploy FLOWS` (or apply its compiled SQL); '
-      || '`select flow_slug from pgflow.flows` lists what is deployed.');
+      || '`pgflow flows` lists what is deployed.');
   elsif flow_status = 'defining' then
     perform pgflow._raise('PGF06', format(
       'flow %L is only partly defined (%s of %s steps)', start_flow.flow_slug,
@@ -1453,10 +1701,10 @@ begin
   end if;
 
   insert into pgflow.runs as r (run_id, flow_slug, input, remaining_steps, flow_checksum,
-    input_bytes)
+    input_bytes, trace_context)
   values (new_id, start_flow.flow_slug, start_flow.input,
     (select count(*) from pgflow.steps s where s.flow_slug = start_flow.flow_slug),
-    flow_checksum, input_size)
+    flow_checksum, input_size, start_flow.trace_context)
   on conflict do nothing
   returning * into result;
   if not found then
@@ -1480,6 +1728,21 @@ begin
 end;
 $$;
 
+-- ---- pgflow/sql/schema/0232_function_flow_input_schema.sql ----
+-- flow_input_schema(flow_slug): the JSON Schema stored with the flow for its run input (what
+-- Client.start(slug) and `pgflow start` validate against before starting a run). NULL when
+-- the flow has none (e.g. defined by pgflow's TypeScript SQL: its starts are not validated)
+-- or no such flow is deployed (start_flow then raises PGF02). No locks.
+create or replace function pgflow.flow_input_schema(flow_slug text)
+returns jsonb
+language sql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select f.input_schema from pgflow.flows f where f.flow_slug = flow_input_schema.flow_slug;
+$$;
+
 -- ---- pgflow/sql/schema/0240_function_claim_tasks.sql ----
 -- claim_tasks(flow_slugs, worker_id, max_tasks): lease up to max_tasks claimable tasks of
 -- the given flows to a worker, in one round trip.
@@ -1497,6 +1760,8 @@ $$;
 --   so correctness never depends on a cron job.
 -- * input: the run input for a root step, {dep_slug: output} of completed dependencies for
 --   a dependent step (skipped ones absent), the element for a map task.
+-- * trace_context: the run's (see start_flow); claim_lag: seconds from the task becoming
+--   claimable (available_at) to this claim, for the worker's telemetry.
 -- * A task that must not run is never handed out: one whose run is finished or gone (left
 --   by an older version) is cancelled; one whose input is too big to build (a fan-in over
 --   the jsonb limit) has its attempt failed with error_type InputTooLarge. Other tasks of
@@ -1535,7 +1800,7 @@ begin
           select t.ctid, t.priority_at
           from pgflow.step_tasks t
           where t.flow_slug = fs.slug and t.status = 'queued' and t.priority_at is not null
-            and t.available_at <= now()
+            and t.available_at <= pgflow._now()
           order by t.priority_at
           limit greatest(claim_tasks.max_tasks, 0)
           for update skip locked
@@ -1548,18 +1813,19 @@ begin
       update pgflow.step_tasks t set
         status = 'started',
         attempts_count = t.attempts_count + 1,
-        started_at = now(),
+        started_at = pgflow._now(),
         worker_id = claim_tasks.worker_id,
-        leased_until = now() + make_interval(secs => coalesce((
+        leased_until = pgflow._now() + make_interval(secs => coalesce((
           select coalesce(s.opt_timeout, f.opt_timeout)
           from pgflow.steps s join pgflow.flows f on f.flow_slug = s.flow_slug
           where s.flow_slug = t.flow_slug and s.step_slug = t.step_slug), 60))
       where t.ctid = any(array(select p.ctid from picked p))
       returning t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempts_count, t.input,
-        t.input_bytes, t.leased_until, t.priority_at
+        t.input_bytes, t.leased_until, t.priority_at, t.available_at
     )
     select c.run_id, c.flow_slug, c.step_slug, c.task_index, c.attempts_count, c.input_bytes,
       c.leased_until, r.status as run_status, r.input as flow_input,
+      r.trace_context, extract(epoch from pgflow._now() - c.available_at)::float8 as claim_lag,
       case
         when c.input is not null then c.input  -- a map element
         when r.status is distinct from 'started' or c.input_bytes > limit_bytes then null
@@ -1579,7 +1845,7 @@ begin
     order by c.priority_at, c.task_index
   loop
     if task.run_status is distinct from 'started' then
-      update pgflow.step_tasks t set status = 'cancelled', cancelled_at = now(),
+      update pgflow.step_tasks t set status = 'cancelled', cancelled_at = pgflow._now(),
         leased_until = null
       where t.run_id = task.run_id and t.step_slug = task.step_slug
         and t.task_index = task.task_index;
@@ -1591,7 +1857,8 @@ begin
           task.step_slug, task.input_bytes, limit_bytes), 'InputTooLarge', null);
     else
       result := (task.run_id, task.flow_slug, task.step_slug, task.task_index,
-        task.attempts_count, task.input, task.flow_input, task.leased_until);
+        task.attempts_count, task.input, task.flow_input, task.leased_until,
+        task.trace_context, task.claim_lag);
       return next result;
     end if;
   end loop;
@@ -1618,7 +1885,7 @@ begin
       select t.ctid, t.flow_slug, t.task_index, t.attempts_count
       from pgflow.step_tasks t
       where t.flow_slug = fs.slug and t.status = 'queued' and t.priority_at is null
-        and t.available_at <= now()
+        and t.available_at <= pgflow._now()
       order by t.available_at
       limit _tag_due_tasks.max_tasks
       for update skip locked
@@ -1655,7 +1922,7 @@ begin
   for t in
     select x.run_id, x.step_slug, x.task_index, x.attempts_count, x.leased_until, x.started_at
     from pgflow.step_tasks x
-    where x.status = 'started' and x.leased_until < now()
+    where x.status = 'started' and x.leased_until < pgflow._now()
       and (flow_slugs is null or x.flow_slug = any(flow_slugs))
     order by x.leased_until
     limit max_tasks
@@ -1727,7 +1994,7 @@ begin
     order by r.run_id, r.step_slug, r.task_index
   loop
     -- the reported value is not compressed yet: this is its full size
-    size := pg_column_size(req.output);
+    size := pg_column_size(req.output)::bigint;
     if size > max_bytes then
       -- an oversized output is a failed attempt, not a completion
       return next pgflow._fail_task(req.run_id, req.step_slug, req.task_index, req.attempt,
@@ -1736,7 +2003,7 @@ begin
       continue;
     end if;
     update pgflow.step_tasks x set
-      status = 'completed', output = req.output, completed_at = now(), leased_until = null,
+      status = 'completed', output = req.output, completed_at = pgflow._now(), leased_until = null,
       output_bytes = size
     where x.run_id = req.run_id and x.step_slug = req.step_slug
       and x.task_index = req.task_index and x.status = 'started'
@@ -1808,7 +2075,7 @@ begin
   update pgflow.step_states ss set
     remaining_tasks = ss.remaining_tasks - n,
     status = case when ss.remaining_tasks = n then 'completed' else ss.status end,
-    completed_at = case when ss.remaining_tasks = n then now() end,
+    completed_at = case when ss.remaining_tasks = n then pgflow._now() end,
     output = case when ss.remaining_tasks = n and ss.step_type = 'single'
       then _tasks_done.output end,
     output_bytes = case when ss.remaining_tasks = n and ss.step_type = 'single'
@@ -1820,7 +2087,8 @@ begin
     return 0;
   end if;
   if kind = 'map' then
-    select coalesce(sum(coalesce(t.output_bytes, pg_column_size(t.output))), 0) into total
+    select coalesce(sum(coalesce(t.output_bytes, pg_column_size(t.output))), 0)::bigint
+    into total
     from pgflow.step_tasks t
     where t.run_id = _tasks_done.run_id and t.step_slug = _tasks_done.step_slug;
     if total > pgflow._jsonb_limit_bytes() then
@@ -1870,10 +2138,12 @@ $$;
 -- * Only a task still leased to that attempt is affected; anything else (late, duplicate,
 --   stale) changes nothing and returns the current row.
 -- * With attempts left (max_attempts counts the first one; attempts a stopping worker gave
---   back unrun do not count) the task is re-queued after base_delay * 2^n seconds for the
---   n-th failure, capped at one hour (the exponent is capped too, so no attempt count can
---   overflow it). Step options override flow options. It waits with priority_at
---   NULL until claim_tasks tags it (see _tag_due_tasks).
+--   back unrun, and those before a retry_run, do not count) the task is re-queued after
+--   base_delay * 2^n seconds for the n-th failure, capped at one hour (the exponent is
+--   capped too, so no attempt count can overflow it). Step options override flow options.
+--   It waits with priority_at NULL until claim_tasks tags it (see _tag_due_tasks).
+--   failed_at records when this attempt failed (the time of a task:retried event; the
+--   task's status, not failed_at, says whether it failed for good).
 -- * Exhausted: the task fails and the step's when_exhausted decides: 'fail' fails the run
 --   (every other live task and step of the run is cancelled), 'skip' skips the step
 --   (dependents run without its key), 'skip-cascade' skips it and all its descendants.
@@ -1954,12 +2224,12 @@ begin
   from pgflow.steps s join pgflow.flows f on f.flow_slug = s.flow_slug
   where s.flow_slug = t.flow_slug and s.step_slug = t.step_slug;
 
-  failures := t.attempts_count - t.releases;
+  failures := t.attempts_count - t.releases - t.forgiven_attempts;
   if failures < max_attempts then
     delay := least(base_delay * power(2::numeric, least(greatest(failures, 0), 12)), 3600);
     update pgflow.step_tasks x set
-      status = 'queued', leased_until = null, worker_id = null,
-      available_at = now() + make_interval(secs => delay),
+      status = 'queued', leased_until = null, worker_id = null, failed_at = pgflow._now(),
+      available_at = pgflow._now() + make_interval(secs => delay),
       priority_at = null,
       error_message = msg, error_type = _fail_task.error_type,
       error_traceback = _fail_task.error_traceback
@@ -1972,7 +2242,7 @@ begin
   end if;
 
   update pgflow.step_tasks x set
-    status = 'failed', leased_until = null, failed_at = now(), error_message = msg,
+    status = 'failed', leased_until = null, failed_at = pgflow._now(), error_message = msg,
     error_type = _fail_task.error_type, error_traceback = _fail_task.error_traceback
   where x.run_id = t.run_id and x.step_slug = t.step_slug and x.task_index = t.task_index
   returning * into t;
@@ -2037,7 +2307,6 @@ declare
   budget bigint := pgflow._setting('read_budget_bytes');
   r record;
   used bigint;
-  out_size bigint;
   steps jsonb;
   steps_used bigint;
 begin
@@ -2077,8 +2346,8 @@ begin
   into steps, steps_used
   from (
     select y.*, coalesce(y.output_bytes, pg_column_size(y.output), 0) as size,
-      sum(coalesce(y.output_bytes, pg_column_size(y.output), 0))
-        over (order by y.step_index) as running
+      (sum(coalesce(y.output_bytes, pg_column_size(y.output), 0))
+        over (order by y.step_index))::bigint as running
     from pgflow.step_states y
     where y.run_id = get_run_with_states.run_id
   ) ss
@@ -2116,28 +2385,140 @@ begin
 end;
 $$;
 
+-- ---- pgflow/sql/schema/0273_function_prune_batch.sql ----
+-- prune_batch(older_than, flow_slug, statuses, max_runs): delete up to max_runs finished
+-- runs that finished more than `older_than` ago, oldest first, with their step states and
+-- tasks; returns one row (flow, status, runs) per flow and status with the number of runs
+-- deleted.
+-- * Only finished runs: completed, failed and cancelled, or those of them named in
+--   `statuses` (NULL: all three). Live (started) runs are never touched; naming 'started' or
+--   an unknown status raises PGF08. flow_slug NULL means every flow.
+-- * max_runs NULL means no limit. Callers that must keep transactions short (the CLI,
+--   apply_retention) pass a batch size and call again, one transaction per batch.
+-- * older_than NULL or negative raises PGF08.
+-- Locks: the chosen run rows, skipping rows another transaction holds (a run being
+-- retried, or one a concurrent prune is deleting), then their tasks and step states.
+-- Walks runs_by_started (or runs_by_flow) from the oldest run, so a batch reads about as
+-- many rows as it deletes.
+create or replace function pgflow.prune_batch(
+  older_than interval,
+  flow_slug text default null,
+  statuses text[] default null,
+  max_runs int default 1000
+)
+returns table (flow text, status text, runs int)
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  wanted text[] := coalesce(prune_batch.statuses, array['completed', 'failed', 'cancelled']);
+  cutoff timestamptz := pgflow._now() - prune_batch.older_than;
+  bad text;
+begin
+  if prune_batch.older_than is null or prune_batch.older_than < interval '0' then
+    perform pgflow._raise('PGF08', format('prune: older_than must be an interval of 0 or '
+      || 'more, got %s', coalesce(prune_batch.older_than::text, 'NULL')),
+      'Pass e.g. ''30 days''.');
+  end if;
+  select s into bad from unnest(wanted) as s
+  where s is null or s not in ('completed', 'failed', 'cancelled') limit 1;
+  if found then
+    perform pgflow._raise('PGF08', format('prune: cannot prune runs with status %s',
+      coalesce(quote_literal(bad), 'NULL')),
+      'Name finished statuses only: completed, failed, cancelled (live runs are never pruned).');
+  end if;
+  if prune_batch.max_runs < 1 then
+    perform pgflow._raise('PGF08', format('prune: max_runs must be at least 1, got %s',
+      prune_batch.max_runs), 'Pass e.g. 1000, or NULL for no limit.');
+  end if;
+  return query
+  with doomed as (
+    -- a run that finished before the cut-off started before it too
+    select r.run_id from pgflow.runs r
+    where r.started_at < cutoff and r.finished_at < cutoff and r.status = any(wanted)
+      and (prune_batch.flow_slug is null or r.flow_slug = prune_batch.flow_slug)
+    order by r.started_at
+    limit prune_batch.max_runs
+    for update skip locked
+  ), tasks as (
+    delete from pgflow.step_tasks t using doomed d where t.run_id = d.run_id
+  ), states as (
+    delete from pgflow.step_states ss using doomed d where ss.run_id = d.run_id
+  ), gone as (
+    delete from pgflow.runs r using doomed d where r.run_id = d.run_id
+    returning r.flow_slug, r.status
+  )
+  select g.flow_slug, g.status, count(*)::int from gone g
+  group by g.flow_slug, g.status order by g.flow_slug, g.status;
+end;
+$$;
+
 -- ---- pgflow/sql/schema/0274_function_prune.sql ----
--- prune(older_than): delete runs that finished more than `older_than` ago, with their step
--- states and tasks. Live runs are never touched. Returns the number of runs deleted.
-create or replace function pgflow.prune(older_than interval)
+-- prune(older_than, flow_slug, statuses, batch_size): delete finished runs that finished
+-- more than `older_than` ago, with their step states and tasks; returns how many runs.
+-- Live runs are never touched. flow_slug and statuses narrow the choice as in prune_batch;
+-- batch_size NULL (the default) deletes every such run in this one call, so prune('30 days')
+-- works as it always did. To keep transactions short, pass a batch_size and call again until
+-- it returns less than that (what `pgflow prune` does, one transaction per batch).
+create or replace function pgflow.prune(
+  older_than interval,
+  flow_slug text default null,
+  statuses text[] default null,
+  batch_size int default null
+)
 returns int
 language sql
 volatile
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  with doomed as (
-    -- a run that finished before the cut-off started before it too: walk runs_by_started
-    select r.run_id from pgflow.runs r
-    where r.started_at < now() - older_than and r.finished_at < now() - older_than
-  ), tasks as (
-    delete from pgflow.step_tasks t using doomed d where t.run_id = d.run_id
-  ), states as (
-    delete from pgflow.step_states ss using doomed d where ss.run_id = d.run_id
-  ), runs as (
-    delete from pgflow.runs r using doomed d where r.run_id = d.run_id returning 1
-  )
-  select count(*)::int from runs;
+  select coalesce(sum(p.runs), 0)::int
+  from pgflow.prune_batch(prune.older_than, prune.flow_slug, prune.statuses, prune.batch_size) p;
+$$;
+
+-- ---- pgflow/sql/schema/0275_function_apply_retention.sql ----
+-- apply_retention(max_runs): prune the finished runs of every flow that has a retention
+-- (Flow(..., retention="30d")) once they finished longer than that ago, at most max_runs
+-- runs in this call, flow by flow in slug order. Workers call it every few minutes, again
+-- while it returns max_runs, each call its own short transaction.
+-- * One caller at a time: a transaction-level advisory try-lock. A caller that does not get
+--   it returns NULL at once (another worker is pruning); otherwise the number of runs deleted.
+-- * Live runs are never touched (see prune_batch). max_runs NULL or below 1 raises PGF08.
+create or replace function pgflow.apply_retention(max_runs int default 500)
+returns int
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  f record;
+  budget int := apply_retention.max_runs;
+  n int;
+  total int := 0;
+begin
+  if budget is null or budget < 1 then
+    perform pgflow._raise('PGF08', format('apply_retention: max_runs must be at least 1, got %s',
+      coalesce(budget::text, 'NULL')), 'Pass e.g. 500.');
+  end if;
+  -- the two-key form: a lock space of its own, apart from the flows' one-key locks
+  if not pg_try_advisory_xact_lock(hashtext('pgflow'), hashtext('retention')) then
+    return null;
+  end if;
+  for f in
+    select x.flow_slug, x.retention from pgflow.flows x
+    where x.retention is not null order by x.flow_slug
+  loop
+    select coalesce(sum(p.runs), 0)::int into n
+    from pgflow.prune_batch(f.retention, f.flow_slug, null, budget) p;
+    total := total + n;
+    budget := budget - n;
+    exit when budget <= 0;
+  end loop;
+  return total;
+end;
 $$;
 
 -- ---- pgflow/sql/schema/0276_function_delete_flow_and_data.sql ----
@@ -2166,6 +2547,217 @@ begin
 end;
 $$;
 
+-- ---- pgflow/sql/schema/0278_function_retry_run.sql ----
+-- retry_run(run_id): start a failed or cancelled run again where it stopped; returns the run.
+-- * Completed steps keep their outputs and are not run again; in a map, completed elements
+--   keep theirs and only the others run again.
+-- * Run again, each task with a fresh attempt budget: failed and cancelled steps (those that
+--   had started keep their tasks and re-queue the unfinished ones; the others start afresh
+--   once their dependencies are done), and steps skipped because their retries ran out
+--   (when_exhausted 'skip' or 'skip-cascade') with whatever that skip cascaded to.
+--   A skip stays when a later step already started or completed without that step's output,
+--   and a skip decided by a condition stays, with whatever it cascaded to; a condition is
+--   evaluated again only when it depends on the output of a step that runs again.
+-- * Attempt numbers keep counting (they fence reports); only the budget starts again
+--   (step_tasks.forgiven_attempts). A late report of an earlier attempt changes nothing.
+-- * A started or completed run is returned unchanged, so of two concurrent retries one
+--   restarts the run and the other returns it as the first left it.
+-- * Unknown (or NULL) run: PGF07. PGF11 when the flow's shape changed since the run
+--   started: the run's recorded checksum differs from the flow's (a run without one,
+--   started before 0002 or of a flow defined without a declared shape, is compared step by
+--   step: slugs, order and types).
+-- * Emits run:retried, then step:<slug>:started for each step that resumes; wakes workers.
+-- Locks: the flow's lock in shared mode (as start_flow: never while `deploy --dev` recreates
+-- the flow), then the run row, then the run's unfinished tasks in primary-key order, then
+-- its step states. No live task of a finished run exists, so nothing that follows the
+-- tasks -> steps -> run order elsewhere waits on this run's row meanwhile.
+-- Cost: O(steps + edges + the tasks that run again); a retry is not a hot path.
+create or replace function pgflow.retry_run(run_id uuid)
+returns pgflow.runs
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  flow text;
+  result pgflow.runs;
+  s record;
+  reached text[] := '{}'::text[];  -- steps a later step acted on (started or completed after them)
+  pinned text[] := '{}'::text[];   -- skips that stay, with what they cascaded to
+  rerun text[] := '{}'::text[];    -- steps that run again
+  resumed text[] := '{}'::text[];  -- of those, steps that had started (they keep their tasks)
+  head timestamptz;
+  finished int := 0;
+begin
+  select r.flow_slug into flow from pgflow.runs r where r.run_id = retry_run.run_id;
+  if found then
+    perform pg_advisory_xact_lock_shared(hashtext('pgflow.flow:' || flow));
+    select * into result from pgflow.runs r where r.run_id = retry_run.run_id for update;
+  end if;
+  if result.run_id is null then
+    perform pgflow._raise('PGF07', format('unknown run %s', coalesce(run_id::text, 'NULL')),
+      'Check the run id; `pgflow runs` lists recent runs.');
+  end if;
+  if result.status not in ('failed', 'cancelled') then
+    return result;
+  end if;
+  perform pgflow._check_retry_shape(result);
+
+  -- Which skips a later step acted on: every ancestor of a step that has tasks or completed.
+  for s in
+    select ss.step_slug, ss.status = 'completed' or exists (
+        select 1 from pgflow.step_tasks t
+        where t.run_id = ss.run_id and t.step_slug = ss.step_slug) as acted
+    from pgflow.step_states ss
+    where ss.run_id = retry_run.run_id
+    order by ss.step_index desc
+  loop
+    if s.acted or s.step_slug = any(reached) then
+      reached := reached || array(select d.dep_slug from pgflow.deps d
+                                  where d.flow_slug = flow and d.step_slug = s.step_slug);
+    end if;
+  end loop;
+
+  -- What runs again, in definition (topological) order.
+  for s in
+    select ss.step_slug, ss.status, ss.skip_reason, st.when_unmet, st.when_exhausted,
+      exists (select 1 from pgflow.step_tasks t
+              where t.run_id = ss.run_id and t.step_slug = ss.step_slug) as has_tasks,
+      array(select d.dep_slug from pgflow.deps d
+            where d.flow_slug = ss.flow_slug and d.step_slug = ss.step_slug) as deps
+    from pgflow.step_states ss
+    join pgflow.steps st on st.flow_slug = ss.flow_slug and st.step_slug = ss.step_slug
+    where ss.run_id = retry_run.run_id
+    order by ss.step_index
+  loop
+    continue when s.status = 'completed';
+    if s.status = 'skipped' and (s.step_slug = any(reached) or s.deps && pinned
+        or (not s.has_tasks and not (s.deps && rerun))) then
+      -- the skip stays; one that cascaded keeps its descendants skipped too
+      if s.deps && pinned
+         or (s.has_tasks and s.when_exhausted = 'skip-cascade')
+         or (not s.has_tasks and s.when_unmet = 'skip-cascade'
+             and s.skip_reason like 'condition unmet%') then
+        pinned := pinned || s.step_slug;
+      end if;
+      continue;
+    end if;
+    rerun := rerun || s.step_slug;
+    if s.has_tasks then
+      resumed := resumed || s.step_slug;
+    end if;
+  end loop;
+
+  -- Tasks first (primary-key order), then step states, then the run.
+  perform 1 from pgflow.step_tasks t
+  where t.run_id = retry_run.run_id and t.step_slug = any(resumed) and t.status <> 'completed'
+  order by t.step_slug, t.task_index
+  for update;
+  head := pgflow._queue_head(flow);
+  with requeued as (
+    update pgflow.step_tasks t set
+      status = 'queued', forgiven_attempts = t.attempts_count - t.releases,
+      leased_until = null, worker_id = null, started_at = null, failed_at = null,
+      cancelled_at = null, available_at = pgflow._now(),
+      priority_at = head + make_interval(secs => t.task_index / 1000.0)
+    where t.run_id = retry_run.run_id and t.step_slug = any(resumed) and t.status <> 'completed'
+    returning t.step_slug
+  ), counts as (
+    select x.slug, count(q.step_slug)::int as n
+    from unnest(resumed) as x(slug) left join requeued q on q.step_slug = x.slug
+    group by x.slug
+  )
+  update pgflow.step_states ss set
+    status = 'started', remaining_tasks = c.n, output = null, output_bytes = null,
+    error_message = null, skip_reason = null, completed_at = null, failed_at = null,
+    skipped_at = null, cancelled_at = null
+  from counts c
+  where ss.run_id = retry_run.run_id and ss.step_slug = c.slug;
+
+  update pgflow.step_states ss set
+    status = 'created', remaining_deps = (
+      select count(*)::int from pgflow.deps d
+      where d.flow_slug = ss.flow_slug and d.step_slug = ss.step_slug
+        and d.dep_slug = any(rerun)),
+    remaining_tasks = null, initial_tasks = null, output = null, output_bytes = null,
+    error_message = null, skip_reason = null, started_at = null, completed_at = null,
+    failed_at = null, skipped_at = null, cancelled_at = null
+  where ss.run_id = retry_run.run_id and ss.step_slug = any(rerun)
+    and not (ss.step_slug = any(resumed));
+
+  update pgflow.runs r set
+    status = 'started', remaining_steps = cardinality(rerun), output = null,
+    output_bytes = null, error_message = null, completed_at = null, failed_at = null,
+    cancelled_at = null, finished_at = null
+  where r.run_id = retry_run.run_id;
+  perform pgflow._emit(run_id, flow, 'run:retried', 'started');
+  perform pgflow._emit(run_id, flow, 'step:' || x.slug || ':started', 'started', x.slug)
+  from unnest(resumed) as x(slug);
+  if cardinality(resumed) > 0 then
+    perform pgflow._wake_workers(flow);
+  end if;
+
+  -- A resumed step with nothing left to run (a map whose every element had completed but
+  -- whose outputs could not be stored) finishes now, as its last completion would have.
+  for s in
+    select ss.step_slug, t.output, t.output_bytes
+    from pgflow.step_states ss
+    left join pgflow.step_tasks t
+      on t.run_id = ss.run_id and t.step_slug = ss.step_slug and t.task_index = 0
+    where ss.run_id = retry_run.run_id and ss.step_slug = any(resumed)
+      and ss.remaining_tasks = 0
+  loop
+    finished := finished + least(
+      pgflow._tasks_done(run_id, s.step_slug, 0, s.output, s.output_bytes), 1);
+  end loop;
+  if (select r.status from pgflow.runs r where r.run_id = retry_run.run_id) = 'started' then
+    perform pgflow._advance_run(run_id, finished, true);
+  end if;
+  select * into result from pgflow.runs r where r.run_id = retry_run.run_id;
+  return result;
+end;
+$$;
+
+-- _check_retry_shape(run): raise PGF11 unless the run's flow still has the shape the run
+-- started with (see retry_run).
+create or replace function pgflow._check_retry_shape(run pgflow.runs)
+returns void
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  deployed text;
+  same boolean;
+begin
+  select coalesce(f.checksum, pgflow.flow_checksum(f.flow_slug)) into deployed
+  from pgflow.flows f where f.flow_slug = run.flow_slug;
+  if run.flow_checksum is not null then
+    same := run.flow_checksum = deployed;
+  else
+    select deployed is not null and not exists (
+      select 1
+      from (select s.step_slug, s.step_index, s.step_type from pgflow.steps s
+            where s.flow_slug = run.flow_slug) s
+      full join (select ss.step_slug, ss.step_index, ss.step_type from pgflow.step_states ss
+                 where ss.run_id = run.run_id) ss using (step_slug)
+      where s.step_index is distinct from ss.step_index
+         or s.step_type is distinct from ss.step_type)
+    into same;
+  end if;
+  if same is not true then
+    perform pgflow._raise('PGF11', format(
+      'run %s of flow %L cannot be retried: the flow''s shape changed since the run started '
+      || '(run checksum %s, deployed checksum %s)', run.run_id, run.flow_slug,
+      coalesce(run.flow_checksum, 'not recorded'), coalesce(deployed, 'none: not deployed')),
+      'Its completed steps cannot be matched to the flow as it is now: start a new run '
+      || 'instead (`pgflow start SLUG`). Flows are immutable; a shape changes only when '
+      || '`pgflow deploy --dev` recreates a flow.');
+  end if;
+end;
+$$;
+
 -- ---- pgflow/sql/schema/0280_functions_workers.sql ----
 -- Workers: registration and heartbeats (for inspection: who is alive, what it polls) and
 -- the graceful-shutdown release. Claiming never requires registration.
@@ -2184,7 +2776,7 @@ as $$
   values (worker_id, coalesce(flow_slugs, '{}'), hostname, pid)
   on conflict (worker_id) do update set
     flow_slugs = excluded.flow_slugs, hostname = excluded.hostname, pid = excluded.pid,
-    last_heartbeat_at = now(), stopped_at = null
+    last_heartbeat_at = pgflow._now(), stopped_at = null
   returning *;
 $$;
 
@@ -2197,7 +2789,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
   with hb as (
-    update pgflow.workers w set last_heartbeat_at = now()
+    update pgflow.workers w set last_heartbeat_at = pgflow._now()
     where w.worker_id = heartbeat.worker_id returning 1
   )
   select exists (select 1 from hb);
@@ -2221,13 +2813,13 @@ begin
   with released as (
     update pgflow.step_tasks t set
       status = 'queued', releases = t.releases + 1, worker_id = null,
-      leased_until = null, started_at = null, available_at = now(),
+      leased_until = null, started_at = null, available_at = pgflow._now(),
       priority_at = null
     where t.worker_id = release_tasks.worker_id and t.status = 'started'
       and t.leased_until is not null  -- walk the index of live leases, not the table
     returning t.flow_slug
   )
-  select array_agg(distinct r.flow_slug), count(*) into flows, n from released r;
+  select array_agg(distinct r.flow_slug), count(*)::int into flows, n from released r;
   perform pgflow._wake_workers(f) from unnest(flows) as f;
   return n;
 end;
@@ -2241,7 +2833,251 @@ volatile
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  update pgflow.workers w set stopped_at = now() where w.worker_id = worker_stopped.worker_id;
+  update pgflow.workers w set stopped_at = pgflow._now()
+  where w.worker_id = worker_stopped.worker_id;
+$$;
+
+-- ---- pgflow/sql/schema/0282_function_cancelled_attempts.sql ----
+-- cancelled_attempts(run_ids, step_slugs, task_indexes, attempts): of the task attempts a
+-- worker is running (parallel arrays), those that may no longer run: the task was cancelled
+-- (its run was cancelled or failed, its step skipped), its lease was taken over by a later
+-- attempt, it went back to the queue, or its row is gone (the run was pruned or its flow
+-- deleted). A worker calls it when `pgflow_cancelled` names one of its runs, and
+-- periodically as a fallback for missed notifications; their handlers see ctx.cancelled
+-- and their results are discarded. Attempts still running under their lease are not
+-- returned. NULL arrays return nothing; the arrays must have the same length (unnest pads
+-- the shorter ones with NULL, and a NULL key matches no row, so it is returned).
+-- Read-only, no locks beyond a snapshot: primary-key lookups, one per attempt.
+create or replace function pgflow.cancelled_attempts(
+  run_ids uuid[], step_slugs text[], task_indexes int[], attempts int[]
+)
+returns table (run_id uuid, step_slug text, task_index int, attempt int)
+language sql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select k.run_id, k.step_slug, k.task_index, k.attempt
+  from unnest(run_ids, step_slugs, task_indexes, attempts)
+    as k(run_id, step_slug, task_index, attempt)
+  left join pgflow.step_tasks t
+    on t.run_id = k.run_id and t.step_slug = k.step_slug and t.task_index = k.task_index
+  where t.run_id is null or t.status <> 'started' or t.attempts_count is distinct from k.attempt;
+$$;
+
+-- ---- pgflow/sql/schema/0290_function_set_schedules.sql ----
+-- set_schedules(flow_slug, schedules): make the flow's schedules exactly `schedules`, a JSON
+-- array of {"name", "cron", "timezone", "input", "catch_up"} objects (what the compiler and
+-- deploy emit). Returns one line per change ("schedule 'x' added", "... changed: cron ...",
+-- "... removed"), none when nothing changed.
+-- * A schedule whose definition is unchanged keeps its paused state and last tick; a changed
+--   one keeps them too (a new cron applies from the last tick on). Removed ones are deleted.
+-- * Unknown flow: PGF02. A malformed entry, a duplicate name or an unknown time zone: PGF03.
+--   Cron syntax is checked by the Python side (pgflow-py's DSL) before SQL is written.
+-- * Owner only (deploying is a schema change); locks the flow row so concurrent deploys of
+--   one flow serialise.
+create or replace function pgflow.set_schedules(flow_slug text, schedules jsonb)
+returns text[]
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  slug text := set_schedules.flow_slug;
+  entry jsonb;
+  old pgflow.schedules;
+  changes text[] := '{}'::text[];
+  names text[] := '{}'::text[];
+  entry_name text;
+begin
+  perform 1 from pgflow.flows f where f.flow_slug = slug for update;
+  if not found then
+    perform pgflow._raise('PGF02', format('flow %L is not deployed', slug),
+      'Deploy the flow before its schedules (its compiled SQL does both, in order).');
+  end if;
+  if jsonb_typeof(schedules) is distinct from 'array' then
+    perform pgflow._raise('PGF03',
+      format('the schedules of flow %L must be a JSON array, got %s', slug,
+        coalesce(jsonb_typeof(schedules), 'NULL')),
+      'Pass [] to remove every schedule.');
+  end if;
+  for entry in select e from jsonb_array_elements(schedules) as a(e) loop
+    entry_name := pgflow._check_schedule(slug, entry);
+    if entry_name = any(names) then
+      perform pgflow._raise('PGF03',
+        format('flow %L has two schedules named %L', slug, entry_name),
+        'Give each schedule of a flow its own name.');
+    end if;
+    names := names || entry_name;
+    select * into old from pgflow.schedules s where s.flow_slug = slug and s.name = entry_name;
+    if not found then
+      insert into pgflow.schedules (flow_slug, name, cron, timezone, input, catch_up)
+      values (slug, entry_name, entry ->> 'cron', coalesce(entry ->> 'timezone', 'UTC'),
+        coalesce(entry -> 'input', 'null'), coalesce(entry ->> 'catch_up', 'latest'));
+      changes := changes || format('schedule %L added (%s)', entry_name, entry ->> 'cron');
+    elsif (old.cron, old.timezone, old.input, old.catch_up)
+        is distinct from (entry ->> 'cron', coalesce(entry ->> 'timezone', 'UTC'),
+          coalesce(entry -> 'input', 'null'), coalesce(entry ->> 'catch_up', 'latest')) then
+      update pgflow.schedules s
+      set cron = entry ->> 'cron', timezone = coalesce(entry ->> 'timezone', 'UTC'),
+          input = coalesce(entry -> 'input', 'null'),
+          catch_up = coalesce(entry ->> 'catch_up', 'latest'), updated_at = pgflow._now()
+      where s.flow_slug = slug and s.name = entry_name;
+      changes := changes || format('schedule %L changed', entry_name);
+    end if;
+  end loop;
+  for old in
+    delete from pgflow.schedules s where s.flow_slug = slug and s.name <> all(names) returning *
+  loop
+    changes := changes || format('schedule %L removed', old.name);
+  end loop;
+  return changes;
+end;
+$$;
+
+-- _check_schedule(flow_slug, entry): validate one entry of set_schedules; return its name.
+create or replace function pgflow._check_schedule(flow_slug text, entry jsonb)
+returns text
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  where_ text := format('a schedule of flow %L', flow_slug);
+begin
+  if jsonb_typeof(entry) is distinct from 'object'
+     or jsonb_typeof(entry -> 'name') is distinct from 'string'
+     or jsonb_typeof(entry -> 'cron') is distinct from 'string' then
+    perform pgflow._raise('PGF03',
+      format('%s is malformed: %s', where_, left(coalesce(entry::text, 'NULL'), 200)),
+      'Each schedule is {"name": ..., "cron": ..., "timezone": ..., "input": ..., '
+        || '"catch_up": "latest"|"all"|"none"}.');
+  end if;
+  if not pgflow.is_valid_slug(entry ->> 'name') then
+    perform pgflow._raise('PGF03',
+      format('%s has an invalid name %L', where_, entry ->> 'name'),
+      'Use letters, digits and _ (at most 128 characters), like a step slug.');
+  end if;
+  if coalesce(entry ->> 'catch_up', 'latest') not in ('latest', 'all', 'none') then
+    perform pgflow._raise('PGF03',
+      format('%s has catch_up %L', where_, entry ->> 'catch_up'),
+      'catch_up is one of latest, all, none.');
+  end if;
+  if not exists (select 1 from pg_catalog.pg_timezone_names z
+                 where z.name = coalesce(entry ->> 'timezone', 'UTC')) then
+    perform pgflow._raise('PGF03',
+      format('%s has an unknown time zone %L', where_, entry ->> 'timezone'),
+      'Use an IANA time zone name such as UTC or Europe/Paris.');
+  end if;
+  return entry ->> 'name';
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0291_function_active_schedules.sql ----
+-- active_schedules(flow_slugs): the unpaused schedules of these flows, for a worker to compute
+-- their due ticks: cron, time zone, catch-up policy, the tick after which ticks are due
+-- (`since`: the last tick, else when the schedule was created) and the database's `now`.
+-- Reads only what workers need (no inputs), so the worker role needs no table privileges.
+create or replace function pgflow.active_schedules(flow_slugs text[])
+returns table (
+  flow_slug text, name text, cron text, timezone text, catch_up text,
+  since timestamptz, db_now timestamptz
+)
+language sql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select s.flow_slug, s.name, s.cron, s.timezone, s.catch_up,
+         coalesce(s.last_tick, s.created_at), pgflow._now()
+  from pgflow.schedules s
+  where s.flow_slug = any(active_schedules.flow_slugs) and not s.paused
+  order by s.flow_slug, s.name;
+$$;
+
+-- ---- pgflow/sql/schema/0292_function_start_scheduled.sql ----
+-- start_scheduled(flow_slug, schedule_name, tick): start the run of one schedule tick, once.
+-- Returns the run id, or NULL when nothing was started: the schedule is unknown or paused,
+-- the tick is in the future, or it is not newer than the schedule's last tick (another
+-- worker started it or a later one first).
+-- * Workers compute due ticks from the cron expression and call this for each, oldest first.
+--   The schedule row is locked, so any number of workers racing one tick start it once; the
+--   run id is derived from (flow, schedule, tick), so even a start replayed after the row
+--   changed finds the same run (start_flow is idempotent on run ids).
+-- * skip => true records the tick as passed without starting it (catch_up = 'none' after
+--   downtime), so the next due tick is computed from there.
+create or replace function pgflow.start_scheduled(
+  flow_slug text, schedule_name text, tick timestamptz, skip boolean default false
+)
+returns uuid
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  sched pgflow.schedules;
+  new_id uuid;
+begin
+  select * into sched from pgflow.schedules s
+  where s.flow_slug = start_scheduled.flow_slug and s.name = start_scheduled.schedule_name
+  for update;
+  if not found or sched.paused or tick is null or tick > pgflow._now()
+     or tick <= coalesce(sched.last_tick, sched.created_at) then
+    return null;
+  end if;
+  update pgflow.schedules s set last_tick = start_scheduled.tick
+  where s.flow_slug = sched.flow_slug and s.name = sched.name;
+  if skip then
+    return null;
+  end if;
+  new_id := md5(format('pgflow.schedule:%s:%s:%s', sched.flow_slug, sched.name,
+    extract(epoch from tick)))::uuid;
+  perform pgflow.start_flow(flow_slug => sched.flow_slug, input => sched.input,
+    run_id => new_id);
+  return new_id;
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0294_function_pause_schedules.sql ----
+-- pause_schedules(flow_slug, paused, schedule_name): pause (paused = true) or resume the
+-- flow's schedules (or only the named one); returns how many changed state.
+-- * A paused schedule starts nothing. Resuming does not start the ticks missed meanwhile:
+--   the last tick moves to now, and ticks after it are due as usual.
+-- * Unknown flow or schedule: PGF02. Owner only.
+create or replace function pgflow.pause_schedules(
+  flow_slug text, paused boolean default true, schedule_name text default null
+)
+returns int
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  changed int;
+begin
+  if not exists (
+    select 1 from pgflow.schedules s
+    where s.flow_slug = pause_schedules.flow_slug
+      and (pause_schedules.schedule_name is null or s.name = pause_schedules.schedule_name)
+  ) then
+    perform pgflow._raise('PGF02',
+      format('flow %L has no schedule%s', pause_schedules.flow_slug,
+        coalesce(format(' named %L', pause_schedules.schedule_name), '')),
+      '`pgflow schedules list` shows the deployed schedules.');
+  end if;
+  update pgflow.schedules s
+  set paused = pause_schedules.paused, updated_at = pgflow._now(),
+      last_tick = case when pause_schedules.paused then s.last_tick
+                       else greatest(s.last_tick, pgflow._now()) end
+  where s.flow_slug = pause_schedules.flow_slug
+    and (pause_schedules.schedule_name is null or s.name = pause_schedules.schedule_name)
+    and s.paused is distinct from pause_schedules.paused;
+  get diagnostics changed = row_count;
+  return changed;
+end;
 $$;
 
 -- ---- pgflow/sql/schema/0900_roles_and_grants.sql ----
@@ -2249,9 +3085,10 @@ $$;
 --
 -- Every public function is SECURITY DEFINER with a fixed search_path, so callers need no
 -- table privileges at all. Nothing is executable by PUBLIC.
--- * pgflow_worker: EXECUTE on the worker functions only (claim, report, release, heartbeat).
+-- * pgflow_worker: EXECUTE on the worker functions only (claim, report, release, heartbeat,
+--   cancelled_attempts, apply_retention) and on flow_input_schema.
 --   It cannot read or write the tables directly and cannot start flows unless granted
---   (GRANT EXECUTE ON FUNCTION pgflow.start_flow(text, jsonb, uuid) TO pgflow_worker).
+--   (GRANT EXECUTE ON FUNCTION pgflow.start_flow(text, jsonb, uuid, jsonb) TO pgflow_worker).
 -- * pgflow_reader: SELECT on the tables and EXECUTE on the inspection functions.
 -- Roles are created when the installing role may create roles; otherwise the statements a
 -- DBA must run are raised as NOTICEs (the installer prints them).
@@ -2285,7 +3122,13 @@ begin
       || 'pgflow.fail_task(uuid, text, int, text, int, text, text), '
       || 'pgflow.fail_tasks(uuid[], text[], int[], text[], int[], text[], text[]), '
       || 'pgflow.release_tasks(uuid), pgflow.register_worker(uuid, text[], text, int), '
-      || 'pgflow.heartbeat(uuid), pgflow.worker_stopped(uuid) to pgflow_worker',
+      || 'pgflow.heartbeat(uuid), pgflow.worker_stopped(uuid), '
+      || 'pgflow.cancelled_attempts(uuid[], text[], int[], int[]), '
+      || 'pgflow.apply_retention(int), '
+      || 'pgflow.active_schedules(text[]), pgflow.start_scheduled(text, text, timestamptz, boolean) '
+      || 'to pgflow_worker',
+    -- what Client.start(slug) validates against, for any role that may start runs
+    'grant execute on function pgflow.flow_input_schema(text) to pgflow_worker, pgflow_reader',
     'grant select on all tables in schema pgflow to pgflow_reader',
     'grant execute on function pgflow.get_run_with_states(uuid), '
       || 'pgflow.get_flow_shape(text), pgflow.flow_checksum(text), '

@@ -4,10 +4,11 @@ Enable it in your ``conftest.py``::
 
     pytest_plugins = ["pgflow.testing"]
 
-Then ask for ``db_url`` (a fresh database with the pgflow schema), ``conn`` / ``aconn``
-(autocommit psycopg connections to it, rows as dicts), ``empty_db_url`` (no schema), or
-``pgflow_project`` (a throw-away project folder for the "no URL configured, so use the
-embedded server" path).
+Then ask for ``flow_runner`` (runs a flow to completion on the real SQL, with fakes for
+single steps and a test clock that skips backoff and delays: docs/testing.md), ``db_url``
+(a fresh database with the pgflow schema), ``conn`` / ``aconn`` (autocommit psycopg
+connections to it, rows as dicts), ``empty_db_url`` (no schema), or ``pgflow_project`` (a
+throw-away project folder for the "no URL configured, so use the embedded server" path).
 
 The server, chosen once per session:
 
@@ -36,6 +37,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "pgflow.testing is a pytest plugin and needs pytest: pip install 'pgflow-py[testing]'"
     ) from exc
 
+from pgflow.testing.clock import ClockReading, DatabaseClock
 from pgflow.testing.databases import (
     DatabaseFactory,
     DatabaseServer,
@@ -46,6 +48,16 @@ from pgflow.testing.databases import (
     temporary_project,
     with_database,
 )
+from pgflow.testing.fakes import with_handlers
+from pgflow.testing.results import (
+    TaskState,
+    assert_skipped,
+    attempts,
+    map_errors,
+    map_outputs,
+    step_tasks,
+)
+from pgflow.testing.runner import FlowRunner
 
 try:  # pytest-asyncio is optional: without it, ``aconn`` is simply not usable.
     from pytest_asyncio import fixture as async_fixture
@@ -53,21 +65,32 @@ except ImportError:  # pragma: no cover
     async_fixture = pytest.fixture  # type: ignore[assignment]
 
 __all__ = [
+    "ClockReading",
+    "DatabaseClock",
     "DatabaseFactory",
     "DatabaseServer",
+    "FlowRunner",
+    "TaskState",
     "aconn",
+    "assert_skipped",
+    "attempts",
     "conn",
     "create_database",
     "db_url",
     "docker_reachable",
     "drop_database",
     "empty_db_url",
+    "flow_runner",
+    "map_errors",
+    "map_outputs",
     "pgflow_databases",
     "pgflow_project",
     "pgflow_server",
     "start_server",
+    "step_tasks",
     "temporary_project",
     "with_database",
+    "with_handlers",
 ]
 
 
@@ -131,3 +154,20 @@ async def aconn(db_url: str) -> AsyncIterator[psycopg.AsyncConnection[DictRow]]:
     )
     async with connection:
         yield connection
+
+
+@pytest.fixture
+def flow_runner(db_url: str) -> Iterator[FlowRunner]:
+    """Runs flows to completion in ``db_url``, with the database's test clock installed.
+
+    ``flow_runner.run(flow, input, handlers={"step": fake})`` (``await
+    flow_runner.arun(...)`` in async tests) returns the finished run; ``flow_runner.clock``
+    moves time as pgflow's SQL sees it in this database only (docs/testing.md).
+    """
+    clock = DatabaseClock(db_url)
+    clock.install()
+    runner = FlowRunner(db_url, clock=clock)
+    try:
+        yield runner
+    finally:
+        runner.close()

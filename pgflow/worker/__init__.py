@@ -6,6 +6,7 @@ See :class:`Worker`; the modules below it are internal:
 - ``loop``: the claim loop and graceful shutdown;
 - ``runner``: one task's context, arguments, handler call, timeout and output;
 - ``reporter``: batched, retried storage of results;
+- ``cancel``: cancellation reaching running handlers (``ctx.cancelled``, the grace);
 - ``store``: every SQL call the worker makes;
 - ``listener``, ``heartbeat``, ``signals``, ``retry``, ``settings``: the rest.
 """

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 
 import psycopg
 
+from pgflow.db.connection import abehind_pooler
+from pgflow.db.errors import describe_conninfo
 from pgflow.db.retry import Backoff, Health
 from pgflow.sql import query
 
@@ -63,6 +65,7 @@ class TaskListener:
         self._on_listening = on_listening
         self.ready = asyncio.Event()
         """Set once the first LISTEN is in place."""
+        self._checked = False
 
     async def run(self) -> None:
         """Listen until cancelled, reconnecting after failures."""
@@ -83,8 +86,10 @@ class TaskListener:
             keepalives=1,
             keepalives_idle=30,
             keepalives_interval=10,
+            prepare_threshold=None,
         )
         async with conn:
+            await self._check_direct(conn)
             await conn.execute(query("listen_tasks"))
             await conn.execute(query("listen_cancelled"))
             self._health.ok("listener")
@@ -99,3 +104,17 @@ class TaskListener:
                     self._on_wake()
         # notifies() only ends when the connection does.
         raise psycopg.OperationalError("the LISTEN connection was closed")
+
+    async def _check_direct(self, conn: psycopg.AsyncConnection[object]) -> None:
+        """Warn once when the LISTEN URL goes through a pooler (fine in session mode only)."""
+        if self._checked:
+            return
+        self._checked = True
+        if await abehind_pooler(conn):
+            logger.warning(
+                "the LISTEN connection to %s goes through a connection pooler: LISTEN works "
+                "there only in session pooling mode; in transaction mode notifications are "
+                "lost and workers fall back on their poll (set listen_url to a direct URL)",
+                describe_conninfo(self._conninfo),
+                extra={"action": "listen_pooled"},
+            )

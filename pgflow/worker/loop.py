@@ -25,6 +25,7 @@ from typing import Any
 
 from pgflow.db.retry import Backoff, Health, retrying
 from pgflow.dsl.context import Context
+from pgflow.telemetry.hooks import NO_TELEMETRY, TaskTelemetry
 from pgflow.worker.cancel import CancelWatch
 from pgflow.worker.reporter import Reporter
 from pgflow.worker.runner import Attempt, TaskRunner
@@ -51,8 +52,10 @@ class Supervisor:
         reporter: Reporter,
         health: Health,
         cancels: CancelWatch,
+        telemetry: TaskTelemetry = NO_TELEMETRY,
     ) -> None:
         self._settings = settings
+        self._telemetry = telemetry
         self._cancels = cancels
         self._store = store
         self._runner = runner
@@ -66,7 +69,6 @@ class Supervisor:
         self.started = 0
         self.completed = 0
         self.failed = 0
-        self.discarded = 0
 
     async def reporter_task(self) -> None:
         """Run the reporter until cancelled (a background task of the worker)."""
@@ -148,12 +150,15 @@ class Supervisor:
             logger.error("task runner crashed", exc_info=job.exception())
 
     async def _execute(self, task: ClaimedTask, ctx: Context) -> None:
-        try:
-            attempt = await self._runner.run(task, ctx)
-        finally:
-            self._cancels.forget(task)
+        with self._telemetry.attempt(task) as observed:  # docs/telemetry.md
+            try:
+                attempt = await self._runner.run(task, ctx)
+            finally:
+                self._cancels.forget(task)
+            error = attempt.report.error
+            observed.finished(error, attempt.elapsed, discarded=ctx.cancelled.is_set())
         if ctx.cancelled.is_set():
-            self._discard(attempt)
+            self._cancels.discard(attempt.report)
         else:
             self._reporter.submit(attempt.report)
             self._log(attempt)
@@ -190,20 +195,6 @@ class Supervisor:
             error.type,
             first_line,
             extra={**extra, "error_type": error.type},
-        )
-
-    def _discard(self, attempt: Attempt) -> None:
-        """The task was cancelled while its handler ran: drop its result, say so once."""
-        self.discarded += 1
-        task, error = attempt.report.task, attempt.report.error
-        logger.info(
-            "discarded the %s of run=%s step=%s attempt=%d: the task was cancelled while "
-            "its handler ran",
-            "result" if error is None else f"error ({error.type})",
-            task.run_id,
-            task.label,
-            task.attempt,
-            extra=_extra(task, "result_discarded", failed=error is not None),
         )
 
     async def shut_down(self) -> None:

@@ -8,13 +8,15 @@ flow end to end::
 
 The flows must be deployed already (``pgflow.deploy.deploy_flows``). An in-process
 :class:`~pgflow.Worker` serves them until the run finishes; then it stops gracefully and
-releases anything it still holds.
+releases anything it still holds. Cancelling ``run_flow`` (Ctrl+C in ``pgflow run``)
+cancels the run it started, so no run is left ``started`` with nobody working on it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,6 +28,8 @@ from pgflow.worker.worker import Worker
 
 __all__ = ["run_flow"]
 
+logger = logging.getLogger("pgflow.worker")
+
 
 async def run_flow(
     flow: Flow,
@@ -35,6 +39,7 @@ async def run_flow(
     flows: Sequence[Flow] = (),
     timeout: float | None = None,
     on_update: Callable[[Run], None] | None = None,
+    on_start: Callable[[Run], None] | None = None,
     **worker_options: Any,
 ) -> Run:
     """Start a run of ``flow``, work on it in-process until it finishes, and return it.
@@ -46,6 +51,7 @@ async def run_flow(
         flows: every flow the worker should serve (default: just ``flow``).
         timeout: seconds to wait for the run to finish (None: no limit).
         on_update: called with the run now and after each change (for progress output).
+        on_start: called with the run as soon as it is started (before any update).
         **worker_options: passed to :class:`~pgflow.Worker` (``concurrency``, ...).
 
     Returns:
@@ -56,6 +62,8 @@ async def run_flow(
         RunCancelledError: someone cancelled it meanwhile.
         RunTimeoutError: it did not finish within ``timeout``.
         PgflowError: the worker stopped first (e.g. the database went away for good).
+        asyncio.CancelledError: ``run_flow`` was cancelled; the run is cancelled too
+            (when the database answers within 5 s).
     """
     served = list(flows) or [flow]
     if all(f is not flow for f in served):
@@ -63,10 +71,13 @@ async def run_flow(
     worker = Worker(served, database_url, **worker_options)
     async with AsyncClient(database_url) as client:
         run = await client.start(flow, input)
+        if on_start is not None:
+            on_start(run)
         working = asyncio.create_task(worker.run_async(), name="pgflow run worker")
         try:
             last = await _watch(client, run, timeout, on_update, working)
-        except asyncio.CancelledError:  # Ctrl+C: do not wait for running tasks
+        except asyncio.CancelledError:  # Ctrl+C: cancel the run, do not wait for its tasks
+            await _cancel(client, run)
             worker.stop(immediate=True)
             raise
         finally:
@@ -74,6 +85,20 @@ async def run_flow(
             with contextlib.suppress(Exception):
                 await working
     return last.raise_for_status()
+
+
+async def _cancel(client: AsyncClient, run: Run) -> None:
+    try:
+        async with asyncio.timeout(5.0):
+            await client.cancel(run.run_id)
+    except Exception as exc:  # noqa: BLE001 - say so; the caller is being cancelled anyway
+        logger.warning(
+            "could not cancel run %s: %s; `pgflow cancel %s` cancels it",
+            run.run_id,
+            exc or type(exc).__name__,
+            run.run_id,
+            extra={"action": "cancel_failed", "run_id": str(run.run_id)},
+        )
 
 
 async def _watch(

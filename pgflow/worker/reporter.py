@@ -32,6 +32,8 @@ class Reporter:
         backoff_base: the first retry delay in seconds.
         max_batch: the most reports per transaction.
         on_failure: awaited after a transient failure (e.g. to check the pool).
+        on_stored: called after each batch is stored (a worker that cannot LISTEN claims
+            again then: the reports may have readied dependent steps).
     """
 
     def __init__(
@@ -42,12 +44,14 @@ class Reporter:
         backoff_base: float = 0.05,
         max_batch: int = 500,
         on_failure: Callable[[], Awaitable[None]] | None = None,
+        on_stored: Callable[[], None] | None = None,
     ) -> None:
         self._store = store
         self._health = health
         self._backoff_base = backoff_base
         self._max_batch = max_batch
         self._on_failure = on_failure
+        self._on_stored = on_stored
         self._pending: list[Report] = []
         self._flushing: Sequence[Report] = ()
         self._wakeup = asyncio.Event()
@@ -96,6 +100,9 @@ class Reporter:
                     await self._flush([report])
             else:
                 await self._refused(batch[0], exc)
+        else:
+            if self._on_stored is not None:
+                self._on_stored()
 
     async def _refused(self, report: Report, exc: Exception) -> None:
         task = report.task

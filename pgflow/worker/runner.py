@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 
 from pgflow._decode import Undecodable
-from pgflow.dsl.context import Context
+from pgflow.dsl.context import Context, Flag
 from pgflow.dsl.step import StepDefinition
 from pgflow.errors import DefinitionError, InputDecodeError
 from pgflow.worker.store import ClaimedTask, Report, TaskError
@@ -128,7 +128,8 @@ class TaskRunner:
             flow_input=task.flow_input,
             env=self._env,
             logger=logging.LoggerAdapter(task_logger, fields),
-            shutdown=asyncio.Event(),
+            shutdown=Flag(),
+            cancelled=Flag(),
             _connect=self._connect,
             **({"_sync_connect": self._sync_connect} if self._sync_connect else {}),
         )
@@ -152,6 +153,11 @@ class TaskRunner:
         except Exception as exc:  # noqa: BLE001 - any handler error fails the attempt
             report = Report(task, error=task_error(exc))
         return Attempt(report, time.perf_counter() - started)
+
+    def is_async(self, task: ClaimedTask) -> bool:
+        """Whether the task's handler is async (False for a step this worker lacks)."""
+        step = self._steps.get((task.flow_slug, task.step_slug))
+        return step is not None and step.is_async
 
     def _step(self, task: ClaimedTask) -> StepDefinition:
         step = self._steps.get((task.flow_slug, task.step_slug))

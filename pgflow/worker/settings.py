@@ -20,6 +20,8 @@ class WorkerSettings:
     cancel_grace: float = 5.0
     heartbeat_interval: float = 10.0
     retry_base_delay: float = 0.05
+    retention_interval: float = 300.0
+    schedule_interval: float = 5.0
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "batch_size"):
@@ -35,6 +37,8 @@ class WorkerSettings:
             "cancel_grace",
             "heartbeat_interval",
             "retry_base_delay",
+            "retention_interval",
+            "schedule_interval",
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from psycopg.rows import class_row
+from psycopg.rows import class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from pgflow._decode import decode_task_values
@@ -41,6 +41,8 @@ class ClaimedTask:
         flow_input: the run's input (or :class:`~pgflow._decode.Undecodable`).
         deadline: when the lease expires (database clock).
         is_map: whether the task is one element of a map step (labelled ``step[index]``).
+        trace_context: the run's W3C trace context (``traceparent``/``tracestate``), or None.
+        claim_lag: seconds from the task becoming claimable to this claim.
     """
 
     run_id: UUID
@@ -52,6 +54,8 @@ class ClaimedTask:
     flow_input: Any
     deadline: datetime
     is_map: bool = False
+    trace_context: Any = None
+    claim_lag: float = 0.0
 
     @property
     def key(self) -> AttemptKey:
@@ -175,6 +179,28 @@ class WorkerStore:
     async def heartbeat(self) -> bool:
         """Record a heartbeat; False when the worker's row no longer exists."""
         return bool(await self._scalar("worker_heartbeat", worker_id=self.worker_id))
+
+    async def apply_retention(self, max_runs: int) -> int | None:
+        """Prune up to ``max_runs`` runs past their flow's retention; None when another
+        worker holds the retention lock (see ``pgflow.apply_retention``)."""
+        pruned = await self._scalar("worker_apply_retention", max_runs=max_runs)
+        return None if pruned is None else int(pruned)
+
+    async def active_schedules(self) -> list[dict[str, Any]]:
+        """The unpaused schedules of this worker's flows (see ``pgflow.active_schedules``)."""
+        async with self.pool.connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(query("worker_active_schedules"), {"flow_slugs": self.flow_slugs})
+            return await cur.fetchall()
+
+    async def start_scheduled(
+        self, flow_slug: str, name: str, tick: datetime, *, skip: bool = False
+    ) -> UUID | None:
+        """Start the run of one tick (None: already started, paused, or ``skip``)."""
+        run_id = await self._scalar(
+            "worker_start_scheduled", flow_slug=flow_slug, schedule=name, tick=tick, skip=skip
+        )
+        return run_id if isinstance(run_id, UUID) else None
 
     async def stopped(self) -> None:
         """Mark this worker as stopped."""

@@ -2,9 +2,11 @@
 
 A worker claims ready tasks of its flows in batches, runs their handlers (async ones on
 the event loop, sync ones in a thread pool) and reports each result, fenced by attempt.
-It wakes on ``LISTEN pgflow_tasks`` within milliseconds, polls as a fallback, records
-heartbeats in ``pgflow.workers``, survives a database restart (reconnecting with backoff)
-and stops gracefully::
+It wakes on ``LISTEN pgflow_tasks`` within milliseconds (over ``listen_url`` when the
+database URL goes through PgBouncer; :mod:`pgflow.worker.wakeups`), polls as a fallback, records
+heartbeats in ``pgflow.workers``, survives a database restart (reconnecting with backoff),
+tells running handlers when their run is cancelled (``ctx.cancelled``) and stops
+gracefully::
 
     worker = pgflow.Worker([flow], concurrency=20)
     worker.run()                    # blocks; SIGINT/SIGTERM stop it gracefully
@@ -30,17 +32,21 @@ from pgflow.db.retry import Health
 from pgflow.db.target import resolve_database
 from pgflow.dsl.flow import Flow
 from pgflow.errors import ConfigurationError
+from pgflow.telemetry.hooks import TaskTelemetry, task_telemetry
 from pgflow.worker.cancel import CancelWatch
 from pgflow.worker.heartbeat import Heartbeat
 from pgflow.worker.listener import WORKER_APPLICATION_NAME, TaskListener
 from pgflow.worker.loop import Supervisor
 from pgflow.worker.reporter import Reporter
+from pgflow.worker.retention import Retention
 from pgflow.worker.runner import TaskRunner
+from pgflow.worker.scheduler import Scheduler
 from pgflow.worker.settings import DEFAULTS, WorkerSettings
 from pgflow.worker.signals import StopSignals
 from pgflow.worker.store import WorkerStore
 from pgflow.worker.syncpool import LazySyncPool
 from pgflow.worker.threads import DaemonThreadPool
+from pgflow.worker.wakeups import Wakeups, plan_wakeups
 
 __all__ = ["Worker"]
 
@@ -66,7 +72,17 @@ class Worker:
         env: what handlers see as ``ctx.env`` (default: ``os.environ``).
         worker_id: this worker's id (default: a random UUID).
         pool: an open async pool to use instead of opening one (it is not closed).
+        listen_url: a direct Postgres URL for LISTEN when ``database_url`` goes through a
+            transaction-pooling PgBouncer (default: ``PGFLOW_LISTEN_URL``). Without one
+            such a worker polls (docs/scaling.md).
         retry_base_delay: the first delay in seconds when retrying database calls.
+        retention_interval: seconds between passes that prune runs past their flow's
+            ``retention`` (one worker at a time; 0 turns it off in this worker).
+        schedule_interval: seconds between passes that start due schedule ticks of the
+            served flows (each tick once across all workers; 0 turns it off here).
+        telemetry: what task attempts are reported to (default: OpenTelemetry when it is
+            installed, else nothing; ``pgflow.telemetry.NO_TELEMETRY`` turns it off;
+            docs/telemetry.md).
 
     Raises:
         ConfigurationError: no flows, two flows with one slug, or a setting out of range.
@@ -86,7 +102,11 @@ class Worker:
         env: Mapping[str, str] | None = None,
         worker_id: uuid.UUID | None = None,
         pool: AsyncConnectionPool | None = None,
+        listen_url: str | None = None,
         retry_base_delay: float = DEFAULTS.retry_base_delay,
+        retention_interval: float = DEFAULTS.retention_interval,
+        schedule_interval: float = DEFAULTS.schedule_interval,
+        telemetry: TaskTelemetry | None = None,
     ) -> None:
         self.flows = _flow_tuple(flows)
         self.database_url = database_url
@@ -98,10 +118,14 @@ class Worker:
             cancel_grace=cancel_grace,
             heartbeat_interval=heartbeat_interval,
             retry_base_delay=retry_base_delay,
+            retention_interval=retention_interval,
+            schedule_interval=schedule_interval,
         )
         self.env: Mapping[str, str] = os.environ if env is None else env
         self.worker_id = worker_id or uuid.uuid4()
         self._pool = pool
+        self.listen_url = listen_url
+        self.telemetry = telemetry
         self._steps = {(s.flow_slug, s.slug): s for f in self.flows for s in f.steps}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._supervisor: Supervisor | None = None
@@ -199,25 +223,34 @@ class Worker:
         handle_signals: bool,
     ) -> None:
         health = Health()
+        wakeups = await plan_wakeups(pool, conninfo, self.listen_url)
+        settings = wakeups.settings(self.settings)
         maps = [(f.slug, s.slug) for f in self.flows for s in f.steps if s.step_type == "map"]
         store = WorkerStore(pool, self.worker_id, self.flow_slugs, maps)
         heartbeat = Heartbeat(store, self.settings.heartbeat_interval, health, *_host())
         await heartbeat.register()
         executor = DaemonThreadPool(self.settings.concurrency, thread_name_prefix="pgflow")
         sync_pool = LazySyncPool(conninfo, self.settings.concurrency)
-        cancels = CancelWatch(store, self.settings, health)
-        supervisor = self._supervisor = self._supervise(store, health, executor, sync_pool, cancels)
-        listener = TaskListener(
-            conninfo, self.flow_slugs, supervisor.wake, health,
-            backoff_base=self.settings.retry_base_delay,
-            on_cancelled=cancels.notified, on_listening=cancels.listening,
+        cancels = CancelWatch(store, settings, health)
+        supervisor = self._supervisor = self._supervise(
+            settings, store, health, executor, sync_pool, cancels, wakeups
+        )
+        listener = wakeups.listener(
+            self.flow_slugs, supervisor.wake, health, settings, cancels.notified, cancels.listening
+        )
+        retention = Retention(store, self.settings.retention_interval)
+        scheduler = Scheduler(store, self.settings.schedule_interval)
+        jobs = (
+            heartbeat.run(), supervisor.reporter_task(), cancels.run(),
+            retention.run(), scheduler.run(), *([listener.run()] if listener else []),
         )  # fmt: skip
-        jobs = (listener.run(), heartbeat.run(), supervisor.reporter_task(), cancels.run())
         background = [asyncio.create_task(job) for job in jobs]
         try:
             with StopSignals(self.stop, handle_signals):
-                await _first_listen(listener)
-                self._announce(conninfo)
+                if listener is not None:
+                    await _first_listen(listener)
+                self._announce(conninfo, wakeups)
+                wakeups.warn_if_polling(settings.poll_interval)
                 await self._claim(supervisor, until_idle, max_tasks)
         finally:
             await _cancel(background)
@@ -237,28 +270,35 @@ class Worker:
 
     def _supervise(
         self,
+        settings: WorkerSettings,
         store: WorkerStore,
         health: Health,
         executor: DaemonThreadPool,
         sync_pool: LazySyncPool,
         cancels: CancelWatch,
+        wakeups: Wakeups,
     ) -> Supervisor:
         runner = TaskRunner(
             self._steps, executor, self.env, store.pool.connection, sync_pool.connection
         )
         reporter = Reporter(
-            store, health, backoff_base=self.settings.retry_base_delay,
+            store, health, backoff_base=settings.retry_base_delay,
             on_failure=store.pool.check,
+            on_stored=None if wakeups.listen_url else lambda: supervisor.wake(),
         )  # fmt: skip
-        return Supervisor(self.settings, store, runner, reporter, health, cancels)
+        telemetry = task_telemetry(self.telemetry, self.worker_id)
+        supervisor = Supervisor(settings, store, runner, reporter, health, cancels, telemetry)
+        return supervisor
 
-    def _announce(self, conninfo: str) -> None:
+    def _announce(self, conninfo: str, wakeups: Wakeups) -> None:
         logger.info(
-            "worker %s started: flows=%s concurrency=%d database=%s",
+            "worker %s started: flows=%s concurrency=%d database=%s%s %s",
             self.worker_id,
             ",".join(self.flow_slugs),
             self.settings.concurrency,
             describe_conninfo(conninfo),
+            " (through a pooler)" if wakeups.pooled else "",
+            wakeups.describe(),
             extra={"action": "worker_started", "worker_id": str(self.worker_id)},
         )
 

@@ -20,12 +20,12 @@ import pytest
 from psycopg.rows import dict_row
 
 from pgflow.db.schema import InstallResult
-from pgflow.deploy import deploy_flows
 from pgflow.migrations import migrations
 from pgflow.testing import DatabaseFactory
 from tests.migration.upgrade_harness import (
     OldWorker,
     catalog_difference,
+    deploy_as_released,
     from_versions,
     head_version,
     install_version,
@@ -73,8 +73,7 @@ def upgraded(
 def upgrade_with_runs_in_flight(url: str, from_version: int) -> Upgraded:
     install_version(url, from_version)
     with psycopg.connect(url, autocommit=True) as conn:
-        deployed = deploy_flows(conn, list(FLOWS))
-        assert {d.action for d in deployed} == {"created"}
+        deploy_as_released(conn, FLOWS)
         scenario = leave_runs_in_every_state(conn)
         states = run_states(conn, list(scenario.run_ids().values()))
         finished = list(scenario.finished.values())

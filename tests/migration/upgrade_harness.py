@@ -4,7 +4,8 @@ Every schema change after a release reuses this module (docs/contributing.md):
 
 * :func:`from_versions` lists the versions to upgrade from: every released migration
   (``pgflow/migrations/RELEASED``) older than the newest packaged one;
-* :func:`install_version` installs exactly the migrations of one release, and
+* :func:`install_version` installs exactly the migrations of one release,
+  :func:`deploy_as_released` defines flows as that release's compiler did, and
   :func:`upgrade` runs the installer with every packaged migration, as ``pgflow install``
   does on a real upgrade;
 * :class:`OldWorker` calls only the SQL API every released schema has, with the named
@@ -20,7 +21,8 @@ from __future__ import annotations
 
 import difflib
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from importlib.resources import files
 from typing import Any, LiteralString
 
@@ -28,6 +30,9 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from pgflow import Flow
+from pgflow.compiler import compile_flow
+from pgflow.compiler.render import render_script
 from pgflow.db.schema import InstallResult, SchemaManager
 from pgflow.migrations import migrations, parse_manifest
 from tests.migration.test_convergence import dump_sections
@@ -85,6 +90,22 @@ def install_version(url: str, version: int) -> InstallResult:
     """Install the schema exactly as the release whose newest migration is ``version``."""
     with psycopg.connect(url, autocommit=True) as conn:
         return SchemaManager(conn, migrations()[:version]).install()
+
+
+def deploy_as_released(conn: psycopg.Connection[Any], flows: Sequence[Flow]) -> None:
+    """Define flows as the old release's compiler did: its ``create_flow`` lacks tunables
+    added later (``input_schema``, ``retention``), so the arguments it does not declare are
+    left out of the compiled SQL (the shape and checksum are the same)."""
+    row = conn.execute(
+        "select proargnames from pg_catalog.pg_proc"
+        " where proname = 'create_flow' and pronamespace = 'pgflow'::regnamespace"
+    ).fetchone()
+    assert row is not None, "no pgflow.create_flow installed"
+    known = set(row[0])
+    for flow in flows:
+        create, *steps = compile_flow(flow).calls
+        create = replace(create, kwargs=tuple(kw for kw in create.kwargs if kw[0] in known))
+        conn.execute(render_script((f"as released: {flow.slug}",), (create, *steps)).encode())
 
 
 def upgrade(url: str) -> InstallResult:

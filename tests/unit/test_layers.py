@@ -23,12 +23,13 @@ LAYERS: list[set[str]] = [
         "_words",
         "_json",
         "_duration",
+        "_input_schema",
     },  # foundations: no pgflow imports at run time
     {"dsl", "models", "sql", "migrations", "_decode"},  # definitions, values, packaged SQL
     {"shape", "db"},  # shapes and checksums; connections, installer, error translation
-    {"compiler", "_client_base", "client", "manifest"},  # offline SQL; the client
-    {"worker", "deploy", "doctor", "loader", "testing"},  # things that run flows or ship them
-    {"cli", "contrib"},  # user interfaces: the command line, Alembic
+    {"compiler", "_client_base", "client", "manifest", "retention", "telemetry"},  # the client
+    {"worker", "deploy", "deploy_sql", "doctor", "loader", "testing", "schedules"},  # run/ship
+    {"cli", "contrib", "ui"},  # user interfaces: the command line, Alembic, the run viewer
     {"__init__"},  # the public API re-exports everything
 ]
 

@@ -5,6 +5,10 @@
 -- received all of its add_step calls; start_flow refuses such a flow. Flows defined without a
 -- shape (pgflow-style SQL) are 'ready' at once and grow step by step.
 -- flows.checksum is the checksum of the declared shape (NULL when none was declared).
+-- Two tunables, not part of the shape: input_schema is the JSON Schema that starts by slug
+-- validate the run input against (NULL: starts are not validated, e.g. flows defined by
+-- pgflow's TypeScript SQL); retention is how long finished runs are kept before workers
+-- prune them (NULL: kept until pruned by hand).
 create table if not exists pgflow.flows (
   flow_slug text primary key check (pgflow.is_valid_slug(flow_slug)),
   opt_max_attempts int not null default 3 check (opt_max_attempts >= 1),
@@ -13,7 +17,11 @@ create table if not exists pgflow.flows (
   status text not null default 'ready' check (status in ('defining', 'ready')),
   declared_shape jsonb,
   checksum text,
-  created_at timestamptz not null default now()
+  created_at timestamptz not null default pgflow._now(),
+  input_schema jsonb check (
+    input_schema is null or jsonb_typeof(input_schema) in ('object', 'boolean')
+  ),
+  retention interval check (retention is null or retention > interval '0')
 );
 
 -- Step options left NULL inherit the flow's (max_attempts, base_delay, timeout).
@@ -37,7 +45,7 @@ create table if not exists pgflow.steps (
     check (when_unmet in ('skip', 'skip-cascade', 'fail')),
   when_exhausted text not null default 'fail'
     check (when_exhausted in ('skip', 'skip-cascade', 'fail')),
-  created_at timestamptz not null default now(),
+  created_at timestamptz not null default pgflow._now(),
   primary key (flow_slug, step_slug),
   unique (flow_slug, step_index),
   check (step_type <> 'map' or deps_count <= 1)
@@ -48,7 +56,7 @@ create table if not exists pgflow.deps (
   flow_slug text not null,
   dep_slug text not null,
   step_slug text not null,
-  created_at timestamptz not null default now(),
+  created_at timestamptz not null default pgflow._now(),
   primary key (flow_slug, step_slug, dep_slug),
   foreign key (flow_slug, dep_slug)
     references pgflow.steps (flow_slug, step_slug) on delete cascade,
@@ -59,6 +67,10 @@ create table if not exists pgflow.deps (
 
 create index if not exists deps_dependents on pgflow.deps (flow_slug, dep_slug);
 
+-- Step slugs folded to lower case: add_step refuses a new step that differs from another
+-- only in letter case (pgflow 0.17) with one lookup here.
+create index if not exists steps_slug_folded on pgflow.steps (flow_slug, lower(step_slug));
+
 -- settings: protective limits, owned by the database owner. Only the owner can change them
 -- (pgflow.set_setting, or UPDATE as the owner); no caller can raise, break or disable them
 -- for its session, unlike a GUC that any session may SET.
@@ -68,7 +80,7 @@ create index if not exists deps_dependents on pgflow.deps (flow_slug, dep_slug);
 create table if not exists pgflow.settings (
   name text primary key check (name in ('max_payload_bytes', 'read_budget_bytes')),
   value bigint not null check (value between 1 and 268435455),
-  updated_at timestamptz not null default now()
+  updated_at timestamptz not null default pgflow._now()
 );
 
 -- The first install adopts a max_payload_bytes the owner had configured as the setting

@@ -39,7 +39,7 @@ create table if not exists pgflow.runs (
   output jsonb,
   error_message text,
   remaining_steps int not null check (remaining_steps >= 0),
-  started_at timestamptz not null default now(),
+  started_at timestamptz not null default pgflow._now(),
   completed_at timestamptz,
   failed_at timestamptz,
   cancelled_at timestamptz,
@@ -47,6 +47,10 @@ create table if not exists pgflow.runs (
   flow_checksum text,
   input_bytes bigint,
   output_bytes bigint,
+  -- the W3C trace context ({"traceparent": ..., "tracestate": ...}) of the span that
+  -- started the run (Client.start with OpenTelemetry installed), or NULL: task spans on
+  -- any host continue that trace (docs/telemetry.md)
+  trace_context jsonb,
   check ((status = 'started') = (finished_at is null))
 ) with (fillfactor = 80);
 
@@ -67,7 +71,7 @@ create table if not exists pgflow.step_states (
   output jsonb,
   error_message text,
   skip_reason text,
-  created_at timestamptz not null default now(),
+  created_at timestamptz not null default pgflow._now(),
   started_at timestamptz,
   completed_at timestamptz,
   failed_at timestamptz,
@@ -90,7 +94,9 @@ create table if not exists pgflow.step_states (
 -- task whose input cannot be built is failed instead of handed out; output_bytes is the
 -- size of the reported output. attempts_count numbers the claims (the fencing token: never
 -- handed out twice); releases counts those given back unrun by a stopping worker, which do
--- not use up max_attempts.
+-- not use up max_attempts. forgiven_attempts counts the attempts retry_run gave a fresh
+-- budget for: attempts_count keeps counting across a retry (it is the fence), but only
+-- attempts_count - releases - forgiven_attempts count against max_attempts.
 create table if not exists pgflow.step_tasks (
   run_id uuid not null,
   step_slug text not null,
@@ -105,9 +111,9 @@ create table if not exists pgflow.step_tasks (
   error_type text,
   error_traceback text,
   worker_id uuid,
-  queued_at timestamptz not null default now(),
-  available_at timestamptz not null default now(),
-  priority_at timestamptz default now(),
+  queued_at timestamptz not null default pgflow._now(),
+  available_at timestamptz not null default pgflow._now(),
+  priority_at timestamptz default pgflow._now(),
   started_at timestamptz,
   leased_until timestamptz,
   completed_at timestamptz,
@@ -116,6 +122,7 @@ create table if not exists pgflow.step_tasks (
   input_bytes bigint,
   output_bytes bigint,
   releases int not null default 0,
+  forgiven_attempts int not null default 0 check (forgiven_attempts >= 0),
   primary key (run_id, step_slug, task_index),
   check ((status = 'started') = (leased_until is not null))
 );
@@ -131,6 +138,17 @@ create index if not exists step_tasks_waiting on pgflow.step_tasks (flow_slug, a
 -- `leased_until < now()` (lease expiry) still implies it, so expiry uses the index.
 create index if not exists step_tasks_leased on pgflow.step_tasks (leased_until)
   where leased_until is not null;
+-- Finished tasks per step by the time they finished, for history statistics (pgflow stats)
+-- and the event replay (pgflow events): a range of one step's finish times, read without
+-- touching the table (the columns those queries need are included). Partial, so claims,
+-- retries and releases never touch it: a task enters it once, when it finishes (one index
+-- entry per task, on finished rows only). Queries use the same finish-time expression.
+create index if not exists step_tasks_finished on pgflow.step_tasks (flow_slug, step_slug, (
+  case status when 'completed' then completed_at when 'failed' then failed_at
+    else cancelled_at end))
+  include (status, task_index, attempts_count, releases, forgiven_attempts, started_at,
+    available_at, completed_at, failed_at, cancelled_at)
+  where status in ('completed', 'failed', 'cancelled');
 
 -- Workers announce themselves and heartbeat; claiming does not require registration.
 create table if not exists pgflow.workers (
@@ -138,12 +156,13 @@ create table if not exists pgflow.workers (
   flow_slugs text[] not null default '{}',
   hostname text,
   pid int,
-  started_at timestamptz not null default now(),
-  last_heartbeat_at timestamptz not null default now(),
+  started_at timestamptz not null default pgflow._now(),
+  last_heartbeat_at timestamptz not null default pgflow._now(),
   stopped_at timestamptz
 );
 
--- What claim_tasks returns for each task.
+-- What claim_tasks returns for each task. trace_context is the run's (see runs); claim_lag
+-- is the seconds between the task becoming claimable (available_at) and this claim.
 do $$
 begin
   if not exists (
@@ -159,7 +178,9 @@ begin
       attempt int,
       input jsonb,
       flow_input jsonb,
-      deadline timestamptz
+      deadline timestamptz,
+      trace_context jsonb,
+      claim_lag double precision
     );
   end if;
 end

@@ -1,5 +1,5 @@
 -- _raise(errcode, message, hint): raise a pgflow error. Used by every function so that
--- errors carry their own SQLSTATE (PGF01..PGF10, mapped to Python classes) and a hint.
+-- errors carry their own SQLSTATE (PGF01..PGF11, mapped to Python classes) and a hint.
 create or replace function pgflow._raise(code text, message text, hint text default null)
 returns void
 language plpgsql

@@ -65,7 +65,7 @@ begin
   end if;
   insert into pgflow.settings as s (name, value) values (set_setting.name, set_setting.value)
   on conflict on constraint settings_pkey
-  do update set value = excluded.value, updated_at = now()
+  do update set value = excluded.value, updated_at = pgflow._now()
   returning * into result;
   return result;
 end;

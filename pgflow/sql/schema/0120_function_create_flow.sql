@@ -1,7 +1,10 @@
--- create_flow(flow_slug, max_attempts, base_delay, timeout, shape, checksum)
+-- create_flow(flow_slug, max_attempts, base_delay, timeout, shape, checksum, input_schema,
+--             retention)
 --
--- Parameters and defaults follow TypeScript pgflow; `shape` and `checksum` are optional
--- extras emitted by pgflow-py's compiler.
+-- Parameters and defaults follow TypeScript pgflow; `shape`, `checksum`, `input_schema` and
+-- `retention` are optional extras emitted by pgflow-py's compiler. input_schema (a JSON
+-- Schema object or boolean) and retention (a positive interval) are tunables like the
+-- options: not part of the shape, stored with the flow, NULL meaning none.
 -- * New slug: inserts the flow. With a shape that has steps it stays 'defining' until
 --   add_step has produced exactly that shape (so SQL applied statement by statement never
 --   leaves a usable half-defined flow).
@@ -9,7 +12,9 @@
 -- * Existing slug, same shape: updates the runtime options (a NOTICE names each change).
 -- * Existing slug, different shape: raises PGF04 before changing anything, naming both
 --   checksums and the first difference.
--- NULL options mean the defaults (3 attempts, 1 s base delay, 60 s timeout).
+-- A new slug must pass _check_slug (PGF01); an existing flow is never refused for its slug.
+-- NULL options mean the defaults (3 attempts, 1 s base delay, 60 s timeout, no input schema,
+-- no retention); an invalid input_schema or retention raises PGF03.
 -- Locks the flow row, so concurrent deployers of one slug serialise.
 -- Refreshes the planner statistics of the definition tables when many rows changed since
 -- they were last analysed, so the add_step calls that follow look steps up by primary key
@@ -20,7 +25,9 @@ create or replace function pgflow.create_flow(
   base_delay int default null,
   timeout int default null,
   shape jsonb default null,
-  checksum text default null
+  checksum text default null,
+  input_schema jsonb default null,
+  retention interval default null
 )
 returns pgflow.flows
 language plpgsql
@@ -35,10 +42,25 @@ declare
   existing_checksum text;
   result pgflow.flows;
 begin
-  perform pgflow._check_slug('flow', slug);
+  -- a deployed flow keeps the slug it was created with (older rules allowed `_x`)
+  if not exists (select 1 from pgflow.flows f where f.flow_slug = slug) then
+    perform pgflow._check_slug('flow', slug);
+  end if;
   perform pgflow._check_option(format('flow %L', slug), 'max_attempts', max_attempts, 1);
   perform pgflow._check_option(format('flow %L', slug), 'base_delay', base_delay, 0);
   perform pgflow._check_option(format('flow %L', slug), 'timeout', timeout, 1);
+  if jsonb_typeof(input_schema) not in ('object', 'boolean') then
+    perform pgflow._raise('PGF03', format(
+      'flow %L: input_schema must be a JSON Schema (an object or a boolean), got a JSON %s',
+      slug, jsonb_typeof(input_schema)),
+      'Pass the JSON Schema of the run input, e.g. the one pydantic''s model_json_schema() '
+      || 'returns, or NULL for none.');
+  end if;
+  if retention <= interval '0' then
+    perform pgflow._raise('PGF03', format(
+      'flow %L: retention must be a positive interval, got %s', slug, retention),
+      'Pass e.g. retention => ''30 days'', or NULL to keep finished runs until pruned.');
+  end if;
   if shape is not null then
     new_checksum := pgflow._check_declared_shape(slug, shape, create_flow.checksum);
   end if;
@@ -48,12 +70,13 @@ begin
   select * into existing from pgflow.flows f where f.flow_slug = slug for update;
   if not found then
     insert into pgflow.flows as f (
-      flow_slug, opt_max_attempts, opt_base_delay, opt_timeout, status, declared_shape, checksum
+      flow_slug, opt_max_attempts, opt_base_delay, opt_timeout, status, declared_shape, checksum,
+      input_schema, retention
     ) values (
       slug, coalesce(max_attempts, 3), coalesce(base_delay, 1), coalesce(timeout, 60),
       case when jsonb_array_length(coalesce(shape -> 'steps', '[]')) > 0
         then 'defining' else 'ready' end,
-      shape, new_checksum
+      shape, new_checksum, create_flow.input_schema, create_flow.retention
     ) returning * into result;
     return result;
   end if;
@@ -71,7 +94,8 @@ begin
           slug || '_v2'));
     end if;
   end if;
-  return pgflow._update_flow_options(existing, max_attempts, base_delay, timeout);
+  return pgflow._update_flow_options(existing, max_attempts, base_delay, timeout,
+    create_flow.input_schema, create_flow.retention);
 end;
 $$;
 
@@ -104,9 +128,11 @@ begin
 end;
 $$;
 
--- _update_flow_options(flow, ...): apply changed runtime options, announcing each change.
+-- _update_flow_options(flow, ...): apply changed runtime options and tunables, announcing
+-- each change (an input schema's change is announced, not printed).
 create or replace function pgflow._update_flow_options(
-  existing pgflow.flows, max_attempts int, base_delay int, timeout int
+  existing pgflow.flows, max_attempts int, base_delay int, timeout int, input_schema jsonb,
+  retention interval
 )
 returns pgflow.flows
 language plpgsql
@@ -119,7 +145,9 @@ begin
   update pgflow.flows f set
     opt_max_attempts = coalesce(max_attempts, 3),
     opt_base_delay = coalesce(base_delay, 1),
-    opt_timeout = coalesce(timeout, 60)
+    opt_timeout = coalesce(timeout, 60),
+    input_schema = _update_flow_options.input_schema,
+    retention = _update_flow_options.retention
   where f.flow_slug = existing.flow_slug
   returning * into result;
   if (existing.opt_max_attempts, existing.opt_base_delay, existing.opt_timeout)
@@ -129,6 +157,14 @@ begin
       existing.opt_max_attempts, result.opt_max_attempts,
       existing.opt_base_delay, result.opt_base_delay,
       existing.opt_timeout, result.opt_timeout;
+  end if;
+  if existing.retention is distinct from result.retention then
+    raise notice 'flow %: retention updated (% -> %)', quote_literal(existing.flow_slug),
+      coalesce(existing.retention::text, 'none'), coalesce(result.retention::text, 'none');
+  end if;
+  if existing.input_schema is distinct from result.input_schema then
+    raise notice 'flow %: input schema %', quote_literal(existing.flow_slug),
+      case when result.input_schema is null then 'removed' else 'updated' end;
   end if;
   return result;
 end;

@@ -8,8 +8,9 @@
 -- * A step that exists with a different definition: PGF04, nothing changes.
 -- * A flow declared with a shape: the step must equal the declared step at its position;
 --   when the last declared step arrives the flow becomes 'ready'.
--- Validation errors: PGF01 invalid slug, PGF02 unknown flow, PGF03 unknown dependency or bad
--- option, PGF05 invalid definition (map with several deps, bad mode, pattern not an object).
+-- Validation errors: PGF01 invalid slug (new steps only), PGF02 unknown flow, PGF03 unknown
+-- dependency or bad option, PGF05 invalid definition (map with several deps, bad mode,
+-- pattern not an object, a new step slug equal to another one but for letter case).
 -- Cost O(dependencies) for a step that exists (re-deploying n steps is O(n)); takes the
 -- flow's lock like create_flow.
 create or replace function pgflow.add_step(
@@ -49,7 +50,12 @@ begin
     perform pgflow._raise('PGF02', format('unknown flow %L (adding step %L)',
       add_step.flow_slug, add_step.step_slug), 'Call pgflow.create_flow first.');
   end if;
-  perform pgflow._check_slug('step', add_step.step_slug);
+  -- new steps only: a deployed step keeps the slug it was created with (see _check_slug)
+  if not exists (select 1 from pgflow.steps s where s.flow_slug = add_step.flow_slug
+                 and s.step_slug = add_step.step_slug) then
+    perform pgflow._check_slug('step', add_step.step_slug);
+    perform pgflow._check_slug_case(add_step.flow_slug, add_step.step_slug);
+  end if;
   perform pgflow._validate_step(where_, add_step.flow_slug, add_step.step_slug, deps,
     coalesce(step_type, 'single'), required_input_pattern, forbidden_input_pattern,
     coalesce(when_unmet, 'skip'), coalesce(when_exhausted, 'fail'));

@@ -2,6 +2,8 @@
 --
 -- * Channel `pgflow_tasks`, payload = flow slug: tasks of that flow just became claimable.
 --   Workers LISTEN here, so a dependent step's task is claimed within milliseconds.
+-- * Channel `pgflow_cancelled`, payload = run id: live tasks of that run were cancelled
+--   (_signal_cancelled); workers LISTEN here too, so running handlers see ctx.cancelled.
 -- * Channel `pgflow_run_<run_id>`: run and step status changes of one run, as JSON
 --   {"event": "run:completed" | "step:<slug>:started" ..., "run_id", "flow_slug",
 --   "step_slug", "status"}. Outputs are never inlined, so payloads stay far below the

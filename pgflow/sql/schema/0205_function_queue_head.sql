@@ -12,11 +12,11 @@ stable
 set search_path = pg_catalog, pg_temp
 as $$
 begin
-  return least(now(), coalesce((
+  return least(pgflow._now(), coalesce((
     select t.priority_at from pgflow.step_tasks t
     where t.flow_slug = _queue_head.flow_slug and t.status = 'queued'
       and t.priority_at is not null
     order by t.priority_at
-    limit 1), now()));
+    limit 1), pgflow._now()));
 end;
 $$;

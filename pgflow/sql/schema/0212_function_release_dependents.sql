@@ -19,7 +19,7 @@ begin
       and ss.status = 'created'
     returning ss.remaining_deps
   )
-  select count(*) filter (where r.remaining_deps = 0) into ready from released r;
+  select (count(*) filter (where r.remaining_deps = 0))::int into ready from released r;
   return ready;
 end;
 $$;

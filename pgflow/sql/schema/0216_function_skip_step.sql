@@ -27,7 +27,7 @@ begin
       where cascade
     )
     update pgflow.step_states ss
-    set status = 'skipped', skip_reason = ds.reason, skipped_at = now()
+    set status = 'skipped', skip_reason = ds.reason, skipped_at = pgflow._now()
     from (select distinct on (x.step_slug) x.step_slug, x.reason from downstream x
           order by x.step_slug, x.step_slug = _skip_step.step_slug desc) ds
     where ss.run_id = _skip_step.run_id and ss.step_slug = ds.step_slug

@@ -11,14 +11,14 @@ declare
   flow text;
 begin
   perform pgflow._cancel_live_tasks(run_id);
-  update pgflow.step_states ss set status = 'cancelled', cancelled_at = now()
+  update pgflow.step_states ss set status = 'cancelled', cancelled_at = pgflow._now()
   where ss.run_id = _finish_run.run_id and ss.status in ('created', 'started');
   update pgflow.runs r set
     status = _finish_run.status,
     error_message = _finish_run.error_message,
-    failed_at = case when _finish_run.status = 'failed' then now() end,
-    cancelled_at = case when _finish_run.status = 'cancelled' then now() end,
-    finished_at = now()
+    failed_at = case when _finish_run.status = 'failed' then pgflow._now() end,
+    cancelled_at = case when _finish_run.status = 'cancelled' then pgflow._now() end,
+    finished_at = pgflow._now()
   where r.run_id = _finish_run.run_id and r.status = 'started'
   returning r.flow_slug into flow;
   if found then
@@ -26,13 +26,16 @@ begin
     -- (on a task, step or the run row) may have queued tasks the first pass could not see.
     -- Rows locked by someone else now are skipped, not waited for (we hold the run row:
     -- waiting could deadlock); claim_tasks never hands out a task of a finished run.
-    update pgflow.step_tasks t set status = 'cancelled', cancelled_at = now(),
+    update pgflow.step_tasks t set status = 'cancelled', cancelled_at = pgflow._now(),
       leased_until = null
     where t.ctid = any(array(
       select x.ctid from pgflow.step_tasks x
       where x.run_id = _finish_run.run_id and x.status in ('queued', 'started')
       for update skip locked));
-    update pgflow.step_states ss set status = 'cancelled', cancelled_at = now()
+    if found then
+      perform pgflow._signal_cancelled(run_id);
+    end if;
+    update pgflow.step_states ss set status = 'cancelled', cancelled_at = pgflow._now()
     where ss.ctid = any(array(
       select x.ctid from pgflow.step_states x
       where x.run_id = _finish_run.run_id and x.status in ('created', 'started')

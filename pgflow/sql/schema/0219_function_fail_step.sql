@@ -11,7 +11,7 @@ declare
 begin
   perform pgflow._cancel_live_tasks(run_id);
   update pgflow.step_states ss
-  set status = 'failed', failed_at = now(), error_message = message
+  set status = 'failed', failed_at = pgflow._now(), error_message = message
   where ss.run_id = _fail_step.run_id and ss.step_slug = _fail_step.step_slug
     and ss.status in ('created', 'started')
   returning ss.flow_slug into flow;

@@ -31,7 +31,7 @@ begin
     return 0;
   end if;
   if step.deps_count > 1 then
-    select sum(coalesce(ds.output_bytes, pg_column_size(ds.output))) into input_size
+    select sum(coalesce(ds.output_bytes, pg_column_size(ds.output)))::bigint into input_size
     from pgflow.deps d
     join pgflow.step_states ds on ds.run_id = _start_step.run_id and ds.step_slug = d.dep_slug
     where d.flow_slug = step.flow_slug and d.step_slug = step.step_slug
@@ -75,14 +75,14 @@ begin
     end if;
     n := jsonb_array_length(arr);
     if n = 0 then
-      update pgflow.step_states ss set status = 'started', started_at = now(),
+      update pgflow.step_states ss set status = 'started', started_at = pgflow._now(),
         initial_tasks = 0, remaining_tasks = 0
       where ss.run_id = _start_step.run_id and ss.step_slug = step.step_slug;
       return least(pgflow._tasks_done(run_id, step.step_slug, 0, null, null), 1);
     end if;
   end if;
 
-  available := now() + make_interval(secs => coalesce(step.opt_start_delay, 0));
+  available := pgflow._now() + make_interval(secs => coalesce(step.opt_start_delay, 0));
   if coalesce(step.opt_start_delay, 0) = 0 then
     tag := pgflow._queue_head(step.flow_slug);
   end if;
@@ -97,7 +97,7 @@ begin
     union all
     select null, 0 where step.step_type = 'single'
   ) e;
-  update pgflow.step_states ss set status = 'started', started_at = now(),
+  update pgflow.step_states ss set status = 'started', started_at = pgflow._now(),
     initial_tasks = n, remaining_tasks = n
   where ss.run_id = _start_step.run_id and ss.step_slug = step.step_slug;
   perform pgflow._emit(run_id, step.flow_slug, 'step:' || step.step_slug || ':started',

@@ -41,8 +41,8 @@ begin
   update pgflow.runs r set
     remaining_steps = r.remaining_steps - finished,
     status = case when r.remaining_steps = finished then 'completed' else r.status end,
-    completed_at = case when r.remaining_steps = finished then now() end,
-    finished_at = case when r.remaining_steps = finished then now() end
+    completed_at = case when r.remaining_steps = finished then pgflow._now() end,
+    finished_at = case when r.remaining_steps = finished then pgflow._now() end
   where r.run_id = _advance_run.run_id and r.status = 'started'
     and (finished > 0 or r.remaining_steps = 0)
   returning r.status, r.flow_slug into run_status, flow;

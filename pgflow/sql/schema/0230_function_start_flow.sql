@@ -8,8 +8,12 @@
 --   `deploy --dev` (delete_flow_and_data, exclusive) recreates the flow, so a run belongs
 --   wholly to the shape it started with and is deleted with it.
 -- * Records the flow's checksum and the input's size with the run.
+-- * trace_context (optional, NULL by default): the W3C trace context of the caller's span,
+--   {"traceparent": ..., "tracestate": ...}, stored with the run so that task spans on any
+--   host continue the caller's trace (docs/telemetry.md). An idempotent start keeps the
+--   existing run's.
 create or replace function pgflow.start_flow(
-  flow_slug text, input jsonb, run_id uuid default null
+  flow_slug text, input jsonb, run_id uuid default null, trace_context jsonb default null
 )
 returns pgflow.runs
 language plpgsql
@@ -24,7 +28,7 @@ declare
   flow_checksum text;
   result pgflow.runs;
   new_id uuid := coalesce(start_flow.run_id, pgflow._uuid7());
-  input_size bigint := pg_column_size(start_flow.input);
+  input_size bigint := pg_column_size(start_flow.input)::bigint;
   max_bytes bigint := pgflow._max_payload_bytes();
 begin
   perform pg_advisory_xact_lock_shared(hashtext('pgflow.flow:' || start_flow.flow_slug));
@@ -33,7 +37,7 @@ begin
   if not found then
     perform pgflow._raise('PGF02', format('unknown flow %L', start_flow.flow_slug),
       'Deploy it first: `pgflow deploy FLOWS` (or apply its compiled SQL); '
-      || '`select flow_slug from pgflow.flows` lists what is deployed.');
+      || '`pgflow flows` lists what is deployed.');
   elsif flow_status = 'defining' then
     perform pgflow._raise('PGF06', format(
       'flow %L is only partly defined (%s of %s steps)', start_flow.flow_slug,
@@ -55,10 +59,10 @@ begin
   end if;
 
   insert into pgflow.runs as r (run_id, flow_slug, input, remaining_steps, flow_checksum,
-    input_bytes)
+    input_bytes, trace_context)
   values (new_id, start_flow.flow_slug, start_flow.input,
     (select count(*) from pgflow.steps s where s.flow_slug = start_flow.flow_slug),
-    flow_checksum, input_size)
+    flow_checksum, input_size, start_flow.trace_context)
   on conflict do nothing
   returning * into result;
   if not found then

@@ -14,6 +14,8 @@
 --   so correctness never depends on a cron job.
 -- * input: the run input for a root step, {dep_slug: output} of completed dependencies for
 --   a dependent step (skipped ones absent), the element for a map task.
+-- * trace_context: the run's (see start_flow); claim_lag: seconds from the task becoming
+--   claimable (available_at) to this claim, for the worker's telemetry.
 -- * A task that must not run is never handed out: one whose run is finished or gone (left
 --   by an older version) is cancelled; one whose input is too big to build (a fan-in over
 --   the jsonb limit) has its attempt failed with error_type InputTooLarge. Other tasks of
@@ -52,7 +54,7 @@ begin
           select t.ctid, t.priority_at
           from pgflow.step_tasks t
           where t.flow_slug = fs.slug and t.status = 'queued' and t.priority_at is not null
-            and t.available_at <= now()
+            and t.available_at <= pgflow._now()
           order by t.priority_at
           limit greatest(claim_tasks.max_tasks, 0)
           for update skip locked
@@ -65,18 +67,19 @@ begin
       update pgflow.step_tasks t set
         status = 'started',
         attempts_count = t.attempts_count + 1,
-        started_at = now(),
+        started_at = pgflow._now(),
         worker_id = claim_tasks.worker_id,
-        leased_until = now() + make_interval(secs => coalesce((
+        leased_until = pgflow._now() + make_interval(secs => coalesce((
           select coalesce(s.opt_timeout, f.opt_timeout)
           from pgflow.steps s join pgflow.flows f on f.flow_slug = s.flow_slug
           where s.flow_slug = t.flow_slug and s.step_slug = t.step_slug), 60))
       where t.ctid = any(array(select p.ctid from picked p))
       returning t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempts_count, t.input,
-        t.input_bytes, t.leased_until, t.priority_at
+        t.input_bytes, t.leased_until, t.priority_at, t.available_at
     )
     select c.run_id, c.flow_slug, c.step_slug, c.task_index, c.attempts_count, c.input_bytes,
       c.leased_until, r.status as run_status, r.input as flow_input,
+      r.trace_context, extract(epoch from pgflow._now() - c.available_at)::float8 as claim_lag,
       case
         when c.input is not null then c.input  -- a map element
         when r.status is distinct from 'started' or c.input_bytes > limit_bytes then null
@@ -96,7 +99,7 @@ begin
     order by c.priority_at, c.task_index
   loop
     if task.run_status is distinct from 'started' then
-      update pgflow.step_tasks t set status = 'cancelled', cancelled_at = now(),
+      update pgflow.step_tasks t set status = 'cancelled', cancelled_at = pgflow._now(),
         leased_until = null
       where t.run_id = task.run_id and t.step_slug = task.step_slug
         and t.task_index = task.task_index;
@@ -108,7 +111,8 @@ begin
           task.step_slug, task.input_bytes, limit_bytes), 'InputTooLarge', null);
     else
       result := (task.run_id, task.flow_slug, task.step_slug, task.task_index,
-        task.attempts_count, task.input, task.flow_input, task.leased_until);
+        task.attempts_count, task.input, task.flow_input, task.leased_until,
+        task.trace_context, task.claim_lag);
       return next result;
     end if;
   end loop;
@@ -135,7 +139,7 @@ begin
       select t.ctid, t.flow_slug, t.task_index, t.attempts_count
       from pgflow.step_tasks t
       where t.flow_slug = fs.slug and t.status = 'queued' and t.priority_at is null
-        and t.available_at <= now()
+        and t.available_at <= pgflow._now()
       order by t.available_at
       limit _tag_due_tasks.max_tasks
       for update skip locked

@@ -14,7 +14,7 @@ begin
   for t in
     select x.run_id, x.step_slug, x.task_index, x.attempts_count, x.leased_until, x.started_at
     from pgflow.step_tasks x
-    where x.status = 'started' and x.leased_until < now()
+    where x.status = 'started' and x.leased_until < pgflow._now()
       and (flow_slugs is null or x.flow_slug = any(flow_slugs))
     order by x.leased_until
     limit max_tasks

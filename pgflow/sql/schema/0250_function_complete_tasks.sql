@@ -41,7 +41,7 @@ begin
     order by r.run_id, r.step_slug, r.task_index
   loop
     -- the reported value is not compressed yet: this is its full size
-    size := pg_column_size(req.output);
+    size := pg_column_size(req.output)::bigint;
     if size > max_bytes then
       -- an oversized output is a failed attempt, not a completion
       return next pgflow._fail_task(req.run_id, req.step_slug, req.task_index, req.attempt,
@@ -50,7 +50,7 @@ begin
       continue;
     end if;
     update pgflow.step_tasks x set
-      status = 'completed', output = req.output, completed_at = now(), leased_until = null,
+      status = 'completed', output = req.output, completed_at = pgflow._now(), leased_until = null,
       output_bytes = size
     where x.run_id = req.run_id and x.step_slug = req.step_slug
       and x.task_index = req.task_index and x.status = 'started'
@@ -122,7 +122,7 @@ begin
   update pgflow.step_states ss set
     remaining_tasks = ss.remaining_tasks - n,
     status = case when ss.remaining_tasks = n then 'completed' else ss.status end,
-    completed_at = case when ss.remaining_tasks = n then now() end,
+    completed_at = case when ss.remaining_tasks = n then pgflow._now() end,
     output = case when ss.remaining_tasks = n and ss.step_type = 'single'
       then _tasks_done.output end,
     output_bytes = case when ss.remaining_tasks = n and ss.step_type = 'single'
@@ -134,7 +134,8 @@ begin
     return 0;
   end if;
   if kind = 'map' then
-    select coalesce(sum(coalesce(t.output_bytes, pg_column_size(t.output))), 0) into total
+    select coalesce(sum(coalesce(t.output_bytes, pg_column_size(t.output))), 0)::bigint
+    into total
     from pgflow.step_tasks t
     where t.run_id = _tasks_done.run_id and t.step_slug = _tasks_done.step_slug;
     if total > pgflow._jsonb_limit_bytes() then

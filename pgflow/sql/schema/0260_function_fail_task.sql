@@ -4,10 +4,12 @@
 -- * Only a task still leased to that attempt is affected; anything else (late, duplicate,
 --   stale) changes nothing and returns the current row.
 -- * With attempts left (max_attempts counts the first one; attempts a stopping worker gave
---   back unrun do not count) the task is re-queued after base_delay * 2^n seconds for the
---   n-th failure, capped at one hour (the exponent is capped too, so no attempt count can
---   overflow it). Step options override flow options. It waits with priority_at
---   NULL until claim_tasks tags it (see _tag_due_tasks).
+--   back unrun, and those before a retry_run, do not count) the task is re-queued after
+--   base_delay * 2^n seconds for the n-th failure, capped at one hour (the exponent is
+--   capped too, so no attempt count can overflow it). Step options override flow options.
+--   It waits with priority_at NULL until claim_tasks tags it (see _tag_due_tasks).
+--   failed_at records when this attempt failed (the time of a task:retried event; the
+--   task's status, not failed_at, says whether it failed for good).
 -- * Exhausted: the task fails and the step's when_exhausted decides: 'fail' fails the run
 --   (every other live task and step of the run is cancelled), 'skip' skips the step
 --   (dependents run without its key), 'skip-cascade' skips it and all its descendants.
@@ -88,12 +90,12 @@ begin
   from pgflow.steps s join pgflow.flows f on f.flow_slug = s.flow_slug
   where s.flow_slug = t.flow_slug and s.step_slug = t.step_slug;
 
-  failures := t.attempts_count - t.releases;
+  failures := t.attempts_count - t.releases - t.forgiven_attempts;
   if failures < max_attempts then
     delay := least(base_delay * power(2::numeric, least(greatest(failures, 0), 12)), 3600);
     update pgflow.step_tasks x set
-      status = 'queued', leased_until = null, worker_id = null,
-      available_at = now() + make_interval(secs => delay),
+      status = 'queued', leased_until = null, worker_id = null, failed_at = pgflow._now(),
+      available_at = pgflow._now() + make_interval(secs => delay),
       priority_at = null,
       error_message = msg, error_type = _fail_task.error_type,
       error_traceback = _fail_task.error_traceback
@@ -106,7 +108,7 @@ begin
   end if;
 
   update pgflow.step_tasks x set
-    status = 'failed', leased_until = null, failed_at = now(), error_message = msg,
+    status = 'failed', leased_until = null, failed_at = pgflow._now(), error_message = msg,
     error_type = _fail_task.error_type, error_traceback = _fail_task.error_traceback
   where x.run_id = t.run_id and x.step_slug = t.step_slug and x.task_index = t.task_index
   returning * into t;

@@ -17,7 +17,6 @@ declare
   budget bigint := pgflow._setting('read_budget_bytes');
   r record;
   used bigint;
-  out_size bigint;
   steps jsonb;
   steps_used bigint;
 begin
@@ -57,8 +56,8 @@ begin
   into steps, steps_used
   from (
     select y.*, coalesce(y.output_bytes, pg_column_size(y.output), 0) as size,
-      sum(coalesce(y.output_bytes, pg_column_size(y.output), 0))
-        over (order by y.step_index) as running
+      (sum(coalesce(y.output_bytes, pg_column_size(y.output), 0))
+        over (order by y.step_index))::bigint as running
     from pgflow.step_states y
     where y.run_id = get_run_with_states.run_id
   ) ss

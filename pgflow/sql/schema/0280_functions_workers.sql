@@ -15,7 +15,7 @@ as $$
   values (worker_id, coalesce(flow_slugs, '{}'), hostname, pid)
   on conflict (worker_id) do update set
     flow_slugs = excluded.flow_slugs, hostname = excluded.hostname, pid = excluded.pid,
-    last_heartbeat_at = now(), stopped_at = null
+    last_heartbeat_at = pgflow._now(), stopped_at = null
   returning *;
 $$;
 
@@ -28,7 +28,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
   with hb as (
-    update pgflow.workers w set last_heartbeat_at = now()
+    update pgflow.workers w set last_heartbeat_at = pgflow._now()
     where w.worker_id = heartbeat.worker_id returning 1
   )
   select exists (select 1 from hb);
@@ -52,13 +52,13 @@ begin
   with released as (
     update pgflow.step_tasks t set
       status = 'queued', releases = t.releases + 1, worker_id = null,
-      leased_until = null, started_at = null, available_at = now(),
+      leased_until = null, started_at = null, available_at = pgflow._now(),
       priority_at = null
     where t.worker_id = release_tasks.worker_id and t.status = 'started'
       and t.leased_until is not null  -- walk the index of live leases, not the table
     returning t.flow_slug
   )
-  select array_agg(distinct r.flow_slug), count(*) into flows, n from released r;
+  select array_agg(distinct r.flow_slug), count(*)::int into flows, n from released r;
   perform pgflow._wake_workers(f) from unnest(flows) as f;
   return n;
 end;
@@ -72,5 +72,6 @@ volatile
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  update pgflow.workers w set stopped_at = now() where w.worker_id = worker_stopped.worker_id;
+  update pgflow.workers w set stopped_at = pgflow._now()
+  where w.worker_id = worker_stopped.worker_id;
 $$;

@@ -2,9 +2,10 @@
 --
 -- Every public function is SECURITY DEFINER with a fixed search_path, so callers need no
 -- table privileges at all. Nothing is executable by PUBLIC.
--- * pgflow_worker: EXECUTE on the worker functions only (claim, report, release, heartbeat).
+-- * pgflow_worker: EXECUTE on the worker functions only (claim, report, release, heartbeat,
+--   cancelled_attempts, apply_retention) and on flow_input_schema.
 --   It cannot read or write the tables directly and cannot start flows unless granted
---   (GRANT EXECUTE ON FUNCTION pgflow.start_flow(text, jsonb, uuid) TO pgflow_worker).
+--   (GRANT EXECUTE ON FUNCTION pgflow.start_flow(text, jsonb, uuid, jsonb) TO pgflow_worker).
 -- * pgflow_reader: SELECT on the tables and EXECUTE on the inspection functions.
 -- Roles are created when the installing role may create roles; otherwise the statements a
 -- DBA must run are raised as NOTICEs (the installer prints them).
@@ -38,7 +39,13 @@ begin
       || 'pgflow.fail_task(uuid, text, int, text, int, text, text), '
       || 'pgflow.fail_tasks(uuid[], text[], int[], text[], int[], text[], text[]), '
       || 'pgflow.release_tasks(uuid), pgflow.register_worker(uuid, text[], text, int), '
-      || 'pgflow.heartbeat(uuid), pgflow.worker_stopped(uuid) to pgflow_worker',
+      || 'pgflow.heartbeat(uuid), pgflow.worker_stopped(uuid), '
+      || 'pgflow.cancelled_attempts(uuid[], text[], int[], int[]), '
+      || 'pgflow.apply_retention(int), '
+      || 'pgflow.active_schedules(text[]), pgflow.start_scheduled(text, text, timestamptz, boolean) '
+      || 'to pgflow_worker',
+    -- what Client.start(slug) validates against, for any role that may start runs
+    'grant execute on function pgflow.flow_input_schema(text) to pgflow_worker, pgflow_reader',
     'grant select on all tables in schema pgflow to pgflow_reader',
     'grant execute on function pgflow.get_run_with_states(uuid), '
       || 'pgflow.get_flow_shape(text), pgflow.flow_checksum(text), '

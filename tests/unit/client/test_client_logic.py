@@ -43,7 +43,19 @@ def test_run_ids_must_be_uuids() -> None:
 
 
 def test_list_params_check_status_and_limit() -> None:
-    assert list_params("f", "failed", 5) == {"flow_slug": "f", "status": "failed", "limit": 5}
+    unfiltered = {"since_at": None, "since_ago": None}
+    assert list_params("f", "failed", 5) == {
+        "flow_slug": "f",
+        "status": "failed",
+        "limit": 5,
+        **unfiltered,
+    }
+    assert list_params(None, None, 5, timedelta(hours=2))["since_ago"] == timedelta(hours=2)
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    assert list_params(None, None, 5, moment)["since_at"] == moment
+    for bad in (datetime(2026, 1, 1), timedelta(seconds=-1), "2h"):
+        with pytest.raises(InvalidInputError, match="since must be"):
+            list_params(None, None, 5, bad)  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="use one of: started, completed"):
         list_params(None, "done", 5)
     with pytest.raises(InvalidInputError):

@@ -73,6 +73,11 @@ def test_compiling_in_a_fresh_process_with_another_hash_seed_gives_identical_byt
 def test_options_equal_to_sql_defaults_are_omitted_and_others_are_named() -> None:
     (flow,) = load_flows(str(FIXTURES / "flows" / "analyze_website.py"))
     create, *steps = compile_flow(flow).calls
-    assert [name for name, _ in create.kwargs] == ["base_delay", "shape", "checksum"]
+    assert [name for name, _ in create.kwargs] == [
+        "base_delay",
+        "input_schema",
+        "shape",
+        "checksum",
+    ]
     assert [name for name, _ in steps[0].kwargs] == []
     assert [name for name, _ in steps[2].kwargs] == ["deps_slugs", "timeout"]

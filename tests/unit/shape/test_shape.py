@@ -17,7 +17,13 @@ def make_flow() -> Flow:
     flow.step("cart", lambda input: input)
     flow.step("pay", lambda cart: cart, depends_on=["cart"], if_={"cart": {"ok": True}})
     flow.map("ship", lambda item: item, array="pay", when_exhausted="skip", timeout=3)
-    flow.step("z", lambda ship, cart: 1, depends_on=["ship", "cart"], when_unmet="fail")
+    flow.step(
+        "z",
+        lambda ship, cart: 1,
+        depends_on=["ship", "cart"],
+        if_not={"cart": {"void": True}},
+        when_unmet="fail",
+    )
     return flow
 
 
@@ -30,7 +36,12 @@ def test_shape_lists_steps_in_definition_order_with_sorted_dependencies() -> Non
                 step_slug="pay", deps=("cart",), required_input_pattern={"cart": {"ok": True}}
             ),
             StepShape(step_slug="ship", step_type="map", deps=("pay",), when_exhausted="skip"),
-            StepShape(step_slug="z", deps=("cart", "ship"), when_unmet="fail"),
+            StepShape(
+                step_slug="z",
+                deps=("cart", "ship"),
+                forbidden_input_pattern={"cart": {"void": True}},
+                when_unmet="fail",
+            ),
         ),
     )
 

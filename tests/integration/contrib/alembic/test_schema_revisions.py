@@ -17,10 +17,15 @@ from alembic.util import CommandError
 from pgflow.contrib.alembic import revision_id
 from pgflow.contrib.alembic.revision import write_revision
 from pgflow.db.schema import install
-from pgflow.deploy import deploy_flows
 from pgflow.loader import load_flows
 from pgflow.migrations import migrations
-from tests.migration.upgrade_harness import OldWorker, Task, from_versions, install_version
+from tests.migration.upgrade_harness import (
+    OldWorker,
+    Task,
+    deploy_as_released,
+    from_versions,
+    install_version,
+)
 from tests.migration.upgrade_scenario import chain, lease
 
 from .conftest import AlembicProject, pgflow_head
@@ -133,7 +138,7 @@ def test_downgrading_a_later_schema_revision_is_refused(project: AlembicProject)
 def leave_runs(url: str) -> tuple[OldWorker, Task, uuid.UUID]:
     """Deploy two flows; leave a task leased to a worker still running, and a queued run."""
     conn = psycopg.connect(url, autocommit=True)
-    deploy_flows(conn, [chain, lease])
+    deploy_as_released(conn, [chain, lease])
     old = OldWorker(conn)
     leased = old.claim_one("upgrade_chain", old.start("upgrade_chain", 1))
     return old, leased, old.start("upgrade_lease", 2)
