@@ -5,27 +5,25 @@ Every ``schedule_interval`` seconds a worker reads the unpaused schedules of its
 its time zone (:func:`pgflow.dsl.schedules.due_ticks`, on the database's clock), and starts
 each through ``pgflow.start_scheduled``. That function locks the schedule row and refuses a
 tick that is not newer than the last one, and the run id is derived from the tick, so any
-number of workers on any number of hosts start each tick exactly once. A failure is logged
-(a lost connection only at DEBUG: the claim loop reports outages) and tried again at the
-next interval: scheduling never stops a worker.
+number of workers on any number of hosts start each tick exactly once. Failures are handled as
+for all periodic work (:mod:`pgflow.worker.periodic`): logged, tried again at the next
+interval.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
-from pgflow.db.retry import is_transient
 from pgflow.dsl.schedules import due_ticks
-from pgflow.worker.store import WorkerStore
+from pgflow.worker.periodic import Periodic
 
 __all__ = ["Scheduler"]
 
 logger = logging.getLogger("pgflow.worker")
 
 
-class Scheduler:
+class Scheduler(Periodic):
     """Starts due schedule ticks every ``interval`` seconds until cancelled.
 
     Args:
@@ -33,27 +31,17 @@ class Scheduler:
         interval: seconds between passes; 0 disables scheduling in this worker.
     """
 
-    def __init__(self, store: WorkerStore, interval: float) -> None:
-        self._store = store
-        self._interval = interval
-
-    async def run(self) -> None:
-        """Start due ticks now and every interval, until cancelled (never when disabled)."""
-        if self._interval <= 0:
-            return
-        while True:
-            await self.tick()
-            await asyncio.sleep(self._interval)
+    name = "schedules"
 
     async def tick(self) -> int:
-        """One pass over the schedules; return how many runs this worker started."""
+        """One pass (failures logged, never raised); return the runs this worker started."""
+        return await self.guarded_pass()
+
+    async def one_pass(self) -> int:
+        """Start every due tick of the served flows' schedules; return how many started."""
         started = 0
-        try:
-            for schedule in await self._store.active_schedules():
-                started += await self._start_due(schedule)
-        except Exception as exc:  # noqa: BLE001 - scheduling must never stop the worker
-            level = logging.DEBUG if is_transient(exc) else logging.WARNING
-            logger.log(level, "schedules failed: %s", exc, extra={"action": "schedule_failed"})
+        for schedule in await self._store.active_schedules():
+            started += await self._start_due(schedule)
         return started
 
     async def _start_due(self, schedule: dict[str, Any]) -> int:
