@@ -20,6 +20,7 @@ from pgflow._input_schema import check_input
 from pgflow._json import dumps
 from pgflow.db.retry import is_transient
 from pgflow.dsl.flow import Flow
+from pgflow.dsl.options import PRIORITY_RANGE
 from pgflow.errors import ConfigurationError, InvalidInputError, RunTimeoutError, UnknownRunError
 from pgflow.models import RUN_STATUSES, Run
 from pgflow.sql import query
@@ -71,11 +72,14 @@ def run_uuid(run_id: uuid.UUID | str) -> uuid.UUID:
         ) from None
 
 
-def start_params(flow_or_slug: Flow | str, input: Any, run_id: Any) -> dict[str, Any]:
+def start_params(
+    flow_or_slug: Flow | str, input: Any, run_id: Any, priority: int | None = None
+) -> dict[str, Any]:
     """Validate a start request (before any SQL) and return the query parameters.
 
     Raises:
-        InvalidInputError: the input fails the flow's input model or is not JSON.
+        InvalidInputError: the input fails the flow's input model or is not JSON, or the
+            priority is not an integer from -100 to 100.
         UnknownRunError: ``run_id`` is not a UUID.
     """
     if isinstance(flow_or_slug, Flow):
@@ -83,7 +87,21 @@ def start_params(flow_or_slug: Flow | str, input: Any, run_id: Any) -> dict[str,
     else:
         slug, value = str(flow_or_slug), _json_value(flow_or_slug, input)
     rid = None if run_id is None else run_uuid(run_id)
-    return {"flow_slug": slug, "input": _encoded(slug, value), "run_id": rid}
+    params = {"flow_slug": slug, "input": _encoded(slug, value), "run_id": rid}
+    return {**params, "priority": _priority(slug, priority)}
+
+
+def _priority(slug: str, priority: int | None) -> int | None:
+    low, high = PRIORITY_RANGE
+    if priority is None or (
+        not isinstance(priority, bool) and isinstance(priority, int) and low <= priority <= high
+    ):
+        return priority
+    raise InvalidInputError(
+        f"flow {slug!r}: priority {priority!r} is not an integer from {low} to {high}",
+        hint="pass e.g. priority=10 (higher first), or leave it out for the flow's own",
+        flow_slug=slug,
+    )
 
 
 def traced(params: dict[str, Any], scope: StartScope) -> dict[str, Any]:

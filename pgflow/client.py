@@ -183,7 +183,14 @@ class Client:
         assert row is not None, f"{name} returned no row"
         return row
 
-    def start(self, flow_or_slug: Flow | str, input: Any, run_id: RunId | None = None) -> Run:
+    def start(
+        self,
+        flow_or_slug: Flow | str,
+        input: Any,
+        run_id: RunId | None = None,
+        *,
+        priority: int | None = None,
+    ) -> Run:
         """Start a run; with an existing ``run_id``, return that run (idempotent start).
 
         Args:
@@ -192,16 +199,19 @@ class Client:
                 deploy; a flow deployed without one accepts any input).
             input: the run input (a pydantic model or JSON-compatible data).
             run_id: the id to give the run, for idempotent starts.
+            priority: -100 to 100, higher first (default: the flow's ``priority``, 0
+                unless it was deployed with one; docs/runs.md, "Priorities").
 
         Returns:
             The started run (without its steps: use :meth:`get_run` for them).
 
         Raises:
             InvalidInputError: the input fails the flow's input model or stored schema
-                (nothing is written; ``errors`` lists every error of a stored schema).
+                (nothing is written; ``errors`` lists every error of a stored schema), or
+                the priority is out of range.
             UnknownFlowError: no flow with that slug is deployed.
         """
-        params = base.start_params(flow_or_slug, input, run_id)
+        params = base.start_params(flow_or_slug, input, run_id, priority)
         scope = start_scope(params["flow_slug"])  # docs/telemetry.md
         with scope, wrap_db_errors(), self._connection() as conn:
             if not isinstance(flow_or_slug, Flow):
@@ -471,9 +481,16 @@ class AsyncClient:
         assert row is not None, f"{name} returned no row"
         return row
 
-    async def start(self, flow_or_slug: Flow | str, input: Any, run_id: RunId | None = None) -> Run:
+    async def start(
+        self,
+        flow_or_slug: Flow | str,
+        input: Any,
+        run_id: RunId | None = None,
+        *,
+        priority: int | None = None,
+    ) -> Run:
         """Start a run; see :meth:`Client.start`."""
-        params = base.start_params(flow_or_slug, input, run_id)
+        params = base.start_params(flow_or_slug, input, run_id, priority)
         scope = start_scope(params["flow_slug"])  # docs/telemetry.md
         with scope:
             async with wrap_db_errors(), self._connection() as conn:

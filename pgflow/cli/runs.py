@@ -117,6 +117,12 @@ def _stderr(message: str) -> None:
 @click.option("--wait", is_flag=True, help="Wait for the run, show its steps, print its output.")
 @timeout_option
 @click.option("--run-id", default=None, help="Give the run this UUID (idempotent start).")
+@click.option(
+    "--priority",
+    type=click.IntRange(-100, 100),
+    default=None,
+    help="-100..100, higher first [default: the flow's].",
+)
 @database_url_option
 def start(
     slug: str,
@@ -124,6 +130,7 @@ def start(
     wait: bool,
     timeout: float | None,
     run_id: str | None,
+    priority: int | None,
     database_url: str | None,
 ) -> None:
     """Start a run of the deployed flow SLUG and print its run id.
@@ -135,7 +142,7 @@ def start(
     value = parse_input(input_text)
     target = resolve_target(database_url)
     with Client(target.url) as client:
-        started = _start(client, slug, value, run_id, input_given=input_text is not None)
+        started = _start(client, slug, value, run_id, priority, input_given=input_text is not None)
         if not wait:
             click.echo(str(started.run_id))
             _stderr(f"Started run {started.run_id}; see it with `pgflow status {started.run_id}`")
@@ -153,10 +160,17 @@ def start(
     echo_json(finished.output)
 
 
-def _start(client: Client, slug: str, value: Any, run_id: str | None, input_given: bool) -> Run:
+def _start(
+    client: Client,
+    slug: str,
+    value: Any,
+    run_id: str | None,
+    priority: int | None,
+    input_given: bool,
+) -> Run:
     """Start by slug: the client checks the input against the flow's stored schema."""
     try:
-        return client.start(slug, value, run_id=run_id)
+        return client.start(slug, value, run_id=run_id, priority=priority)
     except InvalidInputError as exc:
         if input_given or not exc.errors:
             raise

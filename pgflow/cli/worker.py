@@ -67,6 +67,13 @@ LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=
     help="A direct Postgres URL for LISTEN when the database URL goes through PgBouncer "
     "in transaction mode (env PGFLOW_LISTEN_URL); without one such a worker polls.",
 )
+@click.option(
+    "--steps",
+    default=None,
+    metavar="A,B",
+    help="A worker pool: serve only the tasks of these steps (comma-separated slugs) "
+    "[default: every step].",
+)
 @click.option("--log-level", type=LOG_LEVELS, default="info", show_default=True)
 @database_url_option
 def worker(
@@ -77,6 +84,7 @@ def worker(
     shutdown_grace: float,
     cancel_grace: float,
     listen_url: str | None,
+    steps: str | None,
     log_level: str,
     database_url: str | None,
 ) -> None:
@@ -99,6 +107,7 @@ def worker(
         shutdown_grace=shutdown_grace,
         cancel_grace=cancel_grace,
         listen_url=listen_url,
+        steps=None if steps is None else [s.strip() for s in steps.split(",") if s.strip()],
     )
     _start_up_lines(target, flows, runner)
     runner.run()
@@ -111,6 +120,8 @@ def _start_up_lines(target: DatabaseTarget, flows: list[Flow], runner: Worker) -
     click.echo(f"pgflow worker {__version__} ({runner.worker_id})", err=True)
     click.echo(f"  database     {describe_conninfo(target.url)} (from {target.source})", err=True)
     click.echo(f"  flows        {described}", err=True)
+    if runner.steps is not None:
+        click.echo(f"  steps        {', '.join(runner.steps)} (a worker pool)", err=True)
     click.echo(
         f"  concurrency  {settings.concurrency} (batch {settings.batch_size}, fallback poll "
         f"every {settings.poll_interval:g} s, {settings.shutdown_grace:g} s grace on stop)",

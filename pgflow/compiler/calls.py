@@ -17,6 +17,7 @@ PARAMETERS: Final[dict[str, tuple[str, ...]]] = {
         "checksum",
         "input_schema",
         "retention",
+        "priority",
     ),
     "add_step": (
         "flow_slug",

@@ -33,6 +33,7 @@ class DefinedFlow:
         last_path: the last file with a call for this flow (where its options come from).
         input_schema: the ``input_schema`` the last ``create_flow`` gave (JSON), or None.
         retention: the ``retention`` the last ``create_flow`` gave (interval text), or None.
+        priority: the ``priority`` the last ``create_flow`` gave (0 when it gave none).
     """
 
     flow_slug: str
@@ -45,6 +46,7 @@ class DefinedFlow:
     last_path: str = ""
     input_schema: Any = None
     retention: str | None = None
+    priority: int = 0
 
 
 @dataclass(slots=True)
@@ -59,6 +61,7 @@ class _Pending:
     last_path: str = ""
     input_schema: Any = None
     retention: str | None = None
+    priority: int = 0
 
 
 class FlowCollector:
@@ -109,6 +112,7 @@ class FlowCollector:
                 pending.last_path,
                 pending.input_schema,
                 pending.retention,
+                pending.priority,
             )
         return result
 
@@ -126,6 +130,7 @@ class FlowCollector:
         retention = call.arguments.get("retention")
         pending.input_schema = _schema(call.arguments.get("input_schema"))
         pending.retention = retention if isinstance(retention, str) else None
+        pending.priority = _option(call.arguments.get("priority")) or 0
 
     def _add_step(self, slug: str, call: FoundCall) -> None:
         pending = self._flows.setdefault(slug, _Pending(slug, call.path, call.line))

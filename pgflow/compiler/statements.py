@@ -65,8 +65,8 @@ def schedules_call(flow: Flow) -> Call:
 
 
 def create_flow_call(flow: Flow, shape: FlowShape) -> Call:
-    """``create_flow`` with non-default options, the tunables ``retention`` and
-    ``input_schema`` when the flow has them, the declared shape and its checksum."""
+    """``create_flow`` with non-default options, the tunables ``retention``, ``priority``
+    and ``input_schema`` when the flow has them, the declared shape and its checksum."""
     options = flow.options
     given = {
         "max_attempts": options.max_attempts,
@@ -80,6 +80,8 @@ def create_flow_call(flow: Flow, shape: FlowShape) -> Call:
     ]
     if flow.retention is not None:
         kwargs.append(("retention", interval_literal(flow.retention)))
+    if flow.priority:
+        kwargs.append(("priority", flow.priority))
     schema = flow.input_json_schema
     if schema is not None:
         kwargs.append(("input_schema", Jsonb(_schema_json(flow, schema))))

@@ -21,6 +21,7 @@ from pgflow.dsl.options import (
     WhenMode,
     Where,
     check_options,
+    check_priority,
     check_retention,
 )
 from pgflow.dsl.schedules import CatchUp, Schedule, check_schedule
@@ -72,6 +73,8 @@ class Flow:
         timeout: seconds a task may run before its lease expires (default 60).
         retention: how long to keep finished runs, e.g. ``"30d"`` (units s, m, h, d, w);
             workers prune older ones. None (the default) keeps them until pruned by hand.
+        priority: the default priority of the flow's runs, -100 to 100 (default 0); tasks
+            of higher priorities are claimed first (docs/runs.md, "Priorities").
 
     Raises:
         InvalidSlugError: the slug is invalid.
@@ -90,6 +93,7 @@ class Flow:
         base_delay: int | Unset = UNSET,
         timeout: int | Unset = UNSET,
         retention: str | None = None,
+        priority: int = 0,
     ) -> None:
         self._slug = check_slug(slug, kind="flow")
         where = Where(self._slug)
@@ -97,6 +101,7 @@ class Flow:
             where, max_attempts=max_attempts, base_delay=base_delay, timeout=timeout
         )
         self._retention = check_retention(where, retention)
+        self._priority = check_priority(where, priority)
         self._input_model = input
         self._input_adapter = None if input is None else adapter_for(input, where, "the input")
         self._input_schema = None if input is None else schema_of(input, "serialization")
@@ -143,6 +148,11 @@ class Flow:
     def retention(self) -> timedelta | None:
         """How long finished runs are kept (None: until pruned by hand)."""
         return self._retention
+
+    @property
+    def priority(self) -> int:
+        """The default priority of the flow's runs (higher first; 0 by default)."""
+        return self._priority
 
     @property
     def schedules(self) -> tuple[Schedule, ...]:

@@ -99,6 +99,25 @@ def _check_int(where: Where, name: str, value: object) -> int:
     return value
 
 
+PRIORITY_RANGE = (-100, 100)
+"""The priorities a flow or a start may have (higher first; 0 is the default)."""
+
+
+def check_priority(where: Where, value: object) -> int:
+    """Validate a flow's ``priority`` (an int from -100 to 100).
+
+    Raises:
+        DefinitionError: not an int, or out of range.
+    """
+    low, high = PRIORITY_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise where.error(
+            f"priority {value!r} is not an integer from {low} to {high}",
+            hint="pass e.g. priority=10 (higher first; the default is 0)",
+        )
+    return value
+
+
 def check_retention(where: Where, value: object) -> timedelta | None:
     """Validate ``retention`` (a duration such as ``"30d"``, or None to keep runs).
 

@@ -69,6 +69,7 @@ def from_flow(flow: Flow, location: str) -> FlowManifest:
             "timeout": flow.timeout,
         },
         retention=short_duration(flow.retention),
+        priority=flow.priority,
         steps=tuple(_code_step(step, s) for step, s in zip(flow.steps, shape.steps, strict=True)),
         shape=shape,
     )
@@ -144,6 +145,7 @@ def from_database(conn: psycopg.Connection[Any], slug: str, location: str) -> Fl
         input_type=schema_title(row["input_schema"]),
         options={name: row["options"][name] for name in FLOW_OPTIONS},
         retention=short_duration(row["retention_seconds"]),
+        priority=row["priority"],
         steps=tuple(_step(s, step_options.get(s.step_slug, {})) for s in shape.steps),
         shape=shape,
     )
@@ -165,6 +167,7 @@ def from_migrations(directory: Path) -> dict[str, FlowManifest]:
             input_type=schema_title(defined.input_schema),
             options=defined.options,
             retention=short_duration(defined.retention),
+            priority=defined.priority,
             steps=tuple(
                 _step(s, defined.step_options.get(s.step_slug, {})) for s in defined.shape.steps
             ),

@@ -116,6 +116,10 @@ def _options(before: FlowManifest, after: FlowManifest, names: tuple[str, str]) 
     if before.retention != after.retention:
         kept = (before.retention or "not set", after.retention or "not set")
         lines.append(_change("flow option `retention`", *kept, names))
+    if before.priority != after.priority:
+        lines.append(
+            _change("flow option `priority`", str(before.priority), str(after.priority), names)
+        )
     old_steps = {s.step_slug: s for s in before.steps}
     for step in after.steps:
         old = old_steps.get(step.step_slug)

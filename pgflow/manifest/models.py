@@ -80,6 +80,7 @@ class FlowManifest(BaseModel):
         input_type: the name of the run input's type; None when unknown.
         options: the flow's tunables (max_attempts, base_delay, timeout).
         retention: how long finished runs are kept (``30d``, ``12h``), or None: forever.
+        priority: the default priority of the flow's runs (higher first).
         shape: the shape, numbers exact (not part of the JSON form).
     """
 
@@ -94,6 +95,7 @@ class FlowManifest(BaseModel):
     input_type: str | None = None
     options: dict[str, int]
     retention: str | None = None
+    priority: int = 0
     steps: tuple[StepManifest, ...]
     shape: FlowShape = Field(exclude=True)
 

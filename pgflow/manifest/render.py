@@ -26,6 +26,7 @@ def render_manifest(manifest: FlowManifest) -> str:
         "input": manifest.input_type or _UNKNOWN,
         "options": _options(manifest.options),
         "retention": manifest.retention,
+        "priority": str(manifest.priority) if manifest.priority else None,
         "steps": str(len(manifest.steps)),
     }
     lines += [f"  {name:<9} {value}" for name, value in facts.items() if value]

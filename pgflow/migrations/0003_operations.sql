@@ -73,6 +73,25 @@ alter table pgflow.workers
   alter column started_at set default pgflow._now(),
   alter column last_heartbeat_at set default pgflow._now();
 
+-- Worker pools per step (claim_tasks gained the optional step_slugs parameter; the
+-- step_tasks_ready_by_step index is created by the schema files).
+drop function if exists pgflow.claim_tasks(text[], uuid, int);
+
+-- Priorities (flows.priority, runs.priority; _queue_head and _start_step gained a priority
+-- parameter).
+alter table pgflow.flows
+  add column if not exists priority int not null default 0
+    check (priority between -100 and 100);
+alter table pgflow.runs
+  add column if not exists priority int not null default 0
+    check (priority between -100 and 100);
+drop function if exists pgflow._queue_head(text);
+drop function if exists pgflow._start_step(uuid, pgflow.steps, jsonb);
+drop function if exists pgflow.start_flow(text, jsonb, uuid, jsonb);
+drop function if exists pgflow.create_flow(text, int, int, int, jsonb, text, jsonb, interval);
+drop function if exists pgflow._update_flow_options(
+  pgflow.flows, int, int, int, jsonb, interval);
+
 -- ---- pgflow/sql/schema/0010_schema.sql ----
 -- The pgflow schema: every table and function of the engine lives here.
 -- No extension is required (gen_random_uuid and sha256 are built in since PostgreSQL 13/11).
@@ -142,7 +161,9 @@ create table if not exists pgflow.flows (
   input_schema jsonb check (
     input_schema is null or jsonb_typeof(input_schema) in ('object', 'boolean')
   ),
-  retention interval check (retention is null or retention > interval '0')
+  retention interval check (retention is null or retention > interval '0'),
+  -- the default priority of the flow's runs (start_flow may override it; higher first)
+  priority int not null default 0 check (priority between -100 and 100)
 );
 
 -- Step options left NULL inherit the flow's (max_attempts, base_delay, timeout).
@@ -289,7 +310,9 @@ create table if not exists pgflow.runs (
   -- started the run (Client.start with OpenTelemetry installed), or NULL: task spans on
   -- any host continue that trace (docs/telemetry.md)
   trace_context jsonb,
-  check ((status = 'started') = (finished_at is null))
+  check ((status = 'started') = (finished_at is null)),
+  -- higher first: the run's tasks are tagged in its priority's band (see _queue_head)
+  priority int not null default 0 check (priority between -100 and 100)
 ) with (fillfactor = 80);
 
 create index if not exists runs_by_flow on pgflow.runs (flow_slug, started_at desc);
@@ -326,6 +349,8 @@ create table if not exists pgflow.step_states (
 -- task_index, so a run that arrives behind a large map or a busy run is served within one
 -- claim instead of after them. A task waiting for a time (start_delay, retry backoff, a
 -- release) has priority_at NULL and is tagged the same way by claim_tasks once due.
+-- A run's priority p shifts its tags p * 3650 days into the past (see _queue_head), so
+-- higher priorities sort first and each priority keeps its own fair queue.
 -- input holds the element of a map task (copied once when the map starts); other tasks get
 -- their input built at claim time from the run input or the dependencies' outputs.
 -- input_bytes is the size of a fan-in task's input (sum of its dependencies' outputs), so a
@@ -366,6 +391,14 @@ create table if not exists pgflow.step_tasks (
 );
 
 create index if not exists step_tasks_ready on pgflow.step_tasks (flow_slug, priority_at)
+  where status = 'queued';
+-- The same per step, for worker pools (claim_tasks with step_slugs): a pool serving one
+-- step finds its tasks without walking the flow's backlog of other steps. Keyed by the
+-- expression 'flow.step' (slugs never contain a dot), not by the two columns: a query on
+-- that expression can use this index only, so the planner never walks step_tasks_ready
+-- instead, whatever the statistics say.
+create index if not exists step_tasks_ready_by_step
+  on pgflow.step_tasks ((flow_slug || '.' || step_slug), priority_at)
   where status = 'queued';
 -- Tasks waiting for a time, by when they become due (claim_tasks tags them then).
 create index if not exists step_tasks_waiting on pgflow.step_tasks (flow_slug, available_at)
@@ -723,7 +756,7 @@ $$;
 
 -- ---- pgflow/sql/schema/0120_function_create_flow.sql ----
 -- create_flow(flow_slug, max_attempts, base_delay, timeout, shape, checksum, input_schema,
---             retention)
+--             retention, priority)
 --
 -- Parameters and defaults follow TypeScript pgflow; `shape`, `checksum`, `input_schema` and
 -- `retention` are optional extras emitted by pgflow-py's compiler. input_schema (a JSON
@@ -738,7 +771,8 @@ $$;
 --   checksums and the first difference.
 -- A new slug must pass _check_slug (PGF01); an existing flow is never refused for its slug.
 -- NULL options mean the defaults (3 attempts, 1 s base delay, 60 s timeout, no input schema,
--- no retention); an invalid input_schema or retention raises PGF03.
+-- no retention, priority 0); an invalid input_schema or retention, or a priority outside
+-- -100..100, raises PGF03. priority (a tunable) is the default priority of the flow's runs.
 -- Locks the flow row, so concurrent deployers of one slug serialise.
 -- Refreshes the planner statistics of the definition tables when many rows changed since
 -- they were last analysed, so the add_step calls that follow look steps up by primary key
@@ -751,7 +785,8 @@ create or replace function pgflow.create_flow(
   shape jsonb default null,
   checksum text default null,
   input_schema jsonb default null,
-  retention interval default null
+  retention interval default null,
+  priority int default null
 )
 returns pgflow.flows
 language plpgsql
@@ -785,6 +820,11 @@ begin
       'flow %L: retention must be a positive interval, got %s', slug, retention),
       'Pass e.g. retention => ''30 days'', or NULL to keep finished runs until pruned.');
   end if;
+  if create_flow.priority not between -100 and 100 then
+    perform pgflow._raise('PGF03', format(
+      'flow %L: priority must be from -100 to 100, got %s', slug, create_flow.priority),
+      'Pass e.g. priority => 10 (higher first), or NULL for the default 0.');
+  end if;
   if shape is not null then
     new_checksum := pgflow._check_declared_shape(slug, shape, create_flow.checksum);
   end if;
@@ -795,12 +835,13 @@ begin
   if not found then
     insert into pgflow.flows as f (
       flow_slug, opt_max_attempts, opt_base_delay, opt_timeout, status, declared_shape, checksum,
-      input_schema, retention
+      input_schema, retention, priority
     ) values (
       slug, coalesce(max_attempts, 3), coalesce(base_delay, 1), coalesce(timeout, 60),
       case when jsonb_array_length(coalesce(shape -> 'steps', '[]')) > 0
         then 'defining' else 'ready' end,
-      shape, new_checksum, create_flow.input_schema, create_flow.retention
+      shape, new_checksum, create_flow.input_schema, create_flow.retention,
+      coalesce(create_flow.priority, 0)
     ) returning * into result;
     return result;
   end if;
@@ -819,7 +860,7 @@ begin
     end if;
   end if;
   return pgflow._update_flow_options(existing, max_attempts, base_delay, timeout,
-    create_flow.input_schema, create_flow.retention);
+    create_flow.input_schema, create_flow.retention, create_flow.priority);
 end;
 $$;
 
@@ -856,7 +897,7 @@ $$;
 -- each change (an input schema's change is announced, not printed).
 create or replace function pgflow._update_flow_options(
   existing pgflow.flows, max_attempts int, base_delay int, timeout int, input_schema jsonb,
-  retention interval
+  retention interval, priority int default null
 )
 returns pgflow.flows
 language plpgsql
@@ -871,7 +912,8 @@ begin
     opt_base_delay = coalesce(base_delay, 1),
     opt_timeout = coalesce(timeout, 60),
     input_schema = _update_flow_options.input_schema,
-    retention = _update_flow_options.retention
+    retention = _update_flow_options.retention,
+    priority = coalesce(_update_flow_options.priority, 0)
   where f.flow_slug = existing.flow_slug
   returning * into result;
   if (existing.opt_max_attempts, existing.opt_base_delay, existing.opt_timeout)
@@ -885,6 +927,10 @@ begin
   if existing.retention is distinct from result.retention then
     raise notice 'flow %: retention updated (% -> %)', quote_literal(existing.flow_slug),
       coalesce(existing.retention::text, 'none'), coalesce(result.retention::text, 'none');
+  end if;
+  if existing.priority is distinct from result.priority then
+    raise notice 'flow %: priority updated (% -> %)', quote_literal(existing.flow_slug),
+      existing.priority, result.priority;
   end if;
   if existing.input_schema is distinct from result.input_schema then
     raise notice 'flow %: input schema %', quote_literal(existing.flow_slug),
@@ -1171,26 +1217,34 @@ end;
 $$;
 
 -- ---- pgflow/sql/schema/0205_function_queue_head.sql ----
--- _queue_head(flow_slug): the fair-queuing tag (step_tasks.priority_at) for a task of this
--- flow that becomes ready now: the flow's oldest ready tag, or now() when that is later or
--- the queue is empty. A newcomer thus queues beside the head of the line rather than behind
--- every task already waiting, so one run's big map or backlog delays another run by at
--- most one claim (ties go to the older task). One probe of step_tasks_ready.
+-- _queue_head(flow_slug, priority): the fair-queuing tag (step_tasks.priority_at) for a task
+-- of this flow that becomes ready now: the flow's oldest ready tag, or now() when that is
+-- later or the queue is empty. A newcomer thus queues beside the head of the line rather
+-- than behind every task already waiting, so one run's big map or backlog delays another
+-- run by at most one claim (ties go to the older task). One probe of step_tasks_ready.
+-- Priorities: a run of priority p (-100..100, default 0) queues in its own band, "now" being
+-- now() - p * 3650 days; the head is looked for from 1825 days before that. Higher
+-- priorities thus sort before every tag of lower ones, and runs of one priority take turns
+-- as above. NULL priority means 0.
 -- plpgsql, not SQL: a SQL function with a SET clause is never inlined, and before
 -- PostgreSQL 18 it plans its query on every call; plpgsql keeps the plan.
-create or replace function pgflow._queue_head(flow_slug text)
+create or replace function pgflow._queue_head(flow_slug text, priority int default 0)
 returns timestamptz
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+  band_now timestamptz := pgflow._now()
+    - make_interval(secs => coalesce(_queue_head.priority, 0) * 315360000.0);
 begin
-  return least(pgflow._now(), coalesce((
+  return least(band_now, coalesce((
     select t.priority_at from pgflow.step_tasks t
     where t.flow_slug = _queue_head.flow_slug and t.status = 'queued'
       and t.priority_at is not null
+      and t.priority_at > band_now - make_interval(secs => 157680000.0)
     order by t.priority_at
-    limit 1), pgflow._now()));
+    limit 1), band_now));
 end;
 $$;
 
@@ -1428,7 +1482,8 @@ end;
 $$;
 
 -- ---- pgflow/sql/schema/0220_function_start_step.sql ----
--- _start_step(run_id, step, run_input): a step whose dependencies are resolved starts:
+-- _start_step(run_id, step, run_input, priority): a step whose dependencies are resolved
+-- starts (its tasks queue in the run's priority band, see _queue_head):
 -- conditions are evaluated once on its input; a map copies each element of its array into
 -- its own task once (O(N), never per task); an empty map completes at once with [];
 -- a non-array where an array is needed fails the run with TYPE_VIOLATION (keeping the value).
@@ -1438,7 +1493,9 @@ $$;
 -- a jsonb value Postgres cannot hold.
 -- Returns the number of steps that finished here (completed or skipped), or -1 when the run
 -- failed.
-create or replace function pgflow._start_step(run_id uuid, step pgflow.steps, run_input jsonb)
+create or replace function pgflow._start_step(
+  run_id uuid, step pgflow.steps, run_input jsonb, priority int default 0
+)
 returns int
 language plpgsql
 volatile
@@ -1514,7 +1571,7 @@ begin
 
   available := pgflow._now() + make_interval(secs => coalesce(step.opt_start_delay, 0));
   if coalesce(step.opt_start_delay, 0) = 0 then
-    tag := pgflow._queue_head(step.flow_slug);
+    tag := pgflow._queue_head(step.flow_slug, _start_step.priority);
   end if;
   insert into pgflow.step_tasks (run_id, step_slug, task_index, flow_slug, input,
     available_at, priority_at, input_bytes)
@@ -1575,6 +1632,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   run_input jsonb;
+  run_priority int;
   step pgflow.steps;
   progressed boolean := scan;
   result int;
@@ -1582,7 +1640,8 @@ declare
   flow text;
 begin
   if scan then
-    select r.input into run_input from pgflow.runs r where r.run_id = _advance_run.run_id;
+    select r.input, r.priority into run_input, run_priority
+    from pgflow.runs r where r.run_id = _advance_run.run_id;
   end if;
   while progressed loop
     progressed := false;
@@ -1592,7 +1651,7 @@ begin
       where ss.run_id = _advance_run.run_id and ss.status = 'created' and ss.remaining_deps = 0
       order by s.step_index
     loop
-      result := pgflow._start_step(run_id, step, run_input);
+      result := pgflow._start_step(run_id, step, run_input, run_priority);
       if result < 0 then
         return;
       end if;
@@ -1654,8 +1713,12 @@ $$;
 --   {"traceparent": ..., "tracestate": ...}, stored with the run so that task spans on any
 --   host continue the caller's trace (docs/telemetry.md). An idempotent start keeps the
 --   existing run's.
+-- * priority (optional): -100..100, higher first (see _queue_head); NULL takes the flow's
+--   (flows.priority, 0 unless deployed with one). Out of range: PGF08. An idempotent start
+--   keeps the existing run's.
 create or replace function pgflow.start_flow(
-  flow_slug text, input jsonb, run_id uuid default null, trace_context jsonb default null
+  flow_slug text, input jsonb, run_id uuid default null, trace_context jsonb default null,
+  priority int default null
 )
 returns pgflow.runs
 language plpgsql
@@ -1668,13 +1731,14 @@ as $$
 declare
   flow_status text;
   flow_checksum text;
+  flow_priority int;
   result pgflow.runs;
   new_id uuid := coalesce(start_flow.run_id, pgflow._uuid7());
   input_size bigint := pg_column_size(start_flow.input)::bigint;
   max_bytes bigint := pgflow._max_payload_bytes();
 begin
   perform pg_advisory_xact_lock_shared(hashtext('pgflow.flow:' || start_flow.flow_slug));
-  select f.status, f.checksum into flow_status, flow_checksum
+  select f.status, f.checksum, f.priority into flow_status, flow_checksum, flow_priority
   from pgflow.flows f where f.flow_slug = start_flow.flow_slug;
   if not found then
     perform pgflow._raise('PGF02', format('unknown flow %L', start_flow.flow_slug),
@@ -1699,12 +1763,18 @@ begin
     perform pgflow._raise('PGF08', format('flow %L: run input must not be NULL',
       start_flow.flow_slug), 'Pass a JSON value, e.g. ''{}''::jsonb.');
   end if;
+  if start_flow.priority not between -100 and 100 then
+    perform pgflow._raise('PGF08', format('flow %L: priority %s is out of range',
+      start_flow.flow_slug, start_flow.priority),
+      'Pass a priority from -100 to 100 (higher first), or NULL for the flow''s.');
+  end if;
 
   insert into pgflow.runs as r (run_id, flow_slug, input, remaining_steps, flow_checksum,
-    input_bytes, trace_context)
+    input_bytes, trace_context, priority)
   values (new_id, start_flow.flow_slug, start_flow.input,
     (select count(*) from pgflow.steps s where s.flow_slug = start_flow.flow_slug),
-    flow_checksum, input_size, start_flow.trace_context)
+    flow_checksum, input_size, start_flow.trace_context,
+    coalesce(start_flow.priority, flow_priority, 0))
   on conflict do nothing
   returning * into result;
   if not found then
@@ -1744,8 +1814,12 @@ as $$
 $$;
 
 -- ---- pgflow/sql/schema/0240_function_claim_tasks.sql ----
--- claim_tasks(flow_slugs, worker_id, max_tasks): lease up to max_tasks claimable tasks of
--- the given flows to a worker, in one round trip.
+-- claim_tasks(flow_slugs, worker_id, max_tasks, step_slugs): lease up to max_tasks
+-- claimable tasks of the given flows to a worker, in one round trip.
+-- * step_slugs (a worker pool): NULL serves every step; otherwise only tasks of steps with
+--   these slugs (in any of the flows) are claimed, through step_tasks_ready_by_step, so a
+--   pool serving a rare step costs the same whatever the backlog of the flow's other steps.
+--   Flows still take turns, and within a flow the tags decide (runs take turns).
 -- * Claimable: status 'queued', available_at <= now() and a priority_at tag (tasks that
 --   wait for a time are tagged first, by _tag_due_tasks). FOR UPDATE SKIP LOCKED, so a
 --   task is never leased to two workers at once.
@@ -1753,6 +1827,8 @@ $$;
 --   then the second ...), and tags are assigned so that runs take turns within a flow (see
 --   _queue_head). With many ready tasks in one run or flow and one in another, a claim with
 --   room for two returns one of each.
+-- * Priorities: a tag's band (see _queue_head) is its run's priority; higher bands are
+--   claimed first, and the turns above hold within a band.
 -- * Each claimed task: attempts_count + 1 (the fencing token a report must name), leased
 --   until now() + its effective timeout (step's, else flow's), worker_id recorded.
 --   Registration is not required.
@@ -1768,7 +1844,7 @@ $$;
 --   the same claim are unaffected.
 -- Hot path: the partial index step_tasks_ready; cost independent of finished history.
 create or replace function pgflow.claim_tasks(
-  flow_slugs text[], worker_id uuid, max_tasks int default 10
+  flow_slugs text[], worker_id uuid, max_tasks int default 10, step_slugs text[] default null
 )
 returns setof pgflow.claimed_task
 language plpgsql
@@ -1782,34 +1858,66 @@ declare
   task record;
   result pgflow.claimed_task;
   limit_bytes bigint := pgflow._jsonb_limit_bytes();
+  picked tid[];
 begin
   perform pgflow._expire_leases(flow_slugs, 100);
   perform pgflow._tag_due_tasks(flow_slugs, 1000);
   -- Plans here must not depend on statistics: the picked rows are re-found by ctid (stable
   -- while we hold their row locks) and everything else is looked up per row, so a claim
   -- never scans the table, whatever the planner estimates.
-  for task in
-    with picked as (
-      -- per flow, the oldest tags, locked as the index is walked (SKIP LOCKED); then the
-      -- flows take turns
-      select p.ctid
-      from (select distinct s.slug from unnest(claim_tasks.flow_slugs) as s(slug)) as fs
-      cross join lateral (
-        select x.ctid, x.priority_at, row_number() over (order by x.priority_at) as turn
-        from (
-          select t.ctid, t.priority_at
-          from pgflow.step_tasks t
-          where t.flow_slug = fs.slug and t.status = 'queued' and t.priority_at is not null
-            and t.available_at <= pgflow._now()
-          order by t.priority_at
-          limit greatest(claim_tasks.max_tasks, 0)
-          for update skip locked
-        ) as x
+  -- Picked: per flow, the oldest tags, locked as the index is walked (SKIP LOCKED); then
+  -- bands (priorities) in order and, within one, the flows take turns. A pool walks
+  -- step_tasks_ready_by_step per flow and served step instead, merged per flow by tag. Two
+  -- statements rather than one with both branches: that one costs every claim more.
+  if claim_tasks.step_slugs is null then
+    picked := array(select p.ctid from (
+        select q.ctid, q.priority_at, q.turn, q.band
+        from (select distinct s.slug from unnest(claim_tasks.flow_slugs) as s(slug)) as fs
+        cross join lateral (
+          select x.ctid, x.priority_at, x.band,
+            row_number() over (partition by x.band order by x.priority_at) as turn
+          from (
+            select t.ctid, t.priority_at,
+              round(date_part('epoch', pgflow._now() - t.priority_at) / 315360000.0) as band
+            from pgflow.step_tasks t
+            where t.flow_slug = fs.slug and t.status = 'queued' and t.priority_at is not null
+              and t.available_at <= pgflow._now()
+            order by t.priority_at
+            limit greatest(claim_tasks.max_tasks, 0)
+            for update skip locked
+          ) as x
+        ) as q
       ) as p
-      order by p.turn, p.priority_at
-      limit greatest(claim_tasks.max_tasks, 0)
-    ),
-    claimed as (
+      order by p.band desc, p.turn, p.priority_at
+      limit greatest(claim_tasks.max_tasks, 0));
+  else
+    picked := array(select p.ctid from (
+        select y.ctid, y.priority_at,
+          row_number() over (partition by y.flow_slug, y.band order by y.priority_at) as turn,
+          y.band
+        from (
+          select x.ctid, x.priority_at, fs.slug as flow_slug,
+            round(date_part('epoch', pgflow._now() - x.priority_at) / 315360000.0) as band
+          from (select distinct s.slug from unnest(claim_tasks.flow_slugs) as s(slug)) as fs
+          cross join (select distinct s.slug
+                      from unnest(claim_tasks.step_slugs) as s(slug)) as ss
+          cross join lateral (
+            select t.ctid, t.priority_at
+            from pgflow.step_tasks t
+            where (t.flow_slug || '.' || t.step_slug) = fs.slug || '.' || ss.slug
+              and t.status = 'queued' and t.priority_at is not null
+              and t.available_at <= pgflow._now()
+            order by t.priority_at
+            limit greatest(claim_tasks.max_tasks, 0)
+            for update skip locked
+          ) as x
+        ) as y
+      ) as p
+      order by p.band desc, p.turn, p.priority_at
+      limit greatest(claim_tasks.max_tasks, 0));
+  end if;
+  for task in
+    with claimed as (
       update pgflow.step_tasks t set
         status = 'started',
         attempts_count = t.attempts_count + 1,
@@ -1819,7 +1927,7 @@ begin
           select coalesce(s.opt_timeout, f.opt_timeout)
           from pgflow.steps s join pgflow.flows f on f.flow_slug = s.flow_slug
           where s.flow_slug = t.flow_slug and s.step_slug = t.step_slug), 60))
-      where t.ctid = any(array(select p.ctid from picked p))
+      where t.ctid = any(picked)
       returning t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempts_count, t.input,
         t.input_bytes, t.leased_until, t.priority_at, t.available_at
     )
@@ -1867,8 +1975,8 @@ $$;
 
 -- _tag_due_tasks(flow_slugs, max_tasks): tasks of these flows whose wait is over
 -- (start_delay, retry backoff, release) get their fair-queuing tag: the flow's queue head
--- (see _queue_head), plus one millisecond per task_index for a first attempt (a delayed
--- map interleaves like any other). Returns how many were tagged.
+-- in their run's priority band (see _queue_head), plus one millisecond per task_index for a
+-- first attempt (a delayed map interleaves like any other). Returns how many were tagged.
 create or replace function pgflow._tag_due_tasks(flow_slugs text[], max_tasks int)
 returns int
 language plpgsql
@@ -1879,10 +1987,11 @@ declare
   n int;
 begin
   with due as (
-    select d.ctid, d.flow_slug, d.task_index, d.attempts_count
+    select d.ctid, d.flow_slug, d.task_index, d.attempts_count,
+      coalesce((select r.priority from pgflow.runs r where r.run_id = d.run_id), 0) as priority
     from (select distinct s.slug from unnest(_tag_due_tasks.flow_slugs) as s(slug)) as fs
     cross join lateral (
-      select t.ctid, t.flow_slug, t.task_index, t.attempts_count
+      select t.ctid, t.flow_slug, t.task_index, t.attempts_count, t.run_id
       from pgflow.step_tasks t
       where t.flow_slug = fs.slug and t.status = 'queued' and t.priority_at is null
         and t.available_at <= pgflow._now()
@@ -1892,13 +2001,13 @@ begin
     ) as d
   ),
   heads as (
-    select h.flow_slug, pgflow._queue_head(h.flow_slug) as head
-    from (select distinct due.flow_slug from due) as h
+    select h.flow_slug, h.priority, pgflow._queue_head(h.flow_slug, h.priority) as head
+    from (select distinct due.flow_slug, due.priority from due) as h
   )
   update pgflow.step_tasks t
   set priority_at = h.head + case when d.attempts_count = 0
     then make_interval(secs => d.task_index / 1000.0) else interval '0' end
-  from due d join heads h on h.flow_slug = d.flow_slug
+  from due d join heads h on h.flow_slug = d.flow_slug and h.priority = d.priority
   where t.ctid = d.ctid;
   get diagnostics n = row_count;
   return n;
@@ -2654,7 +2763,7 @@ begin
   where t.run_id = retry_run.run_id and t.step_slug = any(resumed) and t.status <> 'completed'
   order by t.step_slug, t.task_index
   for update;
-  head := pgflow._queue_head(flow);
+  head := pgflow._queue_head(flow, result.priority);
   with requeued as (
     update pgflow.step_tasks t set
       status = 'queued', forgiven_attempts = t.attempts_count - t.releases,
@@ -3088,7 +3197,8 @@ $$;
 -- * pgflow_worker: EXECUTE on the worker functions only (claim, report, release, heartbeat,
 --   cancelled_attempts, apply_retention) and on flow_input_schema.
 --   It cannot read or write the tables directly and cannot start flows unless granted
---   (GRANT EXECUTE ON FUNCTION pgflow.start_flow(text, jsonb, uuid, jsonb) TO pgflow_worker).
+--   (GRANT EXECUTE ON FUNCTION pgflow.start_flow(text, jsonb, uuid, jsonb, int)
+--   TO pgflow_worker).
 -- * pgflow_reader: SELECT on the tables and EXECUTE on the inspection functions.
 -- Roles are created when the installing role may create roles; otherwise the statements a
 -- DBA must run are raised as NOTICEs (the installer prints them).
@@ -3116,7 +3226,7 @@ begin
 
   foreach stmt in array array[
     'grant usage on schema pgflow to pgflow_worker, pgflow_reader',
-    'grant execute on function pgflow.claim_tasks(text[], uuid, int), '
+    'grant execute on function pgflow.claim_tasks(text[], uuid, int, text[]), '
       || 'pgflow.complete_task(uuid, text, int, jsonb, int), '
       || 'pgflow.complete_tasks(uuid[], text[], int[], jsonb[], int[]), '
       || 'pgflow.fail_task(uuid, text, int, text, int, text, text), '

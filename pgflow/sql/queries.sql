@@ -68,7 +68,7 @@ select 'flow.' || o.key as name, o.value
 from pgflow.flows f,
   jsonb_each(jsonb_build_object('max_attempts', f.opt_max_attempts,
     'base_delay', f.opt_base_delay, 'timeout', f.opt_timeout,
-    'retention', coalesce(f.retention::text, 'none'),
+    'retention', coalesce(f.retention::text, 'none'), 'priority', f.priority,
     'input_schema', coalesce('md5:' || left(md5(f.input_schema::text), 8), 'none'))) o
 where f.flow_slug = %(slug)s
 union all
@@ -92,23 +92,39 @@ where s.flow_slug = %(slug)s;
 select pgflow.set_schedules(%(slug)s, '[]') as changes;
 
 -- name: worker_claim_tasks
--- Lease up to max_tasks ready tasks of the worker's flows, with their built inputs.
+-- Lease up to max_tasks ready tasks of the worker's flows (and pool's steps), with inputs.
 select run_id, flow_slug, step_slug, task_index, attempt, input, flow_input, deadline,
   trace_context, claim_lag
-from pgflow.claim_tasks(%(flow_slugs)s::text[], %(worker_id)s::uuid, %(max_tasks)s::int);
+from pgflow.claim_tasks(%(flow_slugs)s::text[], %(worker_id)s::uuid, %(max_tasks)s::int,
+  step_slugs => %(step_slugs)s::text[]);
 
 -- name: worker_complete_tasks
--- Report finished tasks in one transaction (parallel arrays, fenced by attempt).
-select count(*)::int as reported
-from pgflow.complete_tasks(%(run_ids)s::uuid[], %(step_slugs)s::text[],
-  %(task_indexes)s::int[], %(outputs)s::jsonb[], %(attempts)s::int[]);
+-- Report finished tasks (parallel arrays, fenced by attempt); returns the refused ones.
+with reported as (
+  select * from pgflow.complete_tasks(%(run_ids)s::uuid[], %(step_slugs)s::text[],
+    %(task_indexes)s::int[], %(outputs)s::jsonb[], %(attempts)s::int[])
+)
+select r.run_id, r.step_slug, r.task_index, r.attempt
+from unnest(%(run_ids)s::uuid[], %(step_slugs)s::text[], %(task_indexes)s::int[],
+  %(attempts)s::int[]) as r(run_id, step_slug, task_index, attempt)
+left join reported t
+  on t.run_id = r.run_id and t.step_slug = r.step_slug and t.task_index = r.task_index
+where t.run_id is null or t.status <> 'completed' or t.attempts_count <> r.attempt;
 
 -- name: worker_fail_tasks
--- Report failed attempts in one transaction (parallel arrays, fenced by attempt).
-select count(*)::int as reported
-from pgflow.fail_tasks(%(run_ids)s::uuid[], %(step_slugs)s::text[],
-  %(task_indexes)s::int[], %(error_messages)s::text[], %(attempts)s::int[],
-  %(error_types)s::text[], %(error_tracebacks)s::text[]);
+-- Report failed attempts (parallel arrays, fenced by attempt); returns the refused ones.
+with reported as (
+  select * from pgflow.fail_tasks(%(run_ids)s::uuid[], %(step_slugs)s::text[],
+    %(task_indexes)s::int[], %(error_messages)s::text[], %(attempts)s::int[],
+    %(error_types)s::text[], %(error_tracebacks)s::text[])
+)
+select r.run_id, r.step_slug, r.task_index, r.attempt
+from unnest(%(run_ids)s::uuid[], %(step_slugs)s::text[], %(task_indexes)s::int[],
+  %(attempts)s::int[]) as r(run_id, step_slug, task_index, attempt)
+left join reported t
+  on t.run_id = r.run_id and t.step_slug = r.step_slug and t.task_index = r.task_index
+where t.run_id is null or t.status not in ('queued', 'failed')
+  or t.attempts_count <> r.attempt;
 
 -- name: worker_release_tasks
 -- Graceful shutdown: give back the tasks this worker still holds (attempt not counted).
@@ -171,7 +187,7 @@ select pg_catalog.pg_backend_pid() as pid;
 select run_id, flow_slug, status, input, output, error_message, started_at, completed_at,
   failed_at, cancelled_at, finished_at
 from pgflow.start_flow(%(flow_slug)s::text, %(input)s::jsonb, %(run_id)s::uuid,
-  trace_context => %(trace_context)s::jsonb);
+  trace_context => %(trace_context)s::jsonb, priority => %(priority)s::int);
 
 -- name: client_get_run
 -- A run with the state of each of its steps, its values (inputs, outputs) in separate columns.
@@ -248,7 +264,8 @@ select f.flow_slug, f.status, f.created_at,
       'timeout', s.opt_timeout, 'start_delay', s.opt_start_delay))
     from pgflow.steps s where s.flow_slug = f.flow_slug), '{}'::jsonb) as step_options,
   to_jsonb(f) -> 'input_schema' as input_schema,
-  extract(epoch from (to_jsonb(f) ->> 'retention')::interval)::bigint as retention_seconds
+  extract(epoch from (to_jsonb(f) ->> 'retention')::interval)::bigint as retention_seconds,
+  coalesce((to_jsonb(f) ->> 'priority')::int, 0) as priority
 from pgflow.flows f
 where f.flow_slug = %(slug)s;
 

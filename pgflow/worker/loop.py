@@ -21,6 +21,8 @@ import concurrent.futures
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from pgflow.db.retry import Backoff, Health, retrying
@@ -30,7 +32,7 @@ from pgflow.worker.cancel import CancelWatch
 from pgflow.worker.reporter import Reporter
 from pgflow.worker.runner import Attempt, TaskRunner
 from pgflow.worker.settings import WorkerSettings
-from pgflow.worker.store import ClaimedTask, WorkerStore
+from pgflow.worker.store import AttemptKey, ClaimedTask, Report, WorkerStore
 
 __all__ = ["Supervisor"]
 
@@ -159,21 +161,29 @@ class Supervisor:
             observed.finished(error, attempt.elapsed, discarded=ctx.cancelled.is_set())
         if ctx.cancelled.is_set():
             self._cancels.discard(attempt.report)
-        else:
-            self._reporter.submit(attempt.report)
-            self._log(attempt)
+        else:  # logged once stored (see reported): the database may still refuse it
+            self._reporter.submit(replace(attempt.report, elapsed=attempt.elapsed))
         if attempt.lingering is not None:
             await _outlive(attempt)
 
-    def _log(self, attempt: Attempt) -> None:
-        task, error = attempt.report.task, attempt.report.error
+    def reported(self, batch: Sequence[Report], refused: set[AttemptKey]) -> None:
+        """Log each stored report; a refused one (its task was cancelled or taken over
+        between the handler's return and the report) as discarded, not as completed."""
+        for report in batch:
+            if report.task.key in refused:
+                self._cancels.discard(report)
+            else:
+                self._log(report)
+
+    def _log(self, report: Report) -> None:
+        task, error = report.task, report.error
         if error is None:
             self.completed += 1
         else:
             self.failed += 1
         if not logger.isEnabledFor(logging.INFO if error is None else logging.WARNING):
             return  # building the record's fields is measurable at thousands of tasks/s
-        ms = round(attempt.elapsed * 1000)
+        ms = round(report.elapsed * 1000)
         extra = _extra(task, "task_failed" if error else "task_completed", duration_ms=ms)
         if error is None:
             logger.info(

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from pgflow.db.retry import Backoff, Health, retrying
-from pgflow.worker.store import Report, TaskError, WorkerStore
+from pgflow.worker.store import AttemptKey, Report, TaskError, WorkerStore
 
 __all__ = ["Reporter"]
 
@@ -34,6 +34,8 @@ class Reporter:
         on_failure: awaited after a transient failure (e.g. to check the pool).
         on_stored: called after each batch is stored (a worker that cannot LISTEN claims
             again then: the reports may have readied dependent steps).
+        on_reported: called after each batch is stored with the batch and the attempts
+            whose report the database refused (fenced): what the worker logs.
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class Reporter:
         max_batch: int = 500,
         on_failure: Callable[[], Awaitable[None]] | None = None,
         on_stored: Callable[[], None] | None = None,
+        on_reported: Callable[[Sequence[Report], set[AttemptKey]], None] | None = None,
     ) -> None:
         self._store = store
         self._health = health
@@ -52,6 +55,7 @@ class Reporter:
         self._max_batch = max_batch
         self._on_failure = on_failure
         self._on_stored = on_stored
+        self._on_reported = on_reported
         self._pending: list[Report] = []
         self._flushing: Sequence[Report] = ()
         self._wakeup = asyncio.Event()
@@ -87,7 +91,7 @@ class Reporter:
 
     async def _flush(self, batch: Sequence[Report]) -> None:
         try:
-            await retrying(
+            refused = await retrying(
                 lambda: self._store.report(batch),
                 component="reports",
                 health=self._health,
@@ -101,6 +105,8 @@ class Reporter:
             else:
                 await self._refused(batch[0], exc)
         else:
+            if self._on_reported is not None:
+                self._on_reported(batch, refused)
             if self._on_stored is not None:
                 self._on_stored()
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from pgflow.dsl.flow import Flow
 from pgflow.errors import ConfigurationError
 
-__all__ = ["DEFAULTS", "WorkerSettings"]
+__all__ = ["DEFAULTS", "WorkerSettings", "served_steps"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +57,39 @@ class WorkerSettings:
 
 DEFAULTS = WorkerSettings()
 """The default tunables: the one place :class:`pgflow.Worker` and the CLI take them from."""
+
+
+def served_steps(
+    steps: Iterable[str] | str | None, flows: Sequence[Flow]
+) -> tuple[str, ...] | None:
+    """Check a worker pool's step slugs against the served flows.
+
+    Returns the slugs in the order given without duplicates, or None (every step) for
+    None. A step slug no served flow defines is refused, so a typo cannot leave a pool
+    claiming nothing.
+
+    Raises:
+        ConfigurationError: no slugs, a non-string, or a slug no flow defines.
+    """
+    if steps is None:
+        return None
+    if isinstance(steps, str):
+        raise ConfigurationError(
+            f"Worker steps must be a list of step slugs, got the string {steps!r}",
+            hint=f"pass steps=[{steps!r}] (the CLI takes --steps a,b)",
+        )
+    slugs = tuple(dict.fromkeys(steps))
+    if not slugs or not all(isinstance(s, str) and s for s in slugs):
+        raise ConfigurationError(
+            f"Worker steps must be a non-empty list of step slugs, got {list(slugs)!r}",
+            hint="pass e.g. steps=['fetch'], or leave it out to serve every step",
+        )
+    known = {s.slug for f in flows for s in f.steps}
+    unknown = [s for s in slugs if s not in known]
+    if unknown:
+        names = ", ".join(f.slug for f in flows)
+        raise ConfigurationError(
+            f"Worker steps {unknown!r}: no served flow ({names}) has such a step",
+            hint=f"use the slugs of the flows' steps: {', '.join(sorted(known))}",
+        )
+    return slugs

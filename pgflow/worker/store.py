@@ -97,11 +97,19 @@ class TaskError:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """The result of one attempt: an output (completion) or an error (failure)."""
+    """The result of one attempt: an output (completion) or an error (failure).
+
+    Attributes:
+        task: the attempt.
+        output: the handler's output (completions).
+        error: why the attempt failed (failures).
+        elapsed: seconds the handler ran, for the log line written once the report is stored.
+    """
 
     task: ClaimedTask
     output: Any = None
     error: TaskError | None = None
+    elapsed: float = 0.0
 
 
 class WorkerStore:
@@ -112,6 +120,7 @@ class WorkerStore:
         worker_id: this worker's id (recorded on claimed tasks and in ``workers``).
         flow_slugs: the flows this worker serves.
         map_steps: ``(flow_slug, step_slug)`` of the map steps among them.
+        step_slugs: a worker pool's steps (only their tasks are claimed), or None for all.
     """
 
     def __init__(
@@ -120,20 +129,26 @@ class WorkerStore:
         worker_id: UUID,
         flow_slugs: Sequence[str],
         map_steps: Collection[tuple[str, str]] = (),
+        step_slugs: Sequence[str] | None = None,
     ):
         self.pool = pool
         self.worker_id = worker_id
         self.flow_slugs = list(flow_slugs)
         self.map_steps = frozenset(map_steps)
+        self.step_slugs = None if step_slugs is None else list(step_slugs)
 
     async def claim(self, max_tasks: int) -> list[ClaimedTask]:
-        """Lease up to ``max_tasks`` ready tasks of this worker's flows.
+        """Lease up to ``max_tasks`` ready tasks of this worker's flows (and steps).
 
         Each task's ``input`` and ``flow_input`` are decoded on their own; a value Python
         refuses arrives as :class:`~pgflow._decode.Undecodable`, for the runner to fail that
         task alone (docs/guarantees.md, "Poison tasks fail alone").
         """
-        params = {"flow_slugs": self.flow_slugs, "worker_id": self.worker_id}
+        params = {
+            "flow_slugs": self.flow_slugs,
+            "worker_id": self.worker_id,
+            "step_slugs": self.step_slugs,
+        }
         async with self.pool.connection() as conn:
             cur = conn.cursor(row_factory=class_row(ClaimedTask))
             decode_task_values(cur)
@@ -146,15 +161,25 @@ class WorkerStore:
             for t in tasks
         ]
 
-    async def report(self, reports: Sequence[Report]) -> None:
-        """Store completions and failures, all in one transaction."""
+    async def report(self, reports: Sequence[Report]) -> set[AttemptKey]:
+        """Store completions and failures, all in one transaction.
+
+        Returns:
+            The attempts whose report changed nothing: fenced because the task was
+            cancelled, taken over by another attempt, or its run is gone.
+        """
         done = [r for r in reports if r.error is None]
         failed = [r for r in reports if r.error is not None]
+        refused: set[AttemptKey] = set()
         async with self.pool.connection() as conn, conn.transaction():
-            if done:
-                await conn.execute(query("worker_complete_tasks"), _completions(done))
-            if failed:
-                await conn.execute(query("worker_fail_tasks"), _failures(failed))
+            for name, batch, params in (
+                ("worker_complete_tasks", done, _completions),
+                ("worker_fail_tasks", failed, _failures),
+            ):
+                if batch:
+                    cur = await conn.execute(query(name), params(batch))
+                    refused.update((r[0], r[1], r[2], r[3]) for r in await cur.fetchall())
+        return refused
 
     async def cancelled_attempts(self, tasks: Sequence[ClaimedTask]) -> set[AttemptKey]:
         """Which of these running attempts may no longer run (cancelled, taken over, gone)."""

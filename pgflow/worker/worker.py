@@ -41,7 +41,7 @@ from pgflow.worker.reporter import Reporter
 from pgflow.worker.retention import Retention
 from pgflow.worker.runner import TaskRunner
 from pgflow.worker.scheduler import Scheduler
-from pgflow.worker.settings import DEFAULTS, WorkerSettings
+from pgflow.worker.settings import DEFAULTS, WorkerSettings, served_steps
 from pgflow.worker.signals import StopSignals
 from pgflow.worker.store import WorkerStore
 from pgflow.worker.syncpool import LazySyncPool
@@ -83,9 +83,12 @@ class Worker:
         telemetry: what task attempts are reported to (default: OpenTelemetry when it is
             installed, else nothing; ``pgflow.telemetry.NO_TELEMETRY`` turns it off;
             docs/telemetry.md).
+        steps: a worker pool: serve only the tasks of steps with these slugs (in any of
+            the flows); None serves every step (docs/workers.md, "Worker pools").
 
     Raises:
-        ConfigurationError: no flows, two flows with one slug, or a setting out of range.
+        ConfigurationError: no flows, two flows with one slug, a setting out of range, or
+            a step slug none of the flows defines.
     """
 
     def __init__(
@@ -107,8 +110,10 @@ class Worker:
         retention_interval: float = DEFAULTS.retention_interval,
         schedule_interval: float = DEFAULTS.schedule_interval,
         telemetry: TaskTelemetry | None = None,
+        steps: Iterable[str] | None = None,
     ) -> None:
         self.flows = _flow_tuple(flows)
+        self.steps = served_steps(steps, self.flows)
         self.database_url = database_url
         self.settings = WorkerSettings(
             concurrency=concurrency,
@@ -226,7 +231,7 @@ class Worker:
         wakeups = await plan_wakeups(pool, conninfo, self.listen_url)
         settings = wakeups.settings(self.settings)
         maps = [(f.slug, s.slug) for f in self.flows for s in f.steps if s.step_type == "map"]
-        store = WorkerStore(pool, self.worker_id, self.flow_slugs, maps)
+        store = WorkerStore(pool, self.worker_id, self.flow_slugs, maps, self.steps)
         heartbeat = Heartbeat(store, self.settings.heartbeat_interval, health, *_host())
         await heartbeat.register()
         executor = DaemonThreadPool(self.settings.concurrency, thread_name_prefix="pgflow")
@@ -285,6 +290,7 @@ class Worker:
             store, health, backoff_base=settings.retry_base_delay,
             on_failure=store.pool.check,
             on_stored=None if wakeups.listen_url else lambda: supervisor.wake(),
+            on_reported=lambda batch, refused: supervisor.reported(batch, refused),
         )  # fmt: skip
         telemetry = task_telemetry(self.telemetry, self.worker_id)
         supervisor = Supervisor(settings, store, runner, reporter, health, cancels, telemetry)
@@ -292,9 +298,10 @@ class Worker:
 
     def _announce(self, conninfo: str, wakeups: Wakeups) -> None:
         logger.info(
-            "worker %s started: flows=%s concurrency=%d database=%s%s %s",
+            "worker %s started: flows=%s%s concurrency=%d database=%s%s %s",
             self.worker_id,
             ",".join(self.flow_slugs),
+            "" if self.steps is None else f" steps={','.join(self.steps)}",
             self.settings.concurrency,
             describe_conninfo(conninfo),
             " (through a pooler)" if wakeups.pooled else "",

@@ -21,7 +21,9 @@ create table if not exists pgflow.flows (
   input_schema jsonb check (
     input_schema is null or jsonb_typeof(input_schema) in ('object', 'boolean')
   ),
-  retention interval check (retention is null or retention > interval '0')
+  retention interval check (retention is null or retention > interval '0'),
+  -- the default priority of the flow's runs (start_flow may override it; higher first)
+  priority int not null default 0 check (priority between -100 and 100)
 );
 
 -- Step options left NULL inherit the flow's (max_attempts, base_delay, timeout).

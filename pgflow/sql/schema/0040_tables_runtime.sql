@@ -51,7 +51,9 @@ create table if not exists pgflow.runs (
   -- started the run (Client.start with OpenTelemetry installed), or NULL: task spans on
   -- any host continue that trace (docs/telemetry.md)
   trace_context jsonb,
-  check ((status = 'started') = (finished_at is null))
+  check ((status = 'started') = (finished_at is null)),
+  -- higher first: the run's tasks are tagged in its priority's band (see _queue_head)
+  priority int not null default 0 check (priority between -100 and 100)
 ) with (fillfactor = 80);
 
 create index if not exists runs_by_flow on pgflow.runs (flow_slug, started_at desc);
@@ -88,6 +90,8 @@ create table if not exists pgflow.step_states (
 -- task_index, so a run that arrives behind a large map or a busy run is served within one
 -- claim instead of after them. A task waiting for a time (start_delay, retry backoff, a
 -- release) has priority_at NULL and is tagged the same way by claim_tasks once due.
+-- A run's priority p shifts its tags p * 3650 days into the past (see _queue_head), so
+-- higher priorities sort first and each priority keeps its own fair queue.
 -- input holds the element of a map task (copied once when the map starts); other tasks get
 -- their input built at claim time from the run input or the dependencies' outputs.
 -- input_bytes is the size of a fan-in task's input (sum of its dependencies' outputs), so a
@@ -128,6 +132,14 @@ create table if not exists pgflow.step_tasks (
 );
 
 create index if not exists step_tasks_ready on pgflow.step_tasks (flow_slug, priority_at)
+  where status = 'queued';
+-- The same per step, for worker pools (claim_tasks with step_slugs): a pool serving one
+-- step finds its tasks without walking the flow's backlog of other steps. Keyed by the
+-- expression 'flow.step' (slugs never contain a dot), not by the two columns: a query on
+-- that expression can use this index only, so the planner never walks step_tasks_ready
+-- instead, whatever the statistics say.
+create index if not exists step_tasks_ready_by_step
+  on pgflow.step_tasks ((flow_slug || '.' || step_slug), priority_at)
   where status = 'queued';
 -- Tasks waiting for a time, by when they become due (claim_tasks tags them then).
 create index if not exists step_tasks_waiting on pgflow.step_tasks (flow_slug, available_at)

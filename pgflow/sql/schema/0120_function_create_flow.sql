@@ -1,5 +1,5 @@
 -- create_flow(flow_slug, max_attempts, base_delay, timeout, shape, checksum, input_schema,
---             retention)
+--             retention, priority)
 --
 -- Parameters and defaults follow TypeScript pgflow; `shape`, `checksum`, `input_schema` and
 -- `retention` are optional extras emitted by pgflow-py's compiler. input_schema (a JSON
@@ -14,7 +14,8 @@
 --   checksums and the first difference.
 -- A new slug must pass _check_slug (PGF01); an existing flow is never refused for its slug.
 -- NULL options mean the defaults (3 attempts, 1 s base delay, 60 s timeout, no input schema,
--- no retention); an invalid input_schema or retention raises PGF03.
+-- no retention, priority 0); an invalid input_schema or retention, or a priority outside
+-- -100..100, raises PGF03. priority (a tunable) is the default priority of the flow's runs.
 -- Locks the flow row, so concurrent deployers of one slug serialise.
 -- Refreshes the planner statistics of the definition tables when many rows changed since
 -- they were last analysed, so the add_step calls that follow look steps up by primary key
@@ -27,7 +28,8 @@ create or replace function pgflow.create_flow(
   shape jsonb default null,
   checksum text default null,
   input_schema jsonb default null,
-  retention interval default null
+  retention interval default null,
+  priority int default null
 )
 returns pgflow.flows
 language plpgsql
@@ -61,6 +63,11 @@ begin
       'flow %L: retention must be a positive interval, got %s', slug, retention),
       'Pass e.g. retention => ''30 days'', or NULL to keep finished runs until pruned.');
   end if;
+  if create_flow.priority not between -100 and 100 then
+    perform pgflow._raise('PGF03', format(
+      'flow %L: priority must be from -100 to 100, got %s', slug, create_flow.priority),
+      'Pass e.g. priority => 10 (higher first), or NULL for the default 0.');
+  end if;
   if shape is not null then
     new_checksum := pgflow._check_declared_shape(slug, shape, create_flow.checksum);
   end if;
@@ -71,12 +78,13 @@ begin
   if not found then
     insert into pgflow.flows as f (
       flow_slug, opt_max_attempts, opt_base_delay, opt_timeout, status, declared_shape, checksum,
-      input_schema, retention
+      input_schema, retention, priority
     ) values (
       slug, coalesce(max_attempts, 3), coalesce(base_delay, 1), coalesce(timeout, 60),
       case when jsonb_array_length(coalesce(shape -> 'steps', '[]')) > 0
         then 'defining' else 'ready' end,
-      shape, new_checksum, create_flow.input_schema, create_flow.retention
+      shape, new_checksum, create_flow.input_schema, create_flow.retention,
+      coalesce(create_flow.priority, 0)
     ) returning * into result;
     return result;
   end if;
@@ -95,7 +103,7 @@ begin
     end if;
   end if;
   return pgflow._update_flow_options(existing, max_attempts, base_delay, timeout,
-    create_flow.input_schema, create_flow.retention);
+    create_flow.input_schema, create_flow.retention, create_flow.priority);
 end;
 $$;
 
@@ -132,7 +140,7 @@ $$;
 -- each change (an input schema's change is announced, not printed).
 create or replace function pgflow._update_flow_options(
   existing pgflow.flows, max_attempts int, base_delay int, timeout int, input_schema jsonb,
-  retention interval
+  retention interval, priority int default null
 )
 returns pgflow.flows
 language plpgsql
@@ -147,7 +155,8 @@ begin
     opt_base_delay = coalesce(base_delay, 1),
     opt_timeout = coalesce(timeout, 60),
     input_schema = _update_flow_options.input_schema,
-    retention = _update_flow_options.retention
+    retention = _update_flow_options.retention,
+    priority = coalesce(_update_flow_options.priority, 0)
   where f.flow_slug = existing.flow_slug
   returning * into result;
   if (existing.opt_max_attempts, existing.opt_base_delay, existing.opt_timeout)
@@ -161,6 +170,10 @@ begin
   if existing.retention is distinct from result.retention then
     raise notice 'flow %: retention updated (% -> %)', quote_literal(existing.flow_slug),
       coalesce(existing.retention::text, 'none'), coalesce(result.retention::text, 'none');
+  end if;
+  if existing.priority is distinct from result.priority then
+    raise notice 'flow %: priority updated (% -> %)', quote_literal(existing.flow_slug),
+      existing.priority, result.priority;
   end if;
   if existing.input_schema is distinct from result.input_schema then
     raise notice 'flow %: input schema %', quote_literal(existing.flow_slug),

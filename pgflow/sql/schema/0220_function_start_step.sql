@@ -1,4 +1,5 @@
--- _start_step(run_id, step, run_input): a step whose dependencies are resolved starts:
+-- _start_step(run_id, step, run_input, priority): a step whose dependencies are resolved
+-- starts (its tasks queue in the run's priority band, see _queue_head):
 -- conditions are evaluated once on its input; a map copies each element of its array into
 -- its own task once (O(N), never per task); an empty map completes at once with [];
 -- a non-array where an array is needed fails the run with TYPE_VIOLATION (keeping the value).
@@ -8,7 +9,9 @@
 -- a jsonb value Postgres cannot hold.
 -- Returns the number of steps that finished here (completed or skipped), or -1 when the run
 -- failed.
-create or replace function pgflow._start_step(run_id uuid, step pgflow.steps, run_input jsonb)
+create or replace function pgflow._start_step(
+  run_id uuid, step pgflow.steps, run_input jsonb, priority int default 0
+)
 returns int
 language plpgsql
 volatile
@@ -84,7 +87,7 @@ begin
 
   available := pgflow._now() + make_interval(secs => coalesce(step.opt_start_delay, 0));
   if coalesce(step.opt_start_delay, 0) = 0 then
-    tag := pgflow._queue_head(step.flow_slug);
+    tag := pgflow._queue_head(step.flow_slug, _start_step.priority);
   end if;
   insert into pgflow.step_tasks (run_id, step_slug, task_index, flow_slug, input,
     available_at, priority_at, input_bytes)

@@ -12,6 +12,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   run_input jsonb;
+  run_priority int;
   step pgflow.steps;
   progressed boolean := scan;
   result int;
@@ -19,7 +20,8 @@ declare
   flow text;
 begin
   if scan then
-    select r.input into run_input from pgflow.runs r where r.run_id = _advance_run.run_id;
+    select r.input, r.priority into run_input, run_priority
+    from pgflow.runs r where r.run_id = _advance_run.run_id;
   end if;
   while progressed loop
     progressed := false;
@@ -29,7 +31,7 @@ begin
       where ss.run_id = _advance_run.run_id and ss.status = 'created' and ss.remaining_deps = 0
       order by s.step_index
     loop
-      result := pgflow._start_step(run_id, step, run_input);
+      result := pgflow._start_step(run_id, step, run_input, run_priority);
       if result < 0 then
         return;
       end if;

@@ -12,8 +12,12 @@
 --   {"traceparent": ..., "tracestate": ...}, stored with the run so that task spans on any
 --   host continue the caller's trace (docs/telemetry.md). An idempotent start keeps the
 --   existing run's.
+-- * priority (optional): -100..100, higher first (see _queue_head); NULL takes the flow's
+--   (flows.priority, 0 unless deployed with one). Out of range: PGF08. An idempotent start
+--   keeps the existing run's.
 create or replace function pgflow.start_flow(
-  flow_slug text, input jsonb, run_id uuid default null, trace_context jsonb default null
+  flow_slug text, input jsonb, run_id uuid default null, trace_context jsonb default null,
+  priority int default null
 )
 returns pgflow.runs
 language plpgsql
@@ -26,13 +30,14 @@ as $$
 declare
   flow_status text;
   flow_checksum text;
+  flow_priority int;
   result pgflow.runs;
   new_id uuid := coalesce(start_flow.run_id, pgflow._uuid7());
   input_size bigint := pg_column_size(start_flow.input)::bigint;
   max_bytes bigint := pgflow._max_payload_bytes();
 begin
   perform pg_advisory_xact_lock_shared(hashtext('pgflow.flow:' || start_flow.flow_slug));
-  select f.status, f.checksum into flow_status, flow_checksum
+  select f.status, f.checksum, f.priority into flow_status, flow_checksum, flow_priority
   from pgflow.flows f where f.flow_slug = start_flow.flow_slug;
   if not found then
     perform pgflow._raise('PGF02', format('unknown flow %L', start_flow.flow_slug),
@@ -57,12 +62,18 @@ begin
     perform pgflow._raise('PGF08', format('flow %L: run input must not be NULL',
       start_flow.flow_slug), 'Pass a JSON value, e.g. ''{}''::jsonb.');
   end if;
+  if start_flow.priority not between -100 and 100 then
+    perform pgflow._raise('PGF08', format('flow %L: priority %s is out of range',
+      start_flow.flow_slug, start_flow.priority),
+      'Pass a priority from -100 to 100 (higher first), or NULL for the flow''s.');
+  end if;
 
   insert into pgflow.runs as r (run_id, flow_slug, input, remaining_steps, flow_checksum,
-    input_bytes, trace_context)
+    input_bytes, trace_context, priority)
   values (new_id, start_flow.flow_slug, start_flow.input,
     (select count(*) from pgflow.steps s where s.flow_slug = start_flow.flow_slug),
-    flow_checksum, input_size, start_flow.trace_context)
+    flow_checksum, input_size, start_flow.trace_context,
+    coalesce(start_flow.priority, flow_priority, 0))
   on conflict do nothing
   returning * into result;
   if not found then

@@ -1,5 +1,9 @@
--- claim_tasks(flow_slugs, worker_id, max_tasks): lease up to max_tasks claimable tasks of
--- the given flows to a worker, in one round trip.
+-- claim_tasks(flow_slugs, worker_id, max_tasks, step_slugs): lease up to max_tasks
+-- claimable tasks of the given flows to a worker, in one round trip.
+-- * step_slugs (a worker pool): NULL serves every step; otherwise only tasks of steps with
+--   these slugs (in any of the flows) are claimed, through step_tasks_ready_by_step, so a
+--   pool serving a rare step costs the same whatever the backlog of the flow's other steps.
+--   Flows still take turns, and within a flow the tags decide (runs take turns).
 -- * Claimable: status 'queued', available_at <= now() and a priority_at tag (tasks that
 --   wait for a time are tagged first, by _tag_due_tasks). FOR UPDATE SKIP LOCKED, so a
 --   task is never leased to two workers at once.
@@ -7,6 +11,8 @@
 --   then the second ...), and tags are assigned so that runs take turns within a flow (see
 --   _queue_head). With many ready tasks in one run or flow and one in another, a claim with
 --   room for two returns one of each.
+-- * Priorities: a tag's band (see _queue_head) is its run's priority; higher bands are
+--   claimed first, and the turns above hold within a band.
 -- * Each claimed task: attempts_count + 1 (the fencing token a report must name), leased
 --   until now() + its effective timeout (step's, else flow's), worker_id recorded.
 --   Registration is not required.
@@ -22,7 +28,7 @@
 --   the same claim are unaffected.
 -- Hot path: the partial index step_tasks_ready; cost independent of finished history.
 create or replace function pgflow.claim_tasks(
-  flow_slugs text[], worker_id uuid, max_tasks int default 10
+  flow_slugs text[], worker_id uuid, max_tasks int default 10, step_slugs text[] default null
 )
 returns setof pgflow.claimed_task
 language plpgsql
@@ -36,34 +42,66 @@ declare
   task record;
   result pgflow.claimed_task;
   limit_bytes bigint := pgflow._jsonb_limit_bytes();
+  picked tid[];
 begin
   perform pgflow._expire_leases(flow_slugs, 100);
   perform pgflow._tag_due_tasks(flow_slugs, 1000);
   -- Plans here must not depend on statistics: the picked rows are re-found by ctid (stable
   -- while we hold their row locks) and everything else is looked up per row, so a claim
   -- never scans the table, whatever the planner estimates.
-  for task in
-    with picked as (
-      -- per flow, the oldest tags, locked as the index is walked (SKIP LOCKED); then the
-      -- flows take turns
-      select p.ctid
-      from (select distinct s.slug from unnest(claim_tasks.flow_slugs) as s(slug)) as fs
-      cross join lateral (
-        select x.ctid, x.priority_at, row_number() over (order by x.priority_at) as turn
-        from (
-          select t.ctid, t.priority_at
-          from pgflow.step_tasks t
-          where t.flow_slug = fs.slug and t.status = 'queued' and t.priority_at is not null
-            and t.available_at <= pgflow._now()
-          order by t.priority_at
-          limit greatest(claim_tasks.max_tasks, 0)
-          for update skip locked
-        ) as x
+  -- Picked: per flow, the oldest tags, locked as the index is walked (SKIP LOCKED); then
+  -- bands (priorities) in order and, within one, the flows take turns. A pool walks
+  -- step_tasks_ready_by_step per flow and served step instead, merged per flow by tag. Two
+  -- statements rather than one with both branches: that one costs every claim more.
+  if claim_tasks.step_slugs is null then
+    picked := array(select p.ctid from (
+        select q.ctid, q.priority_at, q.turn, q.band
+        from (select distinct s.slug from unnest(claim_tasks.flow_slugs) as s(slug)) as fs
+        cross join lateral (
+          select x.ctid, x.priority_at, x.band,
+            row_number() over (partition by x.band order by x.priority_at) as turn
+          from (
+            select t.ctid, t.priority_at,
+              round(date_part('epoch', pgflow._now() - t.priority_at) / 315360000.0) as band
+            from pgflow.step_tasks t
+            where t.flow_slug = fs.slug and t.status = 'queued' and t.priority_at is not null
+              and t.available_at <= pgflow._now()
+            order by t.priority_at
+            limit greatest(claim_tasks.max_tasks, 0)
+            for update skip locked
+          ) as x
+        ) as q
       ) as p
-      order by p.turn, p.priority_at
-      limit greatest(claim_tasks.max_tasks, 0)
-    ),
-    claimed as (
+      order by p.band desc, p.turn, p.priority_at
+      limit greatest(claim_tasks.max_tasks, 0));
+  else
+    picked := array(select p.ctid from (
+        select y.ctid, y.priority_at,
+          row_number() over (partition by y.flow_slug, y.band order by y.priority_at) as turn,
+          y.band
+        from (
+          select x.ctid, x.priority_at, fs.slug as flow_slug,
+            round(date_part('epoch', pgflow._now() - x.priority_at) / 315360000.0) as band
+          from (select distinct s.slug from unnest(claim_tasks.flow_slugs) as s(slug)) as fs
+          cross join (select distinct s.slug
+                      from unnest(claim_tasks.step_slugs) as s(slug)) as ss
+          cross join lateral (
+            select t.ctid, t.priority_at
+            from pgflow.step_tasks t
+            where (t.flow_slug || '.' || t.step_slug) = fs.slug || '.' || ss.slug
+              and t.status = 'queued' and t.priority_at is not null
+              and t.available_at <= pgflow._now()
+            order by t.priority_at
+            limit greatest(claim_tasks.max_tasks, 0)
+            for update skip locked
+          ) as x
+        ) as y
+      ) as p
+      order by p.band desc, p.turn, p.priority_at
+      limit greatest(claim_tasks.max_tasks, 0));
+  end if;
+  for task in
+    with claimed as (
       update pgflow.step_tasks t set
         status = 'started',
         attempts_count = t.attempts_count + 1,
@@ -73,7 +111,7 @@ begin
           select coalesce(s.opt_timeout, f.opt_timeout)
           from pgflow.steps s join pgflow.flows f on f.flow_slug = s.flow_slug
           where s.flow_slug = t.flow_slug and s.step_slug = t.step_slug), 60))
-      where t.ctid = any(array(select p.ctid from picked p))
+      where t.ctid = any(picked)
       returning t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempts_count, t.input,
         t.input_bytes, t.leased_until, t.priority_at, t.available_at
     )
@@ -121,8 +159,8 @@ $$;
 
 -- _tag_due_tasks(flow_slugs, max_tasks): tasks of these flows whose wait is over
 -- (start_delay, retry backoff, release) get their fair-queuing tag: the flow's queue head
--- (see _queue_head), plus one millisecond per task_index for a first attempt (a delayed
--- map interleaves like any other). Returns how many were tagged.
+-- in their run's priority band (see _queue_head), plus one millisecond per task_index for a
+-- first attempt (a delayed map interleaves like any other). Returns how many were tagged.
 create or replace function pgflow._tag_due_tasks(flow_slugs text[], max_tasks int)
 returns int
 language plpgsql
@@ -133,10 +171,11 @@ declare
   n int;
 begin
   with due as (
-    select d.ctid, d.flow_slug, d.task_index, d.attempts_count
+    select d.ctid, d.flow_slug, d.task_index, d.attempts_count,
+      coalesce((select r.priority from pgflow.runs r where r.run_id = d.run_id), 0) as priority
     from (select distinct s.slug from unnest(_tag_due_tasks.flow_slugs) as s(slug)) as fs
     cross join lateral (
-      select t.ctid, t.flow_slug, t.task_index, t.attempts_count
+      select t.ctid, t.flow_slug, t.task_index, t.attempts_count, t.run_id
       from pgflow.step_tasks t
       where t.flow_slug = fs.slug and t.status = 'queued' and t.priority_at is null
         and t.available_at <= pgflow._now()
@@ -146,13 +185,13 @@ begin
     ) as d
   ),
   heads as (
-    select h.flow_slug, pgflow._queue_head(h.flow_slug) as head
-    from (select distinct due.flow_slug from due) as h
+    select h.flow_slug, h.priority, pgflow._queue_head(h.flow_slug, h.priority) as head
+    from (select distinct due.flow_slug, due.priority from due) as h
   )
   update pgflow.step_tasks t
   set priority_at = h.head + case when d.attempts_count = 0
     then make_interval(secs => d.task_index / 1000.0) else interval '0' end
-  from due d join heads h on h.flow_slug = d.flow_slug
+  from due d join heads h on h.flow_slug = d.flow_slug and h.priority = d.priority
   where t.ctid = d.ctid;
   get diagnostics n = row_count;
   return n;

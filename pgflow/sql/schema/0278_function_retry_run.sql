@@ -104,7 +104,7 @@ begin
   where t.run_id = retry_run.run_id and t.step_slug = any(resumed) and t.status <> 'completed'
   order by t.step_slug, t.task_index
   for update;
-  head := pgflow._queue_head(flow);
+  head := pgflow._queue_head(flow, result.priority);
   with requeued as (
     update pgflow.step_tasks t set
       status = 'queued', forgiven_attempts = t.attempts_count - t.releases,

@@ -5,7 +5,8 @@
 -- * pgflow_worker: EXECUTE on the worker functions only (claim, report, release, heartbeat,
 --   cancelled_attempts, apply_retention) and on flow_input_schema.
 --   It cannot read or write the tables directly and cannot start flows unless granted
---   (GRANT EXECUTE ON FUNCTION pgflow.start_flow(text, jsonb, uuid, jsonb) TO pgflow_worker).
+--   (GRANT EXECUTE ON FUNCTION pgflow.start_flow(text, jsonb, uuid, jsonb, int)
+--   TO pgflow_worker).
 -- * pgflow_reader: SELECT on the tables and EXECUTE on the inspection functions.
 -- Roles are created when the installing role may create roles; otherwise the statements a
 -- DBA must run are raised as NOTICEs (the installer prints them).
@@ -33,7 +34,7 @@ begin
 
   foreach stmt in array array[
     'grant usage on schema pgflow to pgflow_worker, pgflow_reader',
-    'grant execute on function pgflow.claim_tasks(text[], uuid, int), '
+    'grant execute on function pgflow.claim_tasks(text[], uuid, int, text[]), '
       || 'pgflow.complete_task(uuid, text, int, jsonb, int), '
       || 'pgflow.complete_tasks(uuid[], text[], int[], jsonb[], int[]), '
       || 'pgflow.fail_task(uuid, text, int, text, int, text, text), '

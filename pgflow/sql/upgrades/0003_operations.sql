@@ -67,3 +67,22 @@ alter table pgflow.step_tasks
 alter table pgflow.workers
   alter column started_at set default pgflow._now(),
   alter column last_heartbeat_at set default pgflow._now();
+
+-- Worker pools per step (claim_tasks gained the optional step_slugs parameter; the
+-- step_tasks_ready_by_step index is created by the schema files).
+drop function if exists pgflow.claim_tasks(text[], uuid, int);
+
+-- Priorities (flows.priority, runs.priority; _queue_head and _start_step gained a priority
+-- parameter).
+alter table pgflow.flows
+  add column if not exists priority int not null default 0
+    check (priority between -100 and 100);
+alter table pgflow.runs
+  add column if not exists priority int not null default 0
+    check (priority between -100 and 100);
+drop function if exists pgflow._queue_head(text);
+drop function if exists pgflow._start_step(uuid, pgflow.steps, jsonb);
+drop function if exists pgflow.start_flow(text, jsonb, uuid, jsonb);
+drop function if exists pgflow.create_flow(text, int, int, int, jsonb, text, jsonb, interval);
+drop function if exists pgflow._update_flow_options(
+  pgflow.flows, int, int, int, jsonb, interval);

@@ -37,7 +37,7 @@ def test_fresh_install_applies_every_migration(empty_db_url: str) -> None:
     assert result.applied == migrations()
     assert result.version == migrations()[-1].id
     assert applied_ids(empty_db_url) == [m.id for m in migrations()]
-    signature = "pgflow.start_flow(text, jsonb, uuid, jsonb)"
+    signature = "pgflow.start_flow(text, jsonb, uuid, jsonb, int)"
     assert one_value(empty_db_url, f"select to_regprocedure('{signature}')")
     after = status(empty_db_url)
     assert after.up_to_date and after.version == after.latest

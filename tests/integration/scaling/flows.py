@@ -29,7 +29,8 @@ doomed = Flow("scaling_doomed", max_attempts=2, base_delay=0, timeout=5)
 
 @doomed.step()
 async def hopeless(input: Any, ctx: Context) -> None:
-    await record(ctx)
+    # No execution record: its database call could fail during PgBouncer's outage and
+    # replace the designed error; these runs are checked on their own and then removed.
     raise ValueError("this step always fails")
 
 

@@ -26,7 +26,7 @@ from tests.acceptance import worker_flows
 from tests.integration.security.conftest import Login
 
 WORKER_FUNCTIONS = {
-    "claim_tasks(text[],uuid,integer)",
+    "claim_tasks(text[],uuid,integer,text[])",
     "complete_task(uuid,text,integer,jsonb,integer)",
     "complete_tasks(uuid[],text[],integer[],jsonb[],integer[])",
     "fail_task(uuid,text,integer,text,integer,text,text)",
@@ -196,14 +196,13 @@ def test_the_worker_role_cannot_touch_tables_or_start_flows_unless_granted(
         client.start(flow, {"name": "x"})
     assert "pgflow_worker" in str(caught.value.hint)  # the privilege hint says what to grant
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute("grant execute on function pgflow.start_flow(text, jsonb, uuid, jsonb) to "
-                     "pgflow_worker")  # fmt: skip
+        start_flow = "pgflow.start_flow(text, jsonb, uuid, jsonb, int)"
+        conn.execute(f"grant execute on function {start_flow} to pgflow_worker")
         try:
             with Client(worker_url) as client:
                 assert client.start(flow, {"name": "x"}).status == "started"
         finally:
-            conn.execute("revoke execute on function pgflow.start_flow(text, jsonb, uuid, jsonb) "
-                         "from pgflow_worker")  # fmt: skip
+            conn.execute(f"revoke execute on function {start_flow} from pgflow_worker")
 
 
 def test_the_reader_role_inspects_runs_and_changes_nothing(db_url: str, login: Login) -> None:

@@ -230,3 +230,27 @@ async def test_without_listen_a_poll_still_reaches_the_handler_within_the_poll_i
     await records.wait("result_discarded")
     assert seen["spin"] - before < BOUND
     _assert_cancelled_and_nothing_stored(db_url, run.run_id, records)
+
+
+racing = Flow("cancel_racing")
+
+
+@racing.step()
+async def cancels_itself_and_returns(input: dict[str, Any], ctx: Context) -> str:
+    # The cancel commits, then the handler returns at once: before the worker can learn
+    # of the cancellation, so its report goes to the database, which refuses it.
+    async with await psycopg.AsyncConnection.connect(input["url"], autocommit=True) as conn:
+        await conn.execute("select pgflow.cancel_run(%s)", [ctx.run_id])
+    return "too late"
+
+
+async def test_a_result_returned_just_after_the_cancel_is_logged_as_discarded_not_completed(
+    deploy: Deploy, workers: WorkerPool, aclient: AsyncClient, db_url: str, records: Records
+) -> None:
+    deploy(racing)
+    workers.start(racing, **OPTIONS)
+    run = await aclient.start(racing, {"url": db_url})
+    await records.wait("result_discarded")
+    _assert_cancelled_and_nothing_stored(db_url, run.run_id, records)
+    (dropped,) = records.of("result_discarded", run.run_id)
+    assert "discarded the result" in dropped.getMessage()
