@@ -9,6 +9,18 @@
 -- grant; this part only does what `create ... if not exists` and `create or replace`
 -- cannot (new columns on existing tables, dropped or re-typed functions, data fixes).
 
+-- Grants a user gave on functions whose signature changes below (e.g. EXECUTE on
+-- start_flow to an application role) would vanish with the dropped function. Remember them
+-- here, by function name; 0990_restore_upgrade_grants.sql gives them back on the new
+-- signature. pgflow's own roles are left out: 0900_roles_and_grants.sql grants them.
+create temp table pgflow_upgrade_grants on commit drop as
+select p.proname::text as function_name, r.rolname::text as grantee
+from pg_catalog.pg_proc p
+cross join lateral pg_catalog.aclexplode(p.proacl) a
+join pg_catalog.pg_roles r on r.oid = a.grantee
+where p.pronamespace = 'pgflow'::regnamespace and a.privilege_type = 'EXECUTE'
+  and a.grantee <> p.proowner and r.rolname not in ('pgflow_worker', 'pgflow_reader');
+
 -- Retry, validated starts and retention (retry_run, flows.input_schema, flows.retention,
 -- prune's filters, apply_retention).
 -- New columns (appended, as the schema files list them last).
@@ -3256,3 +3268,27 @@ $$;
 
 -- Functions added by later migrations must not become executable by PUBLIC either.
 alter default privileges in schema pgflow revoke execute on functions from public;
+
+-- ---- pgflow/sql/schema/0990_restore_upgrade_grants.sql ----
+-- During an upgrade only: give back the EXECUTE grants users had on functions whose
+-- signature the upgrade changed (recorded by the upgrade delta in pg_temp before it dropped
+-- them), on every function of the same name now. A fresh install has nothing to restore.
+do $$
+declare
+  saved record;
+  fn regprocedure;
+begin
+  if pg_catalog.to_regclass('pg_temp.pgflow_upgrade_grants') is null then
+    return;
+  end if;
+  for saved in execute 'select distinct function_name, grantee from pg_temp.pgflow_upgrade_grants'
+  loop
+    for fn in
+      select p.oid::regprocedure from pg_catalog.pg_proc p
+      where p.pronamespace = 'pgflow'::regnamespace and p.proname = saved.function_name
+    loop
+      execute format('grant execute on function %s to %I', fn, saved.grantee);
+    end loop;
+  end loop;
+end
+$$;

@@ -4,6 +4,18 @@
 -- grant; this part only does what `create ... if not exists` and `create or replace`
 -- cannot (new columns on existing tables, dropped or re-typed functions, data fixes).
 
+-- Grants a user gave on functions whose signature changes below (e.g. EXECUTE on
+-- start_flow to an application role) would vanish with the dropped function. Remember them
+-- here, by function name; 0990_restore_upgrade_grants.sql gives them back on the new
+-- signature. pgflow's own roles are left out: 0900_roles_and_grants.sql grants them.
+create temp table pgflow_upgrade_grants on commit drop as
+select p.proname::text as function_name, r.rolname::text as grantee
+from pg_catalog.pg_proc p
+cross join lateral pg_catalog.aclexplode(p.proacl) a
+join pg_catalog.pg_roles r on r.oid = a.grantee
+where p.pronamespace = 'pgflow'::regnamespace and a.privilege_type = 'EXECUTE'
+  and a.grantee <> p.proowner and r.rolname not in ('pgflow_worker', 'pgflow_reader');
+
 -- Retry, validated starts and retention (retry_run, flows.input_schema, flows.retention,
 -- prune's filters, apply_retention).
 -- New columns (appended, as the schema files list them last).
