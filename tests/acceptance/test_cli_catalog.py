@@ -104,6 +104,7 @@ def test_inspect_code_shows_the_manifest_with_types() -> None:
         "input_type",
         "options",
         "retention",
+        "priority",
         "steps",
     }
     summary = manifest["steps"][2]
