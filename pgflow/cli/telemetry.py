@@ -15,7 +15,13 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from pgflow.cli._group import database_url_option, main, resolve_target
+from pgflow.cli._group import (
+    database_url_option,
+    main,
+    reader_url_option,
+    resolve_reader_target,
+    resolve_target,
+)
 from pgflow.cli._interrupt import EXIT_INTERRUPTED
 from pgflow.cli._render import console, echo_json
 from pgflow.cli._since import parse_since
@@ -112,8 +118,15 @@ def _print_events(found: Iterable[Event]) -> None:
     help="Tasks that finished within this duration (90m, 24h, 7d) or since a date.",
 )
 @json_option
+@reader_url_option
 @database_url_option
-def stats(flow_slug: str | None, since: str, as_json: bool, database_url: str | None) -> None:
+def stats(
+    flow_slug: str | None,
+    since: str,
+    as_json: bool,
+    reader_url: str | None,
+    database_url: str | None,
+) -> None:
     """Per step: runs, tasks, success rate, retries, duration and queue-wait percentiles.
 
     Computed from the tasks that finished in the window (completed, failed or cancelled).
@@ -121,7 +134,7 @@ def stats(flow_slug: str | None, since: str, as_json: bool, database_url: str | 
     becoming claimable to that claim.
     """
     window = _since(since)
-    target = resolve_target(database_url)
+    target = resolve_reader_target(reader_url, database_url)
     with connect(target.url) as conn:
         found = step_stats(conn, since=window, flow_slug=flow_slug)
     if as_json:
