@@ -118,9 +118,9 @@ def _apply(conn: psycopg.Connection[Any], plan: _Plan) -> DeployResult:
         _execute_script(conn, plan)
         detail = f"{plan.difference}; deleted {deleted} run(s)"
         return DeployResult(slug, plan.checksum, "recreated", detail, deleted)
-    before = _options(conn, slug)
+    before = deployed_options(conn, slug)
     _execute_script(conn, plan)
-    changes = _changed_options(before, _options(conn, slug))
+    changes = changed_options(before, deployed_options(conn, slug))
     if changes:
         return DeployResult(slug, plan.checksum, "options updated", "; ".join(changes))
     return DeployResult(slug, plan.checksum, "unchanged")
@@ -152,13 +152,16 @@ def _refusal(plans: Sequence[_Plan]) -> ShapeMismatchError:
     )
 
 
-def _options(conn: psycopg.Connection[Any], slug: str) -> dict[str, Any]:
+def deployed_options(conn: psycopg.Connection[Any], slug: str) -> dict[str, Any]:
+    """The runtime configuration of a deployed flow (options, tunables, schedules) by name,
+    to compare before and after applying its SQL (:func:`changed_options`)."""
     rows = _fetch_all(conn, "deploy_options", slug=slug)
     rows += _fetch_all(conn, "deploy_schedules", slug=slug)
     return {row["name"]: row["value"] for row in rows}
 
 
-def _changed_options(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+def changed_options(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """``name old -> new`` for each setting that differs (``none`` when absent)."""
     return [
         f"{name} {before.get(name, 'none')} -> {after.get(name, 'none')}"
         for name in [*after, *(name for name in before if name not in after)]

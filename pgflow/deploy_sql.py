@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 from pgflow.compiler.defined import DefinedFlow
 from pgflow.compiler.scripts import CompiledScript
 from pgflow.db.errors import wrap_db_errors
-from pgflow.deploy import DeployResult
+from pgflow.deploy import DeployResult, changed_options, deployed_options
 from pgflow.errors import ShapeMismatchError
 from pgflow.shape import FlowShape, diff
 from pgflow.sql import query
@@ -53,7 +53,7 @@ def deploy_scripts(
         if not dev and any(p.difference is not None for p in plans):
             raise _refusal(plans)
         deleted = {p.flow.flow_slug: _delete(conn, p) for p in plans if p.difference is not None}
-        before = {p.flow.flow_slug: _options(conn, p.flow.flow_slug) for p in plans}
+        before = {p.flow.flow_slug: deployed_options(conn, p.flow.flow_slug) for p in plans}
         for script in scripts:
             for statement in script.statements:
                 conn.execute(statement.encode())  # literal-only calls: no parameters
@@ -87,8 +87,7 @@ def _result(
         return DeployResult(slug, checksum, "recreated", detail, deleted[slug])
     if plan.partial:
         return DeployResult(slug, checksum, "created", "finished a partly applied definition")
-    after = _options(conn, slug)
-    changes = [f"{k} {before.get(k)} -> {v}" for k, v in after.items() if before.get(k) != v]
+    changes = changed_options(before, deployed_options(conn, slug))
     if changes:
         return DeployResult(slug, checksum, "options updated", "; ".join(changes))
     return DeployResult(slug, checksum, "unchanged")
@@ -121,10 +120,6 @@ def _refusal(plans: Sequence[_Plan]) -> ShapeMismatchError:
         flow_slug=first,
         results=results,
     )
-
-
-def _options(conn: psycopg.Connection[Any], slug: str) -> dict[str, Any]:
-    return {row["name"]: row["value"] for row in _rows(conn, "deploy_options", slug=slug)}
 
 
 def _rows(conn: psycopg.Connection[Any], name: str, **params: Any) -> list[dict[str, Any]]:

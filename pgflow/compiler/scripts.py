@@ -1,11 +1,12 @@
 """Read compiled pgflow SQL files for ``pgflow deploy FILE.sql`` and ``pgflow deploy DIR``.
 
 A compiled file (``pgflow compile``, or pgflow's TypeScript compiler) holds only
-``pgflow.create_flow`` / ``pgflow.add_step`` calls, possibly wrapped in ``BEGIN`` /
-``COMMIT``. Anything else (other SQL, ``pgflow.delete_flow_and_data``, no call at all) means
-the file is not one, and nothing is applied: run such files with your migration tool.
-A folder is read in file-name order (migration order); it must define at least one flow,
-and two files must not define one slug with different shapes.
+``pgflow.create_flow`` / ``pgflow.add_step`` calls, then ``pgflow.set_schedules`` for a flow
+with schedules, possibly wrapped in ``BEGIN`` / ``COMMIT``. Anything else (other SQL,
+``pgflow.delete_flow_and_data``, no call at all) means the file is not one, and nothing is
+applied: run such files with your migration tool. A folder is read in file-name order
+(migration order); it must define at least one flow, and two files must not define one slug
+with different shapes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ __all__ = ["CompiledScript", "is_sql_reference", "read_compiled"]
 _TRANSACTION = re.compile(
     r"(begin|commit|end|start\s+transaction)(\s+(work|transaction))?", re.IGNORECASE
 )
+# What `pgflow compile` writes after the steps of a flow with schedules (runtime
+# configuration: it defines no shape, so the flow readers skip it).
+_SCHEDULES = re.compile(r'select\s+"?pgflow"?\s*\.\s*"?set_schedules"?\s*\(', re.IGNORECASE)
 _HINT = (
     "pass SQL written by `pgflow compile FLOWS -o DIR` (or by pgflow's TypeScript compiler); "
     "apply other SQL with your migration tool"
@@ -84,13 +88,13 @@ def _read(path: Path) -> CompiledScript:
     kept: list[str] = []
     for statement, end in zip(statements, ends, strict=True):
         inside = [c for c in calls if statement.line <= c.line < end]
-        if inside:
+        if inside or _SCHEDULES.match(statement.code.strip()):
             kept.append(statement.code)
         elif not _TRANSACTION.fullmatch(statement.code.strip()):
             first = statement.code.strip().splitlines()[0][:60]
             raise FlowLoadError(
                 f"{path} is not compiled pgflow SQL: line {statement.line} ({first!r}) is not "
-                "a pgflow.create_flow or pgflow.add_step call",
+                "a pgflow.create_flow, pgflow.add_step or pgflow.set_schedules call",
                 hint=_HINT,
             )
     return CompiledScript(path, tuple(kept), _flows(path, calls))

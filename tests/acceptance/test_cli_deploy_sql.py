@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 from click.testing import CliRunner, Result
 
+from pgflow import Flow
 from pgflow.cli import main
 from pgflow.compiler import compile_flow
 from pgflow.loader import load_flows
@@ -163,3 +164,17 @@ def test_two_files_with_two_shapes_of_one_slug_are_refused(db_url: str, tmp_path
     compiled(tmp_path, "b.sql", shout=True).rename(folder / "2.sql")
     assert_user_error(deploy(db_url, folder), "flow 'greet' is defined with one shape in")
     assert flows_in(db_url) == []
+
+
+def test_a_changed_schedule_in_a_compiled_file_is_reported(db_url: str, tmp_path: Path) -> None:
+    def with_schedule(name: str, cron: str) -> Path:
+        flow = Flow("ticking_sql").step("a", lambda input: 1).schedule(cron)
+        path = tmp_path / name
+        path.write_text(compile_flow(flow).sql)
+        return path
+
+    assert deploy(db_url, with_schedule("v1.sql", "0 * * * *")).exit_code == 0
+    changed = deploy(db_url, with_schedule("v2.sql", "30 * * * *"))
+    assert changed.exit_code == 0, changed.output
+    assert "options updated" in changed.output
+    assert "schedule default 0 * * * *" in changed.output and "30 * * * *" in changed.output
