@@ -14,6 +14,8 @@ from pgflow._version import __version__ as __version__
 from pgflow.dsl import UNSET as UNSET
 from pgflow.dsl import Context as Context
 from pgflow.dsl import Flow as Flow
+from pgflow.dsl import Limit as Limit
+from pgflow.dsl import RateLimit as RateLimit
 from pgflow.dsl import StepDefinition as StepDefinition
 from pgflow.errors import CompileError as CompileError
 from pgflow.errors import ConfigurationError as ConfigurationError
@@ -57,7 +59,9 @@ __all__ = [
     "InputDecodeError",
     "InvalidInputError",
     "InvalidSlugError",
+    "Limit",
     "PgflowError",
+    "RateLimit",
     "Run",
     "RunCancelledError",
     "RunError",

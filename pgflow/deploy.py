@@ -153,9 +153,10 @@ def _refusal(plans: Sequence[_Plan]) -> ShapeMismatchError:
 
 
 def deployed_options(conn: psycopg.Connection[Any], slug: str) -> dict[str, Any]:
-    """The runtime configuration of a deployed flow (options, tunables, schedules) by name,
-    to compare before and after applying its SQL (:func:`changed_options`)."""
+    """The runtime configuration of a deployed flow (options, tunables, limits, schedules)
+    by name, to compare before and after applying its SQL (:func:`changed_options`)."""
     rows = _fetch_all(conn, "deploy_options", slug=slug)
+    rows += _fetch_all(conn, "deploy_limits", slug=slug)
     rows += _fetch_all(conn, "deploy_schedules", slug=slug)
     return {row["name"]: row["value"] for row in rows}
 
@@ -172,7 +173,10 @@ def changed_options(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 def _execute_script(conn: psycopg.Connection[Any], plan: _Plan) -> None:
     # compiled SQL is a script of literal-only statements: run it without parameters
     conn.execute(plan.sql.encode())
-    if not plan.flow.schedules:  # the compiled SQL sets schedules only when there are some
+    # the compiled SQL sets limits and schedules only when there are some
+    if not plan.flow.limits:
+        _fetch_all(conn, "deploy_clear_limits", slug=plan.flow.slug)
+    if not plan.flow.schedules:
         _fetch_all(conn, "deploy_clear_schedules", slug=plan.flow.slug)
 
 

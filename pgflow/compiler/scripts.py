@@ -1,10 +1,11 @@
 """Read compiled pgflow SQL files for ``pgflow deploy FILE.sql`` and ``pgflow deploy DIR``.
 
 A compiled file (``pgflow compile``, or pgflow's TypeScript compiler) holds only
-``pgflow.create_flow`` / ``pgflow.add_step`` calls, then ``pgflow.set_schedules`` for a flow
-with schedules, possibly wrapped in ``BEGIN`` / ``COMMIT``. Anything else (other SQL,
-``pgflow.delete_flow_and_data``, no call at all) means the file is not one, and nothing is
-applied: run such files with your migration tool. A folder is read in file-name order
+``pgflow.create_flow`` / ``pgflow.add_step`` calls, then ``pgflow.set_limits`` and
+``pgflow.set_schedules`` for a flow with limits or schedules, possibly wrapped in
+``BEGIN`` / ``COMMIT``. Anything else (other SQL, ``pgflow.delete_flow_and_data``, no
+call at all) means the file is not one, and nothing is applied: run such files with your
+migration tool. A folder is read in file-name order
 (migration order); it must define at least one flow, and two files must not define one slug
 with different shapes.
 """
@@ -25,9 +26,9 @@ __all__ = ["CompiledScript", "is_sql_reference", "read_compiled"]
 _TRANSACTION = re.compile(
     r"(begin|commit|end|start\s+transaction)(\s+(work|transaction))?", re.IGNORECASE
 )
-# What `pgflow compile` writes after the steps of a flow with schedules (runtime
+# What `pgflow compile` writes after the steps of a flow with limits or schedules (runtime
 # configuration: it defines no shape, so the flow readers skip it).
-_SCHEDULES = re.compile(r'select\s+"?pgflow"?\s*\.\s*"?set_schedules"?\s*\(', re.IGNORECASE)
+_RUNTIME = re.compile(r'select\s+"?pgflow"?\s*\.\s*"?set_(schedules|limits)"?\s*\(', re.IGNORECASE)
 _HINT = (
     "pass SQL written by `pgflow compile FLOWS -o DIR` (or by pgflow's TypeScript compiler); "
     "apply other SQL with your migration tool"
@@ -88,13 +89,14 @@ def _read(path: Path) -> CompiledScript:
     kept: list[str] = []
     for statement, end in zip(statements, ends, strict=True):
         inside = [c for c in calls if statement.line <= c.line < end]
-        if inside or _SCHEDULES.match(statement.code.strip()):
+        if inside or _RUNTIME.match(statement.code.strip()):
             kept.append(statement.code)
         elif not _TRANSACTION.fullmatch(statement.code.strip()):
             first = statement.code.strip().splitlines()[0][:60]
             raise FlowLoadError(
                 f"{path} is not compiled pgflow SQL: line {statement.line} ({first!r}) is not "
-                "a pgflow.create_flow, pgflow.add_step or pgflow.set_schedules call",
+                "a pgflow.create_flow, pgflow.add_step, pgflow.set_limits or "
+                "pgflow.set_schedules call",
                 hint=_HINT,
             )
     return CompiledScript(path, tuple(kept), _flows(path, calls))

@@ -22,7 +22,9 @@ from pgflow.dsl.step import StepDefinition
 from pgflow.errors import DefinitionError
 from pgflow.shape import FlowShape, canonical_json
 
-FunctionName = Literal["create_flow", "add_step", "delete_flow_and_data", "set_schedules"]
+FunctionName = Literal[
+    "create_flow", "add_step", "delete_flow_and_data", "set_schedules", "set_limits"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +55,18 @@ class Call:
 
 def flow_calls(flow: Flow, shape: FlowShape) -> tuple[Call, ...]:
     """Return the calls that define ``flow``: ``create_flow``, one ``add_step`` per step,
-    then ``set_schedules`` when the flow has schedules."""
+    then ``set_limits`` when the flow has limits and ``set_schedules`` when it has
+    schedules (runtime configuration, outside the shape)."""
     calls = (create_flow_call(flow, shape), *(add_step_call(step) for step in flow.steps))
-    return (*calls, schedules_call(flow)) if flow.schedules else calls
+    limits = (limits_call(flow),) if flow.limits else ()
+    schedules = (schedules_call(flow),) if flow.schedules else ()
+    return (*calls, *limits, *schedules)
+
+
+def limits_call(flow: Flow) -> Call:
+    """``set_limits`` with the flow's concurrency and rate limits (``[]`` removes them)."""
+    entries = [limit.to_json() for limit in flow.limits]
+    return Call("set_limits", (flow.slug, Jsonb(canonical_json(entries))))
 
 
 def schedules_call(flow: Flow) -> Call:

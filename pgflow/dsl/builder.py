@@ -11,6 +11,7 @@ from pgflow.dsl._unset import UNSET, Unset, or_default
 from pgflow.dsl.binding import EMPTY, BindingPlan, adapter_for, bind_parameters, signature_of
 from pgflow.dsl.compat import TypeSchema, items_of, schema_of
 from pgflow.dsl.edges import check_edges, check_pattern_keys, check_received, type_name
+from pgflow.dsl.limits import check_concurrency, check_rate_limit
 from pgflow.dsl.options import (
     DEFAULT_START_DELAY,
     DEFAULT_WHEN_EXHAUSTED,
@@ -44,6 +45,8 @@ class StepSpec:
     if_not: object = UNSET
     when_unmet: object = UNSET
     when_exhausted: object = UNSET
+    concurrency: object = None
+    rate_limit: object = None
 
 
 def define_step(spec: StepSpec, flow: Flow) -> StepDefinition:
@@ -91,6 +94,8 @@ def define_step(spec: StepSpec, flow: Flow) -> StepDefinition:
         output_adapter=adapter_for(returns, where, "the return value"),
         output_schema=_output_schema(spec.kind, returns, where),
         spec=spec,
+        concurrency=check_concurrency(where, spec.concurrency, flow.input_json_schema),
+        rate_limit=check_rate_limit(where, spec.rate_limit, flow.input_json_schema),
     )
     _check_step(step, flow)
     return step

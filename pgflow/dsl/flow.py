@@ -15,6 +15,7 @@ from pgflow.dsl._unset import UNSET, Unset, or_default
 from pgflow.dsl.binding import adapter_for
 from pgflow.dsl.builder import StepKind, StepSpec, define_step
 from pgflow.dsl.compat import TypeSchema, schema_of
+from pgflow.dsl.limits import Limit, LimitEntry, RateLimit, check_concurrency
 from pgflow.dsl.options import (
     FLOW_DEFAULTS,
     Options,
@@ -45,6 +46,8 @@ class StepOptions(TypedDict, total=False):
     if_not: dict[str, Any]
     when_unmet: WhenMode
     when_exhausted: WhenMode
+    concurrency: int | Limit
+    rate_limit: str | RateLimit
 
 
 class MapOptions(StepOptions, total=False):
@@ -75,6 +78,9 @@ class Flow:
             workers prune older ones. None (the default) keeps them until pruned by hand.
         priority: the default priority of the flow's runs, -100 to 100 (default 0); tasks
             of higher priorities are claimed first (docs/runs.md, "Priorities").
+        concurrency: at most this many tasks of the flow leased at once, across all
+            workers: an int, or ``pgflow.Limit(n, key="field")`` for n per distinct value of
+            that input field (docs/flow-control.md). None (the default): no limit.
 
     Raises:
         InvalidSlugError: the slug is invalid.
@@ -94,6 +100,7 @@ class Flow:
         timeout: int | Unset = UNSET,
         retention: str | None = None,
         priority: int = 0,
+        concurrency: int | Limit | None = None,
     ) -> None:
         self._slug = check_slug(slug, kind="flow")
         where = Where(self._slug)
@@ -105,6 +112,7 @@ class Flow:
         self._input_model = input
         self._input_adapter = None if input is None else adapter_for(input, where, "the input")
         self._input_schema = None if input is None else schema_of(input, "serialization")
+        self._concurrency = check_concurrency(where, concurrency, self.input_json_schema)
         self._steps: dict[str, StepDefinition] = {}
         self._schedules: dict[str, Schedule] = {}
         self.creation_order = next(Flow._created)
@@ -153,6 +161,13 @@ class Flow:
     def priority(self) -> int:
         """The default priority of the flow's runs (higher first; 0 by default)."""
         return self._priority
+
+    @property
+    def limits(self) -> tuple[LimitEntry, ...]:
+        """The flow's and its steps' concurrency and rate limits (flow first, then steps
+        in definition order)."""
+        per_step = (limit for s in self._steps.values() for limit in (s.concurrency, s.rate_limit))
+        return tuple(x for x in (self._concurrency, *per_step) if x is not None)
 
     @property
     def schedules(self) -> tuple[Schedule, ...]:
@@ -293,7 +308,8 @@ class Flow:
             handler: the function (fluent form); omit it to get a decorator.
             **options: ``depends_on`` (slugs or decorated handlers), ``max_attempts``,
                 ``base_delay``, ``timeout``, ``start_delay``, ``if_``, ``if_not``,
-                ``when_unmet``, ``when_exhausted``.
+                ``when_unmet``, ``when_exhausted``, ``concurrency`` (an int or
+                ``pgflow.Limit``) and ``rate_limit`` (``"100/min"`` or ``pgflow.RateLimit``).
 
         Returns:
             The decorator (which returns the handler unchanged), or this flow (fluent form).
@@ -378,4 +394,6 @@ def _spec(kind: StepKind, slug: Any, handler: Any, options: dict[str, Any], flow
         if_not=options.get("if_not", UNSET),
         when_unmet=options.get("when_unmet", UNSET),
         when_exhausted=options.get("when_exhausted", UNSET),
+        concurrency=options.get("concurrency"),
+        rate_limit=options.get("rate_limit"),
     )

@@ -12,6 +12,7 @@ from pydantic_core import PydanticSerializationError
 from pgflow.dsl.binding import ParameterBinding, build_arguments
 from pgflow.dsl.compat import TypeSchema
 from pgflow.dsl.context import Context
+from pgflow.dsl.limits import LimitEntry
 from pgflow.dsl.options import Options, WhenMode, Where
 from pgflow.errors import InvalidInputError
 
@@ -50,6 +51,8 @@ class StepDefinition:
             when the handler has no return annotation.
         spec: what the user wrote, unchecked (``pgflow.testing`` rebuilds a step from it
             with another handler, so the same definition rules apply to a fake).
+        concurrency: the step's concurrency limit, or None.
+        rate_limit: the step's rate limit, or None.
     """
 
     flow_slug: str
@@ -73,6 +76,8 @@ class StepDefinition:
     output_adapter: TypeAdapter[Any]
     output_schema: TypeSchema | None
     spec: StepSpec | None = field(default=None, repr=False, compare=False)
+    concurrency: LimitEntry | None = None
+    rate_limit: LimitEntry | None = None
 
     @property
     def where(self) -> Where:

@@ -185,6 +185,45 @@ create table if not exists pgflow.schedules (
   primary key (flow_slug, name)
 );
 
+-- ---- pgflow/sql/schema/0038_table_limits.sql ----
+-- Limits: concurrency and rate limits of a flow and its steps (runtime configuration, not
+-- shape). Written by set_limits (deploy, compiled SQL), read by claim_tasks, which leases a
+-- task only while every limit on it has room. One row per (flow, step, kind); step_slug ''
+-- is the whole flow.
+-- * concurrency: at most max_count tasks of the scope leased at once (status 'started').
+-- * rate: at most max_count tasks of the step claimed per `per` (a token bucket of
+--   max_count tokens refilled at max_count per `per`; see rate_buckets).
+-- * key: the limit applies per distinct value of that field of the run input (the JSON
+--   value, so "7" and 7 differ; runs without the field share the group of null); NULL
+--   applies to the scope as a whole.
+create table if not exists pgflow.limits (
+  flow_slug text not null references pgflow.flows (flow_slug) on delete cascade,
+  step_slug text not null default '',
+  kind text not null check (kind in ('concurrency', 'rate')),
+  max_count int not null check (max_count between 1 and 1000000),
+  per interval check (per between interval '1 second' and interval '366 days'),
+  key text check (length(key) between 1 and 128),
+  created_at timestamptz not null default pgflow._now(),
+  primary key (flow_slug, step_slug, kind),
+  check ((kind = 'rate') = (per is not null)),
+  check (kind = 'concurrency' or step_slug <> '')
+);
+
+-- rate_buckets: the tokens left of each rate limit (per key value, '*' when unkeyed), as of
+-- refilled_at. A missing row is a full bucket, so idle rows may be deleted at any time
+-- (claim_tasks deletes a few idle ones per limited claim). Only claim_tasks writes here,
+-- under the flow's limits lock.
+create table if not exists pgflow.rate_buckets (
+  flow_slug text not null references pgflow.flows (flow_slug) on delete cascade,
+  step_slug text not null,
+  key_value text not null,
+  tokens float8 not null,
+  refilled_at timestamptz not null,
+  primary key (flow_slug, step_slug, key_value)
+);
+
+create index if not exists rate_buckets_idle on pgflow.rate_buckets (refilled_at);
+
 -- ---- pgflow/sql/schema/0040_tables_runtime.sql ----
 -- Runtime tables: runs, step_states, step_tasks, workers.
 --
@@ -1758,6 +1797,9 @@ $$;
 --   room for two returns one of each.
 -- * Priorities: a tag's band (see _queue_head) is its run's priority; higher bands are
 --   claimed first, and the turns above hold within a band.
+-- * Limits: when any of the flows has concurrency or rate limits (set_limits), the pick is
+--   _pick_limited's, which keeps the order above and skips tasks without a free slot or a
+--   rate token. Flows without limits pay one index probe of pgflow.limits.
 -- * Each claimed task: attempts_count + 1 (the fencing token a report must name), leased
 --   until now() + its effective timeout (step's, else flow's), worker_id recorded.
 --   Registration is not required.
@@ -1798,7 +1840,11 @@ begin
   -- bands (priorities) in order and, within one, the flows take turns. A pool walks
   -- step_tasks_ready_by_step per flow and served step instead, merged per flow by tag. Two
   -- statements rather than one with both branches: that one costs every claim more.
-  if claim_tasks.step_slugs is null then
+  if exists (select 1 from pgflow.limits l where l.flow_slug = any(claim_tasks.flow_slugs))
+  then
+    picked := pgflow._pick_limited(claim_tasks.flow_slugs, claim_tasks.step_slugs,
+      claim_tasks.max_tasks);
+  elsif claim_tasks.step_slugs is null then
     picked := array(select p.ctid from (
         select q.ctid, q.priority_at, q.turn, q.band
         from (select distinct s.slug from unnest(claim_tasks.flow_slugs) as s(slug)) as fs
@@ -1941,6 +1987,192 @@ begin
   get diagnostics n = row_count;
   return n;
 end;
+$$;
+
+-- _pick_limited(flow_slugs, step_slugs, max_tasks): claim_tasks' pick when some of these
+-- flows have limits (pgflow.limits): up to max_tasks claimable tasks (locked, FOR UPDATE SKIP
+-- LOCKED) in claim_tasks' order (bands, then flows take turns, then tags), skipping each task
+-- that a concurrency limit has no slot for or a rate limit no token for. Takes the tokens.
+-- * Race-free across workers: each limited flow's limits lock (a transaction advisory lock,
+--   taken in slug order) is held from counting to commit, so two claims never both see the
+--   same free slot or token; claims of flows without limits never take it.
+-- * In use: tasks leased now (leased_until set); the caller re-queued expired leases first,
+--   so a dead holder's slot frees when its lease expires.
+-- * A step whose unkeyed limits are full is not looked at; otherwise at most the room left
+--   is fetched. A keyed limit fetches up to max(10 * max_tasks, 100) candidates of a step,
+--   so tasks of a full key (e.g. one busy customer) can hide others behind them in one
+--   claim; a later claim sees those once slots free.
+-- Cost: only claims of limited flows pay: a lookup per step of those flows, a count over
+-- the leased tasks of those flows, the rate buckets of the candidates' keys.
+create or replace function pgflow._pick_limited(
+  flow_slugs text[], step_slugs text[], max_tasks int
+)
+returns tid[]
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+  now_ timestamptz := pgflow._now();
+  used jsonb;   -- concurrency slots taken, by scope "flow|step|key value" ('' step: the flow)
+  tokens jsonb; -- rate tokens left as of now_, by the same scopes
+  spent text[] := '{}'::text[];  -- the scopes whose tokens this claim took
+  picked tid[] := '{}'::tid[];
+  cand record;
+  left_ float8;
+  scan int := greatest(10 * max_tasks, 100);
+begin
+  if coalesce(max_tasks, 0) <= 0 then
+    return picked;
+  end if;
+  perform pg_advisory_xact_lock(hashtext('pgflow.limits:' || f.flow_slug))
+  from (select distinct l.flow_slug from pgflow.limits l
+        where l.flow_slug = any(_pick_limited.flow_slugs) order by 1) as f;
+  select coalesce(jsonb_object_agg(u.scope, u.n), '{}'::jsonb) into used from (
+    select l.flow_slug || '|' || l.step_slug || '|'
+        || case when l.key is null then '*' else coalesce((r.input -> l.key)::text, 'null') end
+        as scope, count(*) as n
+    from pgflow.limits l
+    join pgflow.step_tasks t on t.flow_slug = l.flow_slug and t.leased_until is not null
+      and (l.step_slug = '' or t.step_slug = l.step_slug)
+    left join pgflow.runs r on l.key is not null and r.run_id = t.run_id
+    where l.flow_slug = any(_pick_limited.flow_slugs) and l.kind = 'concurrency'
+    group by 1) as u;
+  select coalesce(jsonb_object_agg(l.flow_slug || '|' || l.step_slug || '|*',
+      pgflow._refilled(l.max_count, l.per, b.tokens, b.refilled_at, now_)), '{}'::jsonb)
+  into tokens
+  from pgflow.limits l
+  left join pgflow.rate_buckets b on b.flow_slug = l.flow_slug
+    and b.step_slug = l.step_slug and b.key_value = '*'
+  where l.flow_slug = any(_pick_limited.flow_slugs) and l.kind = 'rate' and l.key is null;
+
+  for cand in
+    select c.* from (
+      select x.*, row_number() over (partition by x.flow_slug, x.band
+                                     order by x.priority_at) as turn
+      from (
+        select st.flow_slug, st.step_slug, st.fmax, st.smax, st.rmax, st.rper,
+          t.ctid, t.priority_at,
+          round(date_part('epoch', now_ - t.priority_at) / 315360000.0) as band,
+          st.flow_slug || '||' || pgflow._key_value(r.input, st.fkey) as fscope,
+          st.flow_slug || '|' || st.step_slug || '|' || pgflow._key_value(r.input, st.skey)
+            as sscope,
+          st.flow_slug || '|' || st.step_slug || '|' || pgflow._key_value(r.input, st.rkey)
+            as rscope,
+          pgflow._key_value(r.input, st.rkey) as rkey_value
+        from (
+          select s.flow_slug, s.step_slug, fl.max_count as fmax, fl.key as fkey,
+            sl.max_count as smax, sl.key as skey, rl.max_count as rmax, rl.per as rper,
+            rl.key as rkey,
+            case when fl.key is not null or sl.key is not null or rl.key is not null then scan
+              else least(max_tasks,
+                fl.max_count - coalesce((used ->> (s.flow_slug || '||*'))::int, 0),
+                sl.max_count - coalesce((used ->> (s.flow_slug || '|' || s.step_slug
+                  || '|*'))::int, 0),
+                floor((tokens ->> (s.flow_slug || '|' || s.step_slug || '|*'))::float8)::int)
+            end as quota
+          from pgflow.steps s
+          left join pgflow.limits fl on fl.flow_slug = s.flow_slug and fl.step_slug = ''
+            and fl.kind = 'concurrency'
+          left join pgflow.limits sl on sl.flow_slug = s.flow_slug
+            and sl.step_slug = s.step_slug and sl.kind = 'concurrency'
+          left join pgflow.limits rl on rl.flow_slug = s.flow_slug
+            and rl.step_slug = s.step_slug and rl.kind = 'rate'
+          where s.flow_slug = any(_pick_limited.flow_slugs)
+            and (_pick_limited.step_slugs is null or s.step_slug = any(_pick_limited.step_slugs))
+        ) as st
+        cross join lateral (
+          select t.ctid, t.priority_at, t.run_id
+          from pgflow.step_tasks t
+          where (t.flow_slug || '.' || t.step_slug) = st.flow_slug || '.' || st.step_slug
+            and t.status = 'queued' and t.priority_at is not null
+            and t.available_at <= now_
+          order by t.priority_at
+          limit greatest(st.quota, 0)
+          for update skip locked
+        ) as t
+        left join pgflow.runs r on (st.fkey is not null or st.skey is not null
+          or st.rkey is not null) and r.run_id = t.run_id
+        where st.quota > 0
+      ) as x
+    ) as c
+    order by c.band desc, c.turn, c.priority_at
+  loop
+    continue when cand.fmax <= coalesce((used ->> cand.fscope)::int, 0)
+      or cand.smax <= coalesce((used ->> cand.sscope)::int, 0);
+    if cand.rmax is not null then
+      if not tokens ? cand.rscope then
+        select pgflow._refilled(cand.rmax, cand.rper, b.tokens, b.refilled_at, now_)
+        into left_
+        from (select 1) as one
+        left join pgflow.rate_buckets b on b.flow_slug = cand.flow_slug
+          and b.step_slug = cand.step_slug and b.key_value = cand.rkey_value;
+        tokens := tokens || jsonb_build_object(cand.rscope, left_);
+      end if;
+      left_ := (tokens ->> cand.rscope)::float8;
+      continue when left_ < 1;
+      tokens := jsonb_set(tokens, array[cand.rscope], to_jsonb(left_ - 1));
+      spent := spent || cand.rscope;
+    end if;
+    if cand.fmax is not null then
+      used := jsonb_set(used, array[cand.fscope],
+        to_jsonb(coalesce((used ->> cand.fscope)::int, 0) + 1));
+    end if;
+    if cand.smax is not null then
+      used := jsonb_set(used, array[cand.sscope],
+        to_jsonb(coalesce((used ->> cand.sscope)::int, 0) + 1));
+    end if;
+    picked := picked || cand.ctid;
+    exit when cardinality(picked) >= max_tasks;
+  end loop;
+
+  insert into pgflow.rate_buckets as b (flow_slug, step_slug, key_value, tokens, refilled_at)
+  select split_part(s.scope, '|', 1), split_part(s.scope, '|', 2),
+    substr(s.scope, length(split_part(s.scope, '|', 1))
+      + length(split_part(s.scope, '|', 2)) + 3),
+    (tokens ->> s.scope)::float8, now_
+  from (select distinct x.scope from unnest(spent) as x(scope)) as s
+  on conflict (flow_slug, step_slug, key_value)
+  do update set tokens = excluded.tokens, refilled_at = excluded.refilled_at;
+  -- a few buckets idle for a whole period are full again: the same as no row
+  delete from pgflow.rate_buckets b where b.ctid = any(array(
+    select i.ctid from pgflow.rate_buckets i
+    join pgflow.limits l on l.flow_slug = i.flow_slug and l.step_slug = i.step_slug
+      and l.kind = 'rate'
+    where i.refilled_at < now_ - l.per
+    order by i.refilled_at
+    limit 10));
+  return picked;
+end;
+$$;
+
+-- _refilled(max_count, per, tokens, refilled_at, at): a token bucket's tokens at `at`: it
+-- refills at max_count per `per`, up to max_count; NULL tokens (no row) is a full bucket.
+create or replace function pgflow._refilled(
+  max_count int, per interval, tokens float8, refilled_at timestamptz, at timestamptz
+)
+returns float8
+language sql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+  select case when tokens is null then max_count::float8
+    else least(max_count::float8, tokens + greatest(date_part('epoch', at - refilled_at), 0)
+      * max_count / date_part('epoch', per)) end
+$$;
+
+-- _key_value(input, key): the group a run belongs to under a limit keyed by `key`: the JSON
+-- text of that input field ('null' when absent or not an object); '*' for an unkeyed limit.
+create or replace function pgflow._key_value(input jsonb, key text)
+returns text
+language sql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+  select case when key is null then '*'
+    else coalesce(case when jsonb_typeof(input) = 'object' then (input -> key)::text end,
+      'null') end
 $$;
 
 -- ---- pgflow/sql/schema/0242_function_expire_leases.sql ----
@@ -3116,6 +3348,178 @@ begin
   get diagnostics changed = row_count;
   return changed;
 end;
+$$;
+
+-- ---- pgflow/sql/schema/0296_function_set_limits.sql ----
+-- set_limits(flow_slug, limits): make the flow's concurrency and rate limits exactly
+-- `limits`, a JSON array of {"step", "kind", "max", "per", "key"} objects (what the compiler
+-- and deploy emit):
+-- * step: a step slug, or null for the whole flow (concurrency only);
+-- * kind: "concurrency" (at most max leased tasks at once) or "rate" (at most max claims per
+--   `per` seconds, a step only);
+-- * key: null, or a field of the run input: the limit then holds per distinct value.
+-- Returns one line per change ("concurrency limit on step 'x' of flow 'f' added: 5",
+-- "... changed: 5 -> 3", "... removed"), none when nothing changed. Rate buckets of a changed or removed rate are
+-- reset (a missing bucket is full).
+-- * Unknown flow: PGF02. A malformed entry, an unknown step, a duplicate, max < 1, per out of
+--   1 second .. 366 days, a flow-wide rate: PGF03. Nothing changes on error.
+-- * Owner only (deploying is a schema change). Takes the flow's limits lock, which claims of
+--   the flow hold while they count, so no claim sees half of a change.
+create or replace function pgflow.set_limits(flow_slug text, limits jsonb)
+returns text[]
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  slug text := set_limits.flow_slug;
+  entry jsonb;
+  old pgflow.limits;
+  new pgflow.limits;
+  changes text[] := '{}'::text[];
+  seen text[] := '{}'::text[];
+begin
+  perform 1 from pgflow.flows f where f.flow_slug = slug for update;
+  if not found then
+    perform pgflow._raise('PGF02', format('flow %L is not deployed', slug),
+      'Deploy the flow before its limits (its compiled SQL does both, in order).');
+  end if;
+  if jsonb_typeof(limits) is distinct from 'array' then
+    perform pgflow._raise('PGF03',
+      format('the limits of flow %L must be a JSON array, got %s', slug,
+        coalesce(jsonb_typeof(limits), 'NULL')),
+      'Pass [] to remove every limit.');
+  end if;
+  perform pg_advisory_xact_lock(hashtext('pgflow.limits:' || slug));
+  for entry in select e from jsonb_array_elements(limits) as a(e) loop
+    new := pgflow._check_limit(slug, entry);
+    if new.step_slug || '.' || new.kind = any(seen) then
+      perform pgflow._raise('PGF03', format('flow %L has two %s limits on %s', slug,
+        new.kind, pgflow._limit_scope(new)), 'Give each step (and the flow) at most one '
+        || 'concurrency and one rate limit.');
+    end if;
+    seen := seen || (new.step_slug || '.' || new.kind);
+    select * into old from pgflow.limits l
+    where l.flow_slug = slug and l.step_slug = new.step_slug and l.kind = new.kind;
+    if not found then
+      insert into pgflow.limits (flow_slug, step_slug, kind, max_count, per, key)
+      values (slug, new.step_slug, new.kind, new.max_count, new.per, new.key);
+      changes := changes || format('%s limit on %s added: %s', new.kind,
+        pgflow._limit_scope(new), pgflow._limit_text(new));
+    elsif (old.max_count, old.per, old.key) is distinct from (new.max_count, new.per, new.key)
+    then
+      update pgflow.limits l set max_count = new.max_count, per = new.per, key = new.key
+      where l.flow_slug = slug and l.step_slug = new.step_slug and l.kind = new.kind;
+      delete from pgflow.rate_buckets b
+      where b.flow_slug = slug and b.step_slug = new.step_slug;
+      changes := changes || format('%s limit on %s changed: %s -> %s', new.kind,
+        pgflow._limit_scope(new), pgflow._limit_text(old), pgflow._limit_text(new));
+    end if;
+  end loop;
+  for old in
+    delete from pgflow.limits l
+    where l.flow_slug = slug and l.step_slug || '.' || l.kind <> all(seen) returning *
+  loop
+    if old.kind = 'rate' then
+      delete from pgflow.rate_buckets b
+      where b.flow_slug = slug and b.step_slug = old.step_slug;
+    end if;
+    changes := changes || format('%s limit on %s removed', old.kind,
+      pgflow._limit_scope(old));
+  end loop;
+  return changes;
+end;
+$$;
+
+-- _check_limit(flow_slug, entry): validate one entry of set_limits; return it as a row.
+create or replace function pgflow._check_limit(flow_slug text, entry jsonb)
+returns pgflow.limits
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  result pgflow.limits;
+  where_ text;
+begin
+  if jsonb_typeof(entry) is distinct from 'object'
+     or coalesce(jsonb_typeof(entry -> 'step'), 'null') not in ('string', 'null')
+     or jsonb_typeof(entry -> 'kind') is distinct from 'string'
+     or jsonb_typeof(entry -> 'max') is distinct from 'number'
+     or coalesce(jsonb_typeof(entry -> 'per'), 'null') not in ('number', 'null')
+     or coalesce(jsonb_typeof(entry -> 'key'), 'null') not in ('string', 'null') then
+    perform pgflow._raise('PGF03', format('a limit of flow %L is malformed: %s', flow_slug,
+      left(coalesce(entry::text, 'NULL'), 200)),
+      'Each limit is {"step": slug or null, "kind": "concurrency"|"rate", "max": n, '
+        || '"per": seconds (rate only), "key": input field or null}.');
+  end if;
+  result.flow_slug := flow_slug;
+  result.step_slug := coalesce(entry ->> 'step', '');
+  result.kind := entry ->> 'kind';
+  where_ := format('the %s limit on %s', result.kind, pgflow._limit_scope(result));
+  if result.kind not in ('concurrency', 'rate') then
+    perform pgflow._raise('PGF03', format('a limit of flow %L has kind %L', flow_slug,
+      result.kind), 'kind is "concurrency" or "rate".');
+  end if;
+  if result.step_slug <> '' and not exists (
+    select 1 from pgflow.steps s
+    where s.flow_slug = _check_limit.flow_slug and s.step_slug = result.step_slug) then
+    perform pgflow._raise('PGF03', format('%s: flow %L has no such step', where_, flow_slug),
+      'Name a step of the flow, or null for the whole flow.');
+  end if;
+  if result.kind = 'rate' and result.step_slug = '' then
+    perform pgflow._raise('PGF03', format('%s: a rate limit applies to a step', where_),
+      'Put the rate limit on the step that calls the rate-limited service.');
+  end if;
+  if (entry ->> 'max')::numeric not between 1 and 1000000
+     or (entry ->> 'max')::numeric <> trunc((entry ->> 'max')::numeric) then
+    perform pgflow._raise('PGF03', format('%s: max must be a whole number from 1 to '
+      || '1000000, got %s', where_, entry -> 'max'), 'Use e.g. 5.');
+  end if;
+  result.max_count := (entry ->> 'max')::int;
+  if (result.kind = 'rate') <> (entry ? 'per' and entry -> 'per' <> 'null') then
+    perform pgflow._raise('PGF03', format('%s: "per" (seconds) is given for a rate and only '
+      || 'for a rate', where_), 'A rate is {"kind": "rate", "max": 100, "per": 60}.');
+  end if;
+  if result.kind = 'rate' then
+    if (entry ->> 'per')::numeric not between 1 and 31622400 then
+      perform pgflow._raise('PGF03', format('%s: per must be from 1 second to 366 days, '
+        || 'got %s seconds', where_, entry -> 'per'), 'Use e.g. 60 for "per minute".');
+    end if;
+    result.per := make_interval(secs => (entry ->> 'per')::float8);
+  end if;
+  result.key := entry ->> 'key';
+  if result.key is not null and length(result.key) not between 1 and 128 then
+    perform pgflow._raise('PGF03', format('%s: key must be a field name of 1 to 128 '
+      || 'characters', where_), 'Use the name of a field of the flow input.');
+  end if;
+  return result;
+end;
+$$;
+
+-- _limit_scope(limit): "step 'x'" or "the whole flow", for messages.
+create or replace function pgflow._limit_scope(l pgflow.limits)
+returns text
+language sql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+  select case when l.step_slug = '' then format('flow %L', l.flow_slug)
+    else format('step %L of flow %L', l.step_slug, l.flow_slug) end
+$$;
+
+-- _limit_text(limit): "5", "100 per 60 s", with " per customer_id" when keyed.
+create or replace function pgflow._limit_text(l pgflow.limits)
+returns text
+language sql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+  select l.max_count::text
+    || case when l.per is not null
+         then format(' per %s s', extract(epoch from l.per)::bigint) else '' end
+    || case when l.key is not null then format(' per %s', l.key) else '' end
 $$;
 
 -- ---- pgflow/sql/schema/0900_roles_and_grants.sql ----

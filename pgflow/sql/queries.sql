@@ -87,6 +87,21 @@ select 'schedule ' || s.name as name,
 from pgflow.schedules s
 where s.flow_slug = %(slug)s;
 
+-- name: deploy_limits
+-- A flow's limits as "<kind> limit <scope>" -> "<max>[ per <n> s][ per <key>]".
+select l.kind || ' limit ' || case when l.step_slug = '' then '(flow)' else l.step_slug end
+         as name,
+       to_jsonb(l.max_count::text
+         || case when l.per is not null
+              then format(' per %%s s', extract(epoch from l.per)::bigint) else '' end
+         || case when l.key is not null then format(' per %%s', l.key) else '' end) as value
+from pgflow.limits l
+where l.flow_slug = %(slug)s;
+
+-- name: deploy_clear_limits
+-- Remove every limit of a flow (its code defines none); returns what was removed.
+select pgflow.set_limits(%(slug)s, '[]') as changes;
+
 -- name: deploy_clear_schedules
 -- Remove every schedule of a flow (its code defines none); returns what was removed.
 select pgflow.set_schedules(%(slug)s, '[]') as changes;

@@ -29,7 +29,9 @@ select pgflow.add_step('_legacy_', 'second', array['_first'], timeout => 5);
 NEW_SLUG_RULE = 3
 
 
-@pytest.fixture(params=[v for v in from_versions() if v < NEW_SLUG_RULE], ids=lambda v: f"from_{v:04d}")
+@pytest.fixture(
+    params=[v for v in from_versions() if v < NEW_SLUG_RULE], ids=lambda v: f"from_{v:04d}"
+)
 def legacy_url(request: pytest.FixtureRequest, pgflow_databases: DatabaseFactory) -> Iterator[str]:
     migrations.cache_clear()
     url = pgflow_databases.create(schema=False)

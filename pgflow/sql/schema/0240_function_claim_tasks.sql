@@ -13,6 +13,9 @@
 --   room for two returns one of each.
 -- * Priorities: a tag's band (see _queue_head) is its run's priority; higher bands are
 --   claimed first, and the turns above hold within a band.
+-- * Limits: when any of the flows has concurrency or rate limits (set_limits), the pick is
+--   _pick_limited's, which keeps the order above and skips tasks without a free slot or a
+--   rate token. Flows without limits pay one index probe of pgflow.limits.
 -- * Each claimed task: attempts_count + 1 (the fencing token a report must name), leased
 --   until now() + its effective timeout (step's, else flow's), worker_id recorded.
 --   Registration is not required.
@@ -53,7 +56,11 @@ begin
   -- bands (priorities) in order and, within one, the flows take turns. A pool walks
   -- step_tasks_ready_by_step per flow and served step instead, merged per flow by tag. Two
   -- statements rather than one with both branches: that one costs every claim more.
-  if claim_tasks.step_slugs is null then
+  if exists (select 1 from pgflow.limits l where l.flow_slug = any(claim_tasks.flow_slugs))
+  then
+    picked := pgflow._pick_limited(claim_tasks.flow_slugs, claim_tasks.step_slugs,
+      claim_tasks.max_tasks);
+  elsif claim_tasks.step_slugs is null then
     picked := array(select p.ctid from (
         select q.ctid, q.priority_at, q.turn, q.band
         from (select distinct s.slug from unnest(claim_tasks.flow_slugs) as s(slug)) as fs
@@ -196,4 +203,190 @@ begin
   get diagnostics n = row_count;
   return n;
 end;
+$$;
+
+-- _pick_limited(flow_slugs, step_slugs, max_tasks): claim_tasks' pick when some of these
+-- flows have limits (pgflow.limits): up to max_tasks claimable tasks (locked, FOR UPDATE SKIP
+-- LOCKED) in claim_tasks' order (bands, then flows take turns, then tags), skipping each task
+-- that a concurrency limit has no slot for or a rate limit no token for. Takes the tokens.
+-- * Race-free across workers: each limited flow's limits lock (a transaction advisory lock,
+--   taken in slug order) is held from counting to commit, so two claims never both see the
+--   same free slot or token; claims of flows without limits never take it.
+-- * In use: tasks leased now (leased_until set); the caller re-queued expired leases first,
+--   so a dead holder's slot frees when its lease expires.
+-- * A step whose unkeyed limits are full is not looked at; otherwise at most the room left
+--   is fetched. A keyed limit fetches up to max(10 * max_tasks, 100) candidates of a step,
+--   so tasks of a full key (e.g. one busy customer) can hide others behind them in one
+--   claim; a later claim sees those once slots free.
+-- Cost: only claims of limited flows pay: a lookup per step of those flows, a count over
+-- the leased tasks of those flows, the rate buckets of the candidates' keys.
+create or replace function pgflow._pick_limited(
+  flow_slugs text[], step_slugs text[], max_tasks int
+)
+returns tid[]
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+  now_ timestamptz := pgflow._now();
+  used jsonb;   -- concurrency slots taken, by scope "flow|step|key value" ('' step: the flow)
+  tokens jsonb; -- rate tokens left as of now_, by the same scopes
+  spent text[] := '{}'::text[];  -- the scopes whose tokens this claim took
+  picked tid[] := '{}'::tid[];
+  cand record;
+  left_ float8;
+  scan int := greatest(10 * max_tasks, 100);
+begin
+  if coalesce(max_tasks, 0) <= 0 then
+    return picked;
+  end if;
+  perform pg_advisory_xact_lock(hashtext('pgflow.limits:' || f.flow_slug))
+  from (select distinct l.flow_slug from pgflow.limits l
+        where l.flow_slug = any(_pick_limited.flow_slugs) order by 1) as f;
+  select coalesce(jsonb_object_agg(u.scope, u.n), '{}'::jsonb) into used from (
+    select l.flow_slug || '|' || l.step_slug || '|'
+        || case when l.key is null then '*' else coalesce((r.input -> l.key)::text, 'null') end
+        as scope, count(*) as n
+    from pgflow.limits l
+    join pgflow.step_tasks t on t.flow_slug = l.flow_slug and t.leased_until is not null
+      and (l.step_slug = '' or t.step_slug = l.step_slug)
+    left join pgflow.runs r on l.key is not null and r.run_id = t.run_id
+    where l.flow_slug = any(_pick_limited.flow_slugs) and l.kind = 'concurrency'
+    group by 1) as u;
+  select coalesce(jsonb_object_agg(l.flow_slug || '|' || l.step_slug || '|*',
+      pgflow._refilled(l.max_count, l.per, b.tokens, b.refilled_at, now_)), '{}'::jsonb)
+  into tokens
+  from pgflow.limits l
+  left join pgflow.rate_buckets b on b.flow_slug = l.flow_slug
+    and b.step_slug = l.step_slug and b.key_value = '*'
+  where l.flow_slug = any(_pick_limited.flow_slugs) and l.kind = 'rate' and l.key is null;
+
+  for cand in
+    select c.* from (
+      select x.*, row_number() over (partition by x.flow_slug, x.band
+                                     order by x.priority_at) as turn
+      from (
+        select st.flow_slug, st.step_slug, st.fmax, st.smax, st.rmax, st.rper,
+          t.ctid, t.priority_at,
+          round(date_part('epoch', now_ - t.priority_at) / 315360000.0) as band,
+          st.flow_slug || '||' || pgflow._key_value(r.input, st.fkey) as fscope,
+          st.flow_slug || '|' || st.step_slug || '|' || pgflow._key_value(r.input, st.skey)
+            as sscope,
+          st.flow_slug || '|' || st.step_slug || '|' || pgflow._key_value(r.input, st.rkey)
+            as rscope,
+          pgflow._key_value(r.input, st.rkey) as rkey_value
+        from (
+          select s.flow_slug, s.step_slug, fl.max_count as fmax, fl.key as fkey,
+            sl.max_count as smax, sl.key as skey, rl.max_count as rmax, rl.per as rper,
+            rl.key as rkey,
+            case when fl.key is not null or sl.key is not null or rl.key is not null then scan
+              else least(max_tasks,
+                fl.max_count - coalesce((used ->> (s.flow_slug || '||*'))::int, 0),
+                sl.max_count - coalesce((used ->> (s.flow_slug || '|' || s.step_slug
+                  || '|*'))::int, 0),
+                floor((tokens ->> (s.flow_slug || '|' || s.step_slug || '|*'))::float8)::int)
+            end as quota
+          from pgflow.steps s
+          left join pgflow.limits fl on fl.flow_slug = s.flow_slug and fl.step_slug = ''
+            and fl.kind = 'concurrency'
+          left join pgflow.limits sl on sl.flow_slug = s.flow_slug
+            and sl.step_slug = s.step_slug and sl.kind = 'concurrency'
+          left join pgflow.limits rl on rl.flow_slug = s.flow_slug
+            and rl.step_slug = s.step_slug and rl.kind = 'rate'
+          where s.flow_slug = any(_pick_limited.flow_slugs)
+            and (_pick_limited.step_slugs is null or s.step_slug = any(_pick_limited.step_slugs))
+        ) as st
+        cross join lateral (
+          select t.ctid, t.priority_at, t.run_id
+          from pgflow.step_tasks t
+          where (t.flow_slug || '.' || t.step_slug) = st.flow_slug || '.' || st.step_slug
+            and t.status = 'queued' and t.priority_at is not null
+            and t.available_at <= now_
+          order by t.priority_at
+          limit greatest(st.quota, 0)
+          for update skip locked
+        ) as t
+        left join pgflow.runs r on (st.fkey is not null or st.skey is not null
+          or st.rkey is not null) and r.run_id = t.run_id
+        where st.quota > 0
+      ) as x
+    ) as c
+    order by c.band desc, c.turn, c.priority_at
+  loop
+    continue when cand.fmax <= coalesce((used ->> cand.fscope)::int, 0)
+      or cand.smax <= coalesce((used ->> cand.sscope)::int, 0);
+    if cand.rmax is not null then
+      if not tokens ? cand.rscope then
+        select pgflow._refilled(cand.rmax, cand.rper, b.tokens, b.refilled_at, now_)
+        into left_
+        from (select 1) as one
+        left join pgflow.rate_buckets b on b.flow_slug = cand.flow_slug
+          and b.step_slug = cand.step_slug and b.key_value = cand.rkey_value;
+        tokens := tokens || jsonb_build_object(cand.rscope, left_);
+      end if;
+      left_ := (tokens ->> cand.rscope)::float8;
+      continue when left_ < 1;
+      tokens := jsonb_set(tokens, array[cand.rscope], to_jsonb(left_ - 1));
+      spent := spent || cand.rscope;
+    end if;
+    if cand.fmax is not null then
+      used := jsonb_set(used, array[cand.fscope],
+        to_jsonb(coalesce((used ->> cand.fscope)::int, 0) + 1));
+    end if;
+    if cand.smax is not null then
+      used := jsonb_set(used, array[cand.sscope],
+        to_jsonb(coalesce((used ->> cand.sscope)::int, 0) + 1));
+    end if;
+    picked := picked || cand.ctid;
+    exit when cardinality(picked) >= max_tasks;
+  end loop;
+
+  insert into pgflow.rate_buckets as b (flow_slug, step_slug, key_value, tokens, refilled_at)
+  select split_part(s.scope, '|', 1), split_part(s.scope, '|', 2),
+    substr(s.scope, length(split_part(s.scope, '|', 1))
+      + length(split_part(s.scope, '|', 2)) + 3),
+    (tokens ->> s.scope)::float8, now_
+  from (select distinct x.scope from unnest(spent) as x(scope)) as s
+  on conflict (flow_slug, step_slug, key_value)
+  do update set tokens = excluded.tokens, refilled_at = excluded.refilled_at;
+  -- a few buckets idle for a whole period are full again: the same as no row
+  delete from pgflow.rate_buckets b where b.ctid = any(array(
+    select i.ctid from pgflow.rate_buckets i
+    join pgflow.limits l on l.flow_slug = i.flow_slug and l.step_slug = i.step_slug
+      and l.kind = 'rate'
+    where i.refilled_at < now_ - l.per
+    order by i.refilled_at
+    limit 10));
+  return picked;
+end;
+$$;
+
+-- _refilled(max_count, per, tokens, refilled_at, at): a token bucket's tokens at `at`: it
+-- refills at max_count per `per`, up to max_count; NULL tokens (no row) is a full bucket.
+create or replace function pgflow._refilled(
+  max_count int, per interval, tokens float8, refilled_at timestamptz, at timestamptz
+)
+returns float8
+language sql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+  select case when tokens is null then max_count::float8
+    else least(max_count::float8, tokens + greatest(date_part('epoch', at - refilled_at), 0)
+      * max_count / date_part('epoch', per)) end
+$$;
+
+-- _key_value(input, key): the group a run belongs to under a limit keyed by `key`: the JSON
+-- text of that input field ('null' when absent or not an object); '*' for an unkeyed limit.
+create or replace function pgflow._key_value(input jsonb, key text)
+returns text
+language sql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+  select case when key is null then '*'
+    else coalesce(case when jsonb_typeof(input) = 'object' then (input -> key)::text end,
+      'null') end
 $$;
