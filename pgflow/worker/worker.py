@@ -289,12 +289,18 @@ class Worker:
         reporter = Reporter(
             store, health, backoff_base=settings.retry_base_delay,
             on_failure=store.pool.check,
-            on_stored=None if wakeups.listen_url else lambda: supervisor.wake(),
+            # without LISTEN, stored reports may have readied dependents; with limits, they
+            # freed slots that no notification announces: claim again either way
+            on_stored=None if wakeups.listen_url and not self._limited() else (
+                lambda: supervisor.wake()),
             on_reported=lambda batch, refused: supervisor.reported(batch, refused),
         )  # fmt: skip
         telemetry = task_telemetry(self.telemetry, self.worker_id)
         supervisor = Supervisor(settings, store, runner, reporter, health, cancels, telemetry)
         return supervisor
+
+    def _limited(self) -> bool:
+        return any(flow.limits for flow in self.flows)
 
     def _announce(self, conninfo: str, wakeups: Wakeups) -> None:
         logger.info(
