@@ -211,7 +211,8 @@ $$;
 -- that a concurrency limit has no slot for or a rate limit no token for. Takes the tokens.
 -- * Race-free across workers: each limited flow's limits lock (a transaction advisory lock,
 --   taken in slug order) is held from counting to commit, so two claims never both see the
---   same free slot or token; claims of flows without limits never take it.
+--   same free slot or token; claims of flows without limits never take it. Candidates are
+--   read without row locks and only the picked tasks are locked (SKIP LOCKED) at the end.
 -- * In use: tasks leased now (leased_until set); the caller re-queued expired leases first,
 --   so a dead holder's slot frees when its lease expires.
 -- * A step whose unkeyed limits are full is not looked at; otherwise at most the room left
@@ -306,7 +307,6 @@ begin
             and t.available_at <= now_
           order by t.priority_at
           limit greatest(st.quota, 0)
-          for update skip locked
         ) as t
         left join pgflow.runs r on (st.fkey is not null or st.skey is not null
           or st.rkey is not null) and r.run_id = t.run_id
@@ -343,6 +343,12 @@ begin
     exit when cardinality(picked) >= max_tasks;
   end loop;
 
+  -- Lock what was picked. Candidates are read without locks (a keyed limit may look at many
+  -- to use few): claims of a limited flow are serialised by its limits lock, so only an
+  -- expiry, a cancellation or a claim of an unlimited flow in the same call can have taken
+  -- one since, and such a task is left out.
+  picked := array(select t.ctid from pgflow.step_tasks t
+    where t.ctid = any(picked) and t.status = 'queued' for update skip locked);
   insert into pgflow.rate_buckets as b (flow_slug, step_slug, key_value, tokens, refilled_at)
   select split_part(s.scope, '|', 1), split_part(s.scope, '|', 2),
     substr(s.scope, length(split_part(s.scope, '|', 1))
