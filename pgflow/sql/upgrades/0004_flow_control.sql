@@ -7,7 +7,10 @@
 -- Grants a user gave on functions whose signature changes below would vanish with the
 -- dropped function. Remember them here, by function name;
 -- 0990_restore_upgrade_grants.sql gives them back on the new signature. pgflow's own roles
--- are left out: 0900_roles_and_grants.sql grants them.
+-- are left out: 0900_roles_and_grants.sql grants them. When several migrations run in one
+-- transaction (Alembic, an install inside the caller's transaction), 0003's table is still
+-- there, its grants already given back by 0003's own restore: start afresh.
+drop table if exists pg_temp.pgflow_upgrade_grants;
 create temp table pgflow_upgrade_grants on commit drop as
 select p.proname::text as function_name, r.rolname::text as grantee
 from pg_catalog.pg_proc p
