@@ -29,6 +29,11 @@ class Config:
         pgbench_clients: client counts of the pgbench baseline.
         pgbench_seconds: ``pgbench -T`` per measurement.
         procrastinate_jobs: no-op jobs deferred up front, then drained.
+        edge_batch: batch of the Edge-Worker-shaped layers (``sqlapi``, ``pgflow``).
+        edge_concurrency: tasks in flight per process in those layers.
+        edge_connections: connections per process in those layers.
+        contention_clients: ``pgbench -c`` of the contention workload's writer.
+        baseline_workers: the worker counts of those layers in a full run.
     """
 
     name: str
@@ -47,6 +52,11 @@ class Config:
     pgbench_clients: tuple[int, ...] = (4, 16)
     pgbench_seconds: int = 10
     procrastinate_jobs: int = 5000
+    edge_batch: int = 10
+    edge_concurrency: int = 10
+    edge_connections: int = 4
+    contention_clients: int = 4
+    baseline_workers: tuple[int, ...] = (4,)
 
 
 FULL = Config(

@@ -37,6 +37,8 @@ COMMANDS = {
     "worker_serve": "benchmarks.worker_layer:serve",
     "otel_drain": "benchmarks.otel_overhead:drain",
     "procrastinate_drain": "benchmarks.peers:procrastinate_drain",
+    "pgflow_drain": "benchmarks.edge_loop:pgflow_drain",
+    "sqlapi_drain": "benchmarks.edge_loop:sqlapi_drain",
 }
 
 

@@ -22,7 +22,9 @@ SECTIONS = (
     "## Idle latency",
     "## Growth",
     "## Cost per task",
-    "## Side by side",
+    "## Side by side,",
+    "## Side by side with pgflow",
+    "## Contention",
     "## Targets",
 )
 

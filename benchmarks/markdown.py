@@ -10,7 +10,12 @@ from benchmarks.numbers import spread
 __all__ = ["LAYER", "X", "pct", "rate", "seconds", "short", "table", "workers"]
 
 X = "\N{MULTIPLICATION SIGN}"
-LAYER = {"core": "SQL core", "worker": "pgflow.Worker"}
+LAYER = {
+    "core": "SQL core",
+    "worker": "pgflow.Worker",
+    "sqlapi": "SQL API, same protocol",
+    "pgflow": "pgflow 0.8.1",
+}
 
 
 def workers(n: int) -> str:
@@ -19,9 +24,11 @@ def workers(n: int) -> str:
 
 
 def rate(values: Sequence[float]) -> str:
-    """Mean of repetitions with its spread, as a rate."""
+    """Mean of repetitions with its spread, as a rate (one value: no spread)."""
     if not values:
         return "—"
+    if len(values) == 1:
+        return f"{values[0]:,.0f}"
     s = spread(values)
     return f"{s['mean']:,.0f} {pct(s['spread'])}"
 

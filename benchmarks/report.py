@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import report_profiles, targets
+from benchmarks import report_baseline, report_profiles, targets
 from benchmarks.config import Config
 from benchmarks.markdown import LAYER, X, pct, rate, seconds, table, workers
 from benchmarks.numbers import spread
@@ -77,6 +77,8 @@ def render(
         _growth(config, records),
         _cost(records),
         _peers(config, records, missing),
+        report_baseline.baseline_section(records, config.baseline_workers, missing.get("pgflow")),
+        report_baseline.contention_section(records, (HEADLINE,)),
         targets.section(config, records, HEADLINE),
         report_profiles.section(records, HEADLINE),
     ]
@@ -259,7 +261,7 @@ def _growth(config: Config, records: Records) -> str:
 def _cost(records: Records) -> str:
     rows = []
     for workload in ("independent", "chain", "diamond", "fanout", "growth"):
-        for layer in ("core", "worker"):
+        for layer in LAYER:
             recs = records.drains(workload, layer, HEADLINE)
             if recs:
                 rows.append([f"{workload}: drain", LAYER[layer], *_costs(recs, "cost_per_task")])

@@ -3,7 +3,9 @@
 1. throughput: each workload, layer and worker count, repetitions outermost (so a figure's
    repetitions are spread over the run and its spread shows how the machine varied);
 2. idle latency (one-step runs, whole chains) per layer, and chain dispatch;
-3. pgbench and Procrastinate on the same server;
+3. pgbench and Procrastinate on the same server; pgflow 0.8.1's SQL core (its own
+   database) and our SQL API driven the same way, at ``baseline_workers`` workers, inside
+   step 1's loop; the contention workload (``benchmarks.contention``);
 4. a profile pass: each workload once at 4 workers with ``pg_stat_statements.track =
    all`` (statements inside the plpgsql functions) and the WAL it wrote by record type
    (``pg_walinspect``), not counted in the figures;
@@ -29,7 +31,16 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from benchmarks import dbstats, latency, peers, pyprofile, report, worker_layer
+from benchmarks import (
+    contention,
+    dbstats,
+    latency,
+    peers,
+    pgflow_ts,
+    pyprofile,
+    report,
+    worker_layer,
+)
 from benchmarks.config import Config
 from benchmarks.crew import Crew
 from benchmarks.flows import deploy
@@ -42,6 +53,7 @@ __all__ = ["run_suite"]
 logger = logging.getLogger("benchmarks")
 
 PROFILE_WORKERS = 4
+BASELINES = ("sqlapi", "pgflow")  # measured at config.baseline_workers
 
 
 class _Recorder:
@@ -73,10 +85,15 @@ def run_suite(config: Config, database_url: str | None, out: Path) -> Path:
         for name, why in missing.items():
             if why:
                 logger.warning("%s: not measured. %s", name, why)
-        _warm_up(server, crew, config, layers)
-        _throughput(server, crew, config, layers, recorder)
+        baseline, missing["pgflow"] = pgflow_ts.open_baseline(server)
+        targets = {layer: server for layer in [*layers, "sqlapi"]}
+        targets.update({} if baseline is None else {"pgflow": baseline})
+        _warm_up(targets, crew, config)
+        _throughput(targets, crew, config, recorder)
         _latency(server, crew, config, layers, recorder)
         _peers(server, crew, config, missing["procrastinate"], recorder)
+        if not missing["worker"]:
+            _contention(server, crew, config, recorder)
         if server.stat_statements:
             _profiles(server, crew, config, layers, recorder, workloads(config))
         _growth(server, crew, config, layers, recorder)
@@ -85,24 +102,41 @@ def run_suite(config: Config, database_url: str | None, out: Path) -> Path:
     return report.write(out, config, facts, missing, recorder.records)
 
 
-def _warm_up(server: Server, crew: Crew, config: Config, layers: list[str]) -> None:
+def _warm_up(targets: dict[str, Server], crew: Crew, config: Config) -> None:
     """One untimed drain per layer: a fresh server's caches, catalogs and plans warm up."""
-    for layer in layers:
-        measure_drain(server, crew, config, workloads(config)[0], layer=layer, workers=2)
+    base = workloads(config)[0]
+    small = Workload("warm_up", base.flow, base.runs // 10, base.tasks // 10, base.leaf)
+    for layer, target in targets.items():
+        workload = small if layer in BASELINES else base  # ~5x slower per task
+        measure_drain(target, crew, config, workload, layer=layer, workers=2)
     logger.info("warmed up")
 
 
 def _throughput(
-    server: Server, crew: Crew, config: Config, layers: list[str], recorder: _Recorder
+    targets: dict[str, Server], crew: Crew, config: Config, recorder: _Recorder
 ) -> None:
+    """Every workload on every layer; the baselines' layers at ``baseline_workers`` only."""
     for workload in workloads(config):
         for rep in range(config.repetitions):
-            for layer in layers:
-                for workers in config.workers:
+            for layer, target in targets.items():
+                counts = config.baseline_workers if layer in BASELINES else config.workers
+                for workers in counts:
                     record = measure_drain(
-                        server, crew, config, workload, layer=layer, workers=workers
+                        target, crew, config, workload, layer=layer, workers=workers
                     )
                     _log_drain(recorder.add(record, rep=rep))
+
+
+def _contention(server: Server, crew: Crew, config: Config, recorder: _Recorder) -> None:
+    """The contention workload at the headline worker count (``benchmarks.contention``)."""
+    contention.prepare(server)
+    for rep in range(config.repetitions):
+        for record in contention.measure(server, crew, config, PROFILE_WORKERS, rep):
+            recorder.add(record, rep=rep)
+            logger.info(
+                "contention %s: %.0f tasks/s, writer %.0f TPS",
+                record["variant"], record["tasks_per_s"], record["writer"]["tps"],
+            )  # fmt: skip
 
 
 def _latency(

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from benchmarks import dbstats
+from benchmarks import dbstats, pgflow_ts
 from benchmarks.config import Config
 from benchmarks.cpu import server_cpu
 from benchmarks.crew import Crew
@@ -92,10 +94,15 @@ def measure_drain(
     keep_history: bool = False,
     top: int = 6,
     wal_by_type: bool = False,
+    during: Callable[[], AbstractContextManager[Any]] | None = None,
 ) -> dict[str, Any]:
-    """Start a workload's runs, drain them with ``workers`` processes, return the record."""
+    """Start a workload's runs, drain them with ``workers`` processes, return the record.
+
+    ``layer`` ``pgflow`` drains pgflow 0.8.1's database (``server.url`` is that one);
+    ``during`` is entered around the drain alone (e.g. a concurrent writer).
+    """
     if not keep_history:
-        reset_runtime(server.url)
+        (pgflow_ts.reset if layer == "pgflow" else reset_runtime)(server.url)
     with psycopg.connect(server.url, autocommit=True) as conn:
         initial = dbstats.snapshot(conn)
         start_cpu = server_cpu(server.postmaster)
@@ -107,7 +114,9 @@ def measure_drain(
         lsn = dbstats.wal_lsn(conn)
         if server.stat_statements:
             dbstats.reset_statements(conn)
-        result = crew.run(workers, f"{layer}_drain", _drain_args(server, config, workload, layer))
+        with during() if during else nullcontext():
+            args = _drain_args(server, config, workload, layer)
+            result = crew.run(workers, f"{layer}_drain", args)
         ended = max(r["ended"] for r in result.results if r.get("ended") is not None)
         seconds = ended - result.started
         dbstats.wait_until_alone(conn)
@@ -116,7 +125,7 @@ def measure_drain(
         end_lsn = dbstats.wal_lsn(conn)
         start_counters = dbstats.delta(initial, before)
         statements = dbstats.top_statements(conn, top) if server.stat_statements else []
-        unfinished = _unfinished_runs(conn, workload)
+        unfinished = _unfinished_runs(conn, workload, layer)
         wal = dbstats.wal_breakdown(conn, lsn, end_lsn) if wal_by_type and server.walinspect else []
     if unfinished:
         raise RuntimeError(
@@ -152,12 +161,14 @@ def measure_drain(
 
 
 def _drain_args(server: Server, config: Config, workload: Workload, layer: str) -> dict[str, Any]:
+    edge = layer in ("sqlapi", "pgflow")
     batch = config.core_batch if layer == "core" else config.worker_batch
     return {
         "url": server.url,
         "flows": [workload.flow],
-        "batch": batch,
-        "concurrency": config.worker_concurrency,
+        "batch": config.edge_batch if edge else batch,
+        "concurrency": config.edge_concurrency if edge else config.worker_concurrency,
+        "connections": config.edge_connections,
         "expected": workload.tasks,
     }
 
@@ -190,8 +201,10 @@ def _checkpoint(conn: psycopg.Connection[Any]) -> None:
         logger.info("no CHECKPOINT privilege: WAL figures include checkpoint timing noise")
 
 
-def _unfinished_runs(conn: psycopg.Connection[Any], workload: Workload) -> int:
+def _unfinished_runs(conn: psycopg.Connection[Any], workload: Workload, layer: str) -> int:
     """Runs not completed, or completed without their leaf's output; a map of the wrong size."""
+    if layer == "pgflow":
+        return pgflow_ts.unfinished(conn, workload.flow, workload.leaf, workload.input.get("n"))
     row = conn.execute(
         "select count(*) from pgflow.runs"
         " where flow_slug = %s and (status <> 'completed' or not output ? %s)",
