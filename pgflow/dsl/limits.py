@@ -67,6 +67,18 @@ class LimitEntry:
     per: int | None
     key: str | None
 
+    @property
+    def label(self) -> str:
+        """``concurrency limit (flow)``, ``rate limit fetch``: how deploy and inspect name it."""
+        return f"{self.kind} limit {'(flow)' if self.step is None else self.step}"
+
+    @property
+    def value_text(self) -> str:
+        """``5``, ``100 per 60 s``, ``2 per customer_id``: the same words as the database's."""
+        per = "" if self.per is None else f" per {self.per} s"
+        key = "" if self.key is None else f" per {self.key}"
+        return f"{self.max}{per}{key}"
+
     def to_json(self) -> dict[str, Any]:
         """The entry ``pgflow.set_limits`` takes."""
         return {"step": self.step, "kind": self.kind, "max": self.max, "per": self.per,

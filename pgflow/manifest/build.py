@@ -70,6 +70,7 @@ def from_flow(flow: Flow, location: str) -> FlowManifest:
         },
         retention=short_duration(flow.retention),
         priority=flow.priority,
+        limits={limit.label: limit.value_text for limit in flow.limits},
         steps=tuple(_code_step(step, s) for step, s in zip(flow.steps, shape.steps, strict=True)),
         shape=shape,
     )
@@ -126,6 +127,7 @@ def from_database(conn: psycopg.Connection[Any], slug: str, location: str) -> Fl
     """
     with wrap_db_errors(), conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(query("manifest_deployed_flow"), {"slug": slug}).fetchone()
+        limits = cur.execute(query("deploy_limits"), {"slug": slug}).fetchall()
     if row is None:
         raise UnknownFlowError(
             f"no flow {slug!r} is deployed in {location}",
@@ -146,6 +148,7 @@ def from_database(conn: psycopg.Connection[Any], slug: str, location: str) -> Fl
         options={name: row["options"][name] for name in FLOW_OPTIONS},
         retention=short_duration(row["retention_seconds"]),
         priority=row["priority"],
+        limits={limit["name"]: limit["value"] for limit in limits},
         steps=tuple(_step(s, step_options.get(s.step_slug, {})) for s in shape.steps),
         shape=shape,
     )

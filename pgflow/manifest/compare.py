@@ -120,12 +120,22 @@ def _options(before: FlowManifest, after: FlowManifest, names: tuple[str, str]) 
         lines.append(
             _change("flow option `priority`", str(before.priority), str(after.priority), names)
         )
+    if before.limits is not None and after.limits is not None:
+        lines += _limits(before.limits, after.limits, names)
     old_steps = {s.step_slug: s for s in before.steps}
     for step in after.steps:
         old = old_steps.get(step.step_slug)
         if old is not None:
             lines += _step_options(old, step, names)
     return lines
+
+
+def _limits(old: dict[str, str], new: dict[str, str], names: tuple[str, str]) -> list[str]:
+    return [
+        _change(f"`{name}`", old.get(name, "none"), new.get(name, "none"), names)
+        for name in sorted({*old, *new})
+        if old.get(name) != new.get(name)
+    ]
 
 
 def _step_options(old: StepManifest, new: StepManifest, names: tuple[str, str]) -> list[str]:

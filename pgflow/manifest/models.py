@@ -81,6 +81,8 @@ class FlowManifest(BaseModel):
         options: the flow's tunables (max_attempts, base_delay, timeout).
         retention: how long finished runs are kept (``30d``, ``12h``), or None: forever.
         priority: the default priority of the flow's runs (higher first).
+        limits: concurrency and rate limits by name (``concurrency limit (flow)``: ``20``,
+            ``rate limit fetch``: ``100 per 60 s``); None when unknown (migration files).
         shape: the shape, numbers exact (not part of the JSON form).
     """
 
@@ -96,6 +98,7 @@ class FlowManifest(BaseModel):
     options: dict[str, int]
     retention: str | None = None
     priority: int = 0
+    limits: dict[str, str] | None = None
     steps: tuple[StepManifest, ...]
     shape: FlowShape = Field(exclude=True)
 

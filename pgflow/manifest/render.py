@@ -27,6 +27,7 @@ def render_manifest(manifest: FlowManifest) -> str:
         "options": _options(manifest.options),
         "retention": manifest.retention,
         "priority": str(manifest.priority) if manifest.priority else None,
+        "limits": "; ".join(f"{name} {value}" for name, value in (manifest.limits or {}).items()),
         "steps": str(len(manifest.steps)),
     }
     lines += [f"  {name:<9} {value}" for name, value in facts.items() if value]

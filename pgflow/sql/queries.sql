@@ -96,7 +96,8 @@ select l.kind || ' limit ' || case when l.step_slug = '' then '(flow)' else l.st
               then format(' per %%s s', extract(epoch from l.per)::bigint) else '' end
          || case when l.key is not null then format(' per %%s', l.key) else '' end) as value
 from pgflow.limits l
-where l.flow_slug = %(slug)s;
+where l.flow_slug = %(slug)s
+order by l.step_slug, l.kind;
 
 -- name: deploy_clear_limits
 -- Remove every limit of a flow (its code defines none); returns what was removed.

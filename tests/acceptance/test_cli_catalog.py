@@ -105,6 +105,7 @@ def test_inspect_code_shows_the_manifest_with_types() -> None:
         "options",
         "retention",
         "priority",
+        "limits",
         "steps",
     }
     summary = manifest["steps"][2]
@@ -215,3 +216,39 @@ def test_diff_sees_option_changes_made_in_the_database(db_url: str) -> None:
         "- flow option `max_attempts`: 7 (deployed) → 3 (code)",
         "- step `save` option `start_delay`: 5 (deployed) → not set (code)",
     ]
+
+
+LIMITED = """
+import pgflow
+
+flow = pgflow.Flow("limited_calls", concurrency={flow_limit})
+
+
+@flow.step(rate_limit="100/min", concurrency=pgflow.Limit(2, key="tenant"))
+def call(input: dict) -> int:
+    return 1
+"""
+
+
+def test_inspect_and_diff_show_limits_from_code_and_database(db_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "limited.py"
+    path.write_text(LIMITED.format(flow_limit=20), encoding="utf-8")
+    code = CliRunner().invoke(main, ["inspect", str(path)])
+    assert code.exit_code == 0, code.output
+    limits = (
+        "  limits    concurrency limit (flow) 20; concurrency limit call 2 per tenant; "
+        "rate limit call 100 per 60 s"
+    )
+    assert limits in code.stdout.splitlines()
+    assert pgflow(db_url, "deploy", str(path)).exit_code == 0
+    deployed = pgflow(db_url, "inspect", "limited_calls", "--json")
+    (manifest,) = json.loads(deployed.stdout)
+    assert manifest["limits"] == {
+        "concurrency limit (flow)": "20",
+        "concurrency limit call": "2 per tenant",
+        "rate limit call": "100 per 60 s",
+    }
+    path.write_text(LIMITED.format(flow_limit=5), encoding="utf-8")
+    changed = pgflow(db_url, "diff", str(path))
+    assert changed.exit_code == 3, changed.output
+    assert "- `concurrency limit (flow)`: 20 (deployed) → 5 (code)" in changed.stdout.splitlines()
