@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from typing import Any
 
 import psycopg
@@ -202,3 +203,45 @@ def test_set_schedules_refuses_bad_entries_and_changes_nothing(
         rows(db_url, "select pgflow.set_schedules('ticking', %s::jsonb)", entries)
     assert problem in str(refused.value)
     assert len(rows(db_url, "select 1 from pgflow.schedules")) == 1
+
+
+async def test_a_second_start_of_a_tick_waits_for_the_first_and_starts_nothing(
+    deploy: Deploy, db_url: str
+) -> None:
+    """The race, held open: worker A has started tick T (its transaction still open, the
+    schedule row locked); worker B's start of the same tick blocks on that lock, and once A
+    commits it sees the tick taken and starts nothing."""
+    deploy(ticking("all"))
+    set_last_tick(db_url, 1)
+    start = (
+        "select pgflow.start_scheduled('ticking', 'default', date_trunc('minute', now())) as run_id"
+    )
+    result: dict[str, Any] = {}
+    with psycopg.connect(db_url, row_factory=dict_row) as first:
+        [started] = first.execute(start).fetchall()  # A: open transaction, row locked
+        assert started["run_id"] is not None
+
+        def second() -> None:
+            with psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as conn:
+                result["pid"] = conn.info.backend_pid
+                result["row"] = conn.execute(start).fetchone()
+
+        racer = threading.Thread(target=second)
+        racer.start()
+        for _ in range(200):  # until B waits on A's row lock
+            waiting = rows(
+                db_url,
+                "select count(*) as n from pg_stat_activity where pid = %s "
+                "and wait_event_type = 'Lock'",
+                result.get("pid", 0),
+            )
+            if waiting[0]["n"]:
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the second start did not wait for the first")
+        assert "row" not in result  # still blocked while A is open
+        first.commit()
+    racer.join(10)
+    assert result["row"] == {"run_id": None}
+    assert [r["run_id"] for r in runs_of(db_url)] == [started["run_id"]]
