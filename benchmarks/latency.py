@@ -1,7 +1,9 @@
 """Latency on an idle system: one run at a time, one LISTEN-driven worker waiting for it.
 
 - :func:`measure_run_latency`: a client LISTENs on the run's channel
-  (``pgflow_run_<run_id>``, the run id chosen up front), calls ``start_flow`` and stops the
+  (``pgflow_run_<run_id>``, the run id chosen up front) and registers as its listener
+  (``watch_run``: run events are notified only to registered listeners; neither is
+  timed), calls ``start_flow`` and stops the
   clock when ``run:completed`` arrives. The worker is a crew member serving either layer.
   ``start`` is the part until ``start_flow`` returned. With the SQL-core worker the
   latency is also split into stages, from both processes' timestamps on the one
@@ -94,6 +96,8 @@ def _one_run(conn: psycopg.Connection[Any], flow: str) -> tuple[float, float, fl
     run_id = uuid.uuid4()
     channel = sql.Identifier(f"pgflow_run_{run_id}")
     conn.execute(sql.SQL("listen {}").format(channel))
+    listener = uuid.uuid4()
+    conn.execute("select pgflow.watch_run(%s, %s)", [listener, run_id])
     began = time.monotonic()
     conn.execute("select pgflow.start_flow(%s, %s, %s)", [flow, Jsonb({}), run_id])
     started = time.monotonic()
@@ -106,6 +110,7 @@ def _one_run(conn: psycopg.Connection[Any], flow: str) -> tuple[float, float, fl
     else:
         raise TimeoutError(f"latency run {run_id} did not complete within 10 s")
     ended = time.monotonic()
+    conn.execute("select pgflow.unwatch(%s)", [listener])
     conn.execute(sql.SQL("unlisten {}").format(channel))
     return began, started, ended
 

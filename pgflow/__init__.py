@@ -36,6 +36,8 @@ from pgflow.errors import ShapeMismatchError as ShapeMismatchError
 from pgflow.errors import TypeMismatchError as TypeMismatchError
 from pgflow.errors import UnknownFlowError as UnknownFlowError
 from pgflow.errors import UnknownRunError as UnknownRunError
+from pgflow.errors import ValueMissingError as ValueMissingError
+from pgflow.errors import ValueStoreError as ValueStoreError
 from pgflow.models import Run as Run
 from pgflow.models import StepState as StepState
 
@@ -74,6 +76,8 @@ __all__ = [
     "TypeMismatchError",
     "UnknownFlowError",
     "UnknownRunError",
+    "ValueMissingError",
+    "ValueStoreError",
     "Worker",
     "__version__",
 ]

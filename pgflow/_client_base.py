@@ -30,7 +30,9 @@ __all__ = [
     "check_source",
     "check_start",
     "deadline_after",
+    "is_proxy",
     "list_params",
+    "list_query",
     "listen_statements",
     "may_reconnect",
     "poll_delay",
@@ -185,6 +187,20 @@ def _since(since: object) -> tuple[datetime | None, timedelta | None]:
         f"since must be a timezone-aware datetime or a timedelta of at least 0, got {since!r}",
         hint="e.g. since=timedelta(hours=1) or since=datetime(2026, 1, 1, tzinfo=UTC)",
     )
+
+
+def is_proxy(row: Any) -> bool:
+    """Read the ``proxy_detect`` row: whether the database is a pgflow proxy, whose
+    public functions PL/Proxy routes to shards (docs/sharding.md)."""
+    if row is None:
+        return False
+    return bool(row["proxy"] if isinstance(row, Mapping) else row[0])
+
+
+def list_query(proxied: bool) -> str:
+    """The query ``runs()`` reads with: a proxy has no runs table, it merges every shard's
+    newest runs in ``pgflow.list_runs``."""
+    return "client_list_runs_proxied" if proxied else "client_list_runs"
 
 
 def listen_statements(run_id: uuid.UUID) -> tuple[sql.Composed, sql.Composed]:

@@ -38,6 +38,7 @@ __all__ = [
     "Undecodable",
     "decode_for_reading",
     "decode_task_values",
+    "decode_text_for_reading",
 ]
 
 UNDECODABLE: Final = "$undecodable"
@@ -101,6 +102,15 @@ def _reading_reason(problem: str) -> str:
     if problem.startswith("number out of range"):
         return f"a number in it has more than {READ_MAX_DIGITS} digits"
     return f"it cannot be decoded: {problem}"
+
+
+def decode_text_for_reading(text: str) -> Any:
+    """Decode JSON text as readers do (a stored value fetched by a client): beyond the
+    reading limits, the ``$undecodable`` marker."""
+    try:
+        return pydantic_core.from_json(text)
+    except ValueError as exc:
+        return Undecodable(_reading_reason(str(exc)), len(text.encode())).marker()
 
 
 def decode_task_values(cursor: AnyCursor) -> None:

@@ -13,11 +13,20 @@ The twins have the same methods; the async one awaits them::
 A client opens its own small pool from ``database_url`` (resolved like the CLI when None),
 or uses the ``connection`` or ``pool`` you pass: with a connection inside a transaction,
 ``start`` joins your transaction. ``wait`` and ``watch`` LISTEN on the run's channel
-``pgflow_run_<run_id>`` before reading its state, so no change is ever missed and no
-polling happens; they need an autocommit connection. Through a transaction-pooling
+``pgflow_run_<run_id>`` and register as its listener (:mod:`pgflow._client_watch`) before
+reading its state, so no change is ever missed and no polling happens; they need an
+autocommit connection. Through a transaction-pooling
 PgBouncer, where LISTEN cannot work, they LISTEN over ``listen_url`` (a direct URL;
 default ``PGFLOW_LISTEN_URL``) or, without one, re-read the run every 0.25 s.
 ``reader_url`` sends ``get_run`` and ``runs`` to a replica (docs/scaling.md).
+
+Large values (docs/large-values.md): a run input over the owner's inline limit is stored
+by reference when the run starts (in ``blob_store`` when given, else in Postgres), and a
+run read back holds references in place of its large values; ``output(run)`` and
+``input(run)`` fetch what they stand for::
+
+    done = client.wait(run.run_id)
+    report = client.output(done, "render")     # one step's output, fetched if stored
 
 Reading never fails because of a value: each stored input and output is decoded on its
 own, and one Python cannot decode (nested over 200 levels, a number over 4,300 digits)
@@ -27,6 +36,7 @@ reads as ``{"$undecodable": true, "reason": ..., "bytes": N}`` (see :mod:`pgflow
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -40,7 +50,11 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from pgflow import _client_base as base
+from pgflow import _client_values as values
+from pgflow._client_watch import RunWatch, aregistered, arenew, registered, renew
 from pgflow._decode import decode_for_reading
+from pgflow.blobs.stores import BlobStore
+from pgflow.blobs.values import Limits, Stores, alimits, limits
 from pgflow.db.connection import (
     abehind_pooler,
     aconnect,
@@ -97,9 +111,13 @@ class Client:
             through a transaction-pooling PgBouncer (default: ``PGFLOW_LISTEN_URL``).
         reader_url: a replica that ``get_run`` and ``runs`` read from (their results lag
             behind by the replica's replay delay).
+        blob_store: an external store for large run inputs, also read from (e.g.
+            ``pgflow.blobs.FilesystemStore(path)``, the directory the workers use); None
+            keeps them in Postgres (docs/large-values.md).
 
     Raises:
-        ConfigurationError: both ``connection`` and ``pool`` were given.
+        ConfigurationError: both ``connection`` and ``pool`` were given, or the store's
+            name is invalid.
     """
 
     def __init__(
@@ -110,8 +128,11 @@ class Client:
         pool: ConnectionPool | None = None,
         listen_url: str | None = None,
         reader_url: str | None = None,
+        blob_store: BlobStore | None = None,
     ) -> None:
         base.check_source(connection, pool)
+        self._stores = Stores(blob_store)
+        self._limits: Limits | None = None
         self._database_url = database_url
         self._external = connection
         self._pool = pool
@@ -120,6 +141,7 @@ class Client:
         self._reader_url = reader_url
         self._reader_pool: ConnectionPool | None = None
         self._pooled: bool | None = None
+        self._proxied: bool | None = None
 
     def __enter__(self) -> Self:
         return self
@@ -170,6 +192,9 @@ class Client:
             _autocommit(conn)
             if self._pooled is None:
                 self._pooled = behind_pooler(conn)
+            if self._is_proxy(conn):  # a PL/Proxy database relays no notifications: poll
+                yield conn, False
+                return
             if not self._pooled or listen_url is None:
                 yield conn, not self._pooled
                 return
@@ -217,9 +242,41 @@ class Client:
             if not isinstance(flow_or_slug, Flow):
                 stored = self._one(conn, "client_flow_input_schema", **params)["schema"]
                 base.check_start(params, stored)
-            run = Run.from_row(self._one(conn, "client_start_flow", **base.traced(params, scope)))
+            limits_of = functools.partial(self._value_limits, conn)
+            with values.input_stored(conn, self._stores, params, flow_or_slug, limits_of) as p:
+                run = Run.from_row(self._one(conn, "client_start_flow", **base.traced(p, scope)))
             scope.started(run.run_id)
             return run
+
+    def _value_limits(self, conn: psycopg.Connection[Any]) -> Limits:
+        if self._limits is None:
+            self._limits = limits(conn)
+        return self._limits
+
+    def output(self, run: Run | RunId, step_slug: str | None = None) -> Any:
+        """A run's output (``{leaf_step: output}``), or one step's, with every value stored
+        by reference fetched (``get_run`` returns their references).
+
+        Args:
+            run: a run read with its steps (``get_run``, ``wait``), or its id (read here).
+            step_slug: one step's output instead of the run's.
+
+        Raises:
+            InvalidInputError: the run has no such step.
+            ValueStoreError: a store failed, or does not hold a value (ValueMissingError:
+                deleted or damaged outside pgflow).
+        """
+        current = run if isinstance(run, Run) else self.get_run(run)
+        value, places = values.output_value(current, step_slug)
+        with wrap_db_errors(), self._reader() as conn:
+            return values.resolve(conn, self._stores, current.run_id, value, places)
+
+    def input(self, run: Run | RunId) -> Any:
+        """A run's input, fetched if it was stored by reference; see :meth:`output`."""
+        current = run if isinstance(run, Run) else self.get_run(run)
+        value, places = values.input_value(current)
+        with wrap_db_errors(), self._reader() as conn:
+            return values.resolve(conn, self._stores, current.run_id, value, places)
 
     def get_run(self, run_id: RunId) -> Run:
         """Return a run with its steps.
@@ -276,11 +333,15 @@ class Client:
         _autocommit(conn)
         conn.execute(listen)
         try:
-            while not (run := self._fetch(conn, rid)).is_finished:
+            with registered(conn, rid) as watch:  # notified only once registered
+                if watch.polling:
+                    yield from self._polled(conn, rid, deadline, timeout)
+                    return
+                while not (run := self._fetch(conn, rid)).is_finished:
+                    yield run
+                    if not self._next_event(conn, deadline, watch):
+                        raise base.timeout_error(run, timeout or 0.0)
                 yield run
-                if not self._next_event(conn, deadline):
-                    raise base.timeout_error(run, timeout or 0.0)
-            yield run
         finally:
             if not conn.closed:
                 conn.execute(unlisten)
@@ -306,13 +367,19 @@ class Client:
             time.sleep(delay)
 
     @staticmethod
-    def _next_event(conn: psycopg.Connection[Any], deadline: float | None) -> bool:
-        """Wait for the next event of the run; False when the deadline passed first."""
-        got = any(True for _ in conn.notifies(timeout=base.remaining(deadline), stop_after=1))
-        if got:  # coalesce a burst of events into one re-read
-            for _ in conn.notifies(timeout=0):
-                pass
-        return got
+    def _next_event(conn: psycopg.Connection[Any], deadline: float | None, watch: RunWatch) -> bool:
+        """Wait for the next event of the run (renewing its registration meanwhile);
+        False when the deadline passed first."""
+        while True:
+            wait = watch.wait_for(base.remaining(deadline))
+            if any(True for _ in conn.notifies(timeout=wait, stop_after=1)):
+                for _ in conn.notifies(timeout=0):  # coalesce a burst into one re-read
+                    pass
+                return True
+            if base.remaining(deadline) == 0:
+                return False
+            if watch.due() and renew(conn, watch):
+                return True
 
     def wait(self, run_id: RunId, timeout: float | None = None) -> Run:
         """Wait until the run finishes and return it.
@@ -378,8 +445,15 @@ class Client:
         params = base.list_params(flow_slug, status, limit, since)
         with wrap_db_errors(), self._reader() as conn, conn.cursor(row_factory=dict_row) as cur:
             decode_for_reading(cur)
-            rows = cur.execute(query("client_list_runs"), params).fetchall()
+            name = base.list_query(self._is_proxy(conn))
+            rows = cur.execute(query(name), params).fetchall()
         return [Run.from_row(row) for row in rows]
+
+    def _is_proxy(self, conn: psycopg.Connection[Any]) -> bool:
+        """Whether ``conn`` reaches a pgflow proxy (docs/sharding.md); asked once."""
+        if self._proxied is None:
+            self._proxied = base.is_proxy(conn.execute(query("proxy_detect")).fetchone())
+        return self._proxied
 
 
 class AsyncClient:
@@ -391,9 +465,11 @@ class AsyncClient:
         pool: an async pool to use instead (not closed by :meth:`close`).
         listen_url: see :class:`Client`.
         reader_url: see :class:`Client`.
+        blob_store: see :class:`Client`.
 
     Raises:
-        ConfigurationError: both ``connection`` and ``pool`` were given.
+        ConfigurationError: both ``connection`` and ``pool`` were given, or the store's
+            name is invalid.
     """
 
     def __init__(
@@ -404,8 +480,11 @@ class AsyncClient:
         pool: AsyncConnectionPool | None = None,
         listen_url: str | None = None,
         reader_url: str | None = None,
+        blob_store: BlobStore | None = None,
     ) -> None:
         base.check_source(connection, pool)
+        self._stores = Stores(blob_store)
+        self._limits: Limits | None = None
         self._database_url = database_url
         self._external = connection
         self._pool = pool
@@ -414,6 +493,7 @@ class AsyncClient:
         self._reader_url = reader_url
         self._reader_pool: AsyncConnectionPool | None = None
         self._pooled: bool | None = None
+        self._proxied: bool | None = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -466,6 +546,9 @@ class AsyncClient:
             _autocommit(conn)
             if self._pooled is None:
                 self._pooled = await abehind_pooler(conn)
+            if await self._is_proxy(conn):  # a PL/Proxy database relays no notifications
+                yield conn, False
+                return
             if not self._pooled or listen_url is None:
                 yield conn, not self._pooled
                 return
@@ -497,10 +580,33 @@ class AsyncClient:
                 if not isinstance(flow_or_slug, Flow):
                     stored = await self._one(conn, "client_flow_input_schema", **params)
                     base.check_start(params, stored["schema"])
-                row = await self._one(conn, "client_start_flow", **base.traced(params, scope))
+                limits_of = functools.partial(self._value_limits, conn)
+                stores = self._stores
+                async with values.ainput_stored(conn, stores, params, flow_or_slug, limits_of) as p:
+                    row = await self._one(conn, "client_start_flow", **base.traced(p, scope))
                 run = Run.from_row(row)
                 scope.started(run.run_id)
                 return run
+
+    async def _value_limits(self, conn: psycopg.AsyncConnection[Any]) -> Limits:
+        if self._limits is None:
+            self._limits = await alimits(conn)
+        return self._limits
+
+    async def output(self, run: Run | RunId, step_slug: str | None = None) -> Any:
+        """A run's output, or one step's, values stored by reference fetched; see
+        :meth:`Client.output`."""
+        current = run if isinstance(run, Run) else await self.get_run(run)
+        value, places = values.output_value(current, step_slug)
+        async with wrap_db_errors(), self._reader() as conn:
+            return await values.aresolve(conn, self._stores, current.run_id, value, places)
+
+    async def input(self, run: Run | RunId) -> Any:
+        """A run's input, fetched if stored by reference; see :meth:`Client.output`."""
+        current = run if isinstance(run, Run) else await self.get_run(run)
+        value, places = values.input_value(current)
+        async with wrap_db_errors(), self._reader() as conn:
+            return await values.aresolve(conn, self._stores, current.run_id, value, places)
 
     async def get_run(self, run_id: RunId) -> Run:
         """Return a run with its steps; see :meth:`Client.get_run`."""
@@ -545,11 +651,16 @@ class AsyncClient:
         _autocommit(conn)
         await conn.execute(listen)
         try:
-            while not (run := await self._fetch(conn, rid)).is_finished:
+            async with aregistered(conn, rid) as watch:  # notified only once registered
+                if watch.polling:
+                    async for run in self._polled(conn, rid, deadline, timeout):
+                        yield run
+                    return
+                while not (run := await self._fetch(conn, rid)).is_finished:
+                    yield run
+                    if not await self._next_event(conn, deadline, watch):
+                        raise base.timeout_error(run, timeout or 0.0)
                 yield run
-                if not await self._next_event(conn, deadline):
-                    raise base.timeout_error(run, timeout or 0.0)
-            yield run
         finally:
             if not conn.closed:
                 await conn.execute(unlisten)
@@ -575,14 +686,22 @@ class AsyncClient:
             await asyncio.sleep(delay)
 
     @staticmethod
-    async def _next_event(conn: psycopg.AsyncConnection[Any], deadline: float | None) -> bool:
-        got = False
-        async for _ in conn.notifies(timeout=base.remaining(deadline), stop_after=1):
-            got = True
-        if got:
-            async for _ in conn.notifies(timeout=0):
-                pass
-        return got
+    async def _next_event(
+        conn: psycopg.AsyncConnection[Any], deadline: float | None, watch: RunWatch
+    ) -> bool:
+        while True:
+            got = False
+            wait = watch.wait_for(base.remaining(deadline))
+            async for _ in conn.notifies(timeout=wait, stop_after=1):
+                got = True
+            if got:
+                async for _ in conn.notifies(timeout=0):
+                    pass
+                return True
+            if base.remaining(deadline) == 0:
+                return False
+            if watch.due() and await arenew(conn, watch):
+                return True
 
     async def wait(self, run_id: RunId, timeout: float | None = None) -> Run:
         """Wait until the run finishes and return it; see :meth:`Client.wait`."""
@@ -621,5 +740,13 @@ class AsyncClient:
             conn.cursor(row_factory=dict_row) as cur,
         ):
             decode_for_reading(cur)
-            rows = await (await cur.execute(query("client_list_runs"), params)).fetchall()
+            name = base.list_query(await self._is_proxy(conn))
+            rows = await (await cur.execute(query(name), params)).fetchall()
         return [Run.from_row(row) for row in rows]
+
+    async def _is_proxy(self, conn: psycopg.AsyncConnection[Any]) -> bool:
+        """Whether ``conn`` reaches a pgflow proxy; see :meth:`Client._is_proxy`."""
+        if self._proxied is None:
+            row = await (await conn.execute(query("proxy_detect"))).fetchone()
+            self._proxied = base.is_proxy(row)
+        return self._proxied

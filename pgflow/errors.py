@@ -19,6 +19,8 @@ do" line on its own so the CLI can print it separately::
     ├── UnknownRunError           no run with that id
     ├── InvalidInputError         run input / task output is not acceptable
     │   └── InputDecodeError      a claimed task's input is JSON Python cannot decode
+    ├── ValueStoreError           a value stored by reference cannot be stored or read
+    │   └── ValueMissingError     a stored value is gone or damaged (deleted out of band)
     └── RunError                  a waited-for run failed, was cancelled, or timed out
         ├── RunFailedError
         ├── RunCancelledError
@@ -57,6 +59,8 @@ __all__ = [
     "TypeMismatchError",
     "UnknownFlowError",
     "UnknownRunError",
+    "ValueMissingError",
+    "ValueStoreError",
 ]
 
 
@@ -318,6 +322,32 @@ class InputDecodeError(InvalidInputError):
         super().__init__(message, **context)
         self.task_index = task_index
         self.reason = reason
+
+
+class ValueStoreError(PgflowError):
+    """A value stored by reference cannot be stored or read (docs/large-values.md).
+
+    Raised by clients reading runs; a worker stores it as the failure of the task's
+    attempt (``error_type`` ``pgflow.ValueStoreError``, or ``pgflow.ValueMissingError``),
+    retried as usual.
+
+    Attributes:
+        store: the name of the store concerned (``pg`` for Postgres' own), if known.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        store: str | None = None,
+        **context: Unpack[ErrorContext],
+    ) -> None:
+        super().__init__(message, **context)
+        self.store = store
+
+
+class ValueMissingError(ValueStoreError):
+    """A stored value is missing or damaged (deleted or changed outside pgflow)."""
 
 
 class RunError(PgflowError):

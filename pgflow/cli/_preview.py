@@ -3,7 +3,8 @@
 Readers get ``{"$truncated": true, "bytes": N}`` in place of a value over the read size cap
 and ``{"$undecodable": true, "reason": ..., "bytes": N}`` in place of one Python cannot
 decode; a preview shows them as ``<truncated: 16.0 MiB>`` and
-``<undecodable: reason, 9.8 KiB>``.
+``<undecodable: reason, 9.8 KiB>``. A value stored by reference (docs/large-values.md) reads
+as ``<stored: 16.0 MiB>``.
 """
 
 from __future__ import annotations
@@ -28,11 +29,15 @@ def format_size(size: int) -> str:
 
 
 def marker_label(value: Any) -> str | None:
-    """``<truncated: 16.0 MiB>`` or ``<undecodable: reason, 9.8 KiB>`` for a marker, else None.
+    """``<truncated: 16.0 MiB>`` or ``<undecodable: reason, 9.8 KiB>`` for a marker,
+    ``<stored: 16.0 MiB>`` for a reference to a stored value, else None.
 
-    Readers get ``{"$truncated": true, "bytes": N}`` for a value over the read size cap and
-    ``{"$undecodable": true, "reason": ..., "bytes": N}`` for one Python cannot decode.
+    Readers get ``{"$truncated": true, "bytes": N}`` for a value over the read size cap,
+    ``{"$undecodable": true, "reason": ..., "bytes": N}`` for one Python cannot decode and
+    ``{"$pgflow_ref": id, "size": N, ...}`` for one stored by reference.
     """
+    if isinstance(value, dict) and "$pgflow_ref" in value and isinstance(value.get("size"), int):
+        return f"<stored: {format_size(value['size'])}>"
     if not isinstance(value, dict) or not isinstance(value.get("bytes"), int):
         return None
     if value.get("$truncated") is True:

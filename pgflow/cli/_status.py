@@ -22,6 +22,7 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
+from pgflow._client_base import is_proxy
 from pgflow.cli._interrupt import EXIT_INTERRUPTED
 from pgflow.cli._render import echo_json, format_duration, run_summary, steps_table
 from pgflow.cli._traceback import raised_at, trim_traceback
@@ -63,8 +64,10 @@ def read_failures(url: str, run_id: uuid.UUID, limit: int = JSON_FAILURES) -> Fa
     """The first ``limit`` failed tasks of a run (step order, then task index)."""
     params = {"run_id": run_id, "limit": limit}
     with wrap_db_errors(), connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(query("status_failed_tasks"), params).fetchall()
-        total = cur.execute(query("status_failed_task_count"), params).fetchone()
+        # a pgflow proxy has no task tables: it asks the run's shard (docs/sharding.md)
+        proxied = "_proxied" if is_proxy(cur.execute(query("proxy_detect")).fetchone()) else ""
+        rows = cur.execute(query(f"status_failed_tasks{proxied}"), params).fetchall()
+        total = cur.execute(query(f"status_failed_task_count{proxied}"), params).fetchone()
     tasks = tuple(
         FailedTask(
             r["step_slug"],

@@ -156,8 +156,9 @@ def start(
                 f"follow it with `pgflow status {started.run_id}`"
             )
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        output = client.output(finished)  # values stored by reference fetched
     _stderr(f"Run {finished.run_id} completed in {format_duration(finished.duration)}")
-    echo_json(finished.output)
+    echo_json(output)
 
 
 def _start(
@@ -314,8 +315,10 @@ def run(
     configure_logging("INFO" if verbose else "WARNING")
     _stderr(f"Running flow {flow.slug!r}")
     finished = _run_here(flow, value, target.url, flows, timeout, concurrency)
+    with Client(target.url) as client:
+        output = client.output(finished)  # values stored by reference fetched
     _stderr(f"Run {finished.run_id} completed in {format_duration(finished.duration)}")
-    echo_json(finished.output)
+    echo_json(output)
 
 
 def _run_here(

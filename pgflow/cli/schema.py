@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from pgflow.cli._group import database_url_option, main, resolve_target
+from pgflow.cli.shards import shard_option, sharded_install
 from pgflow.db import embedded
 from pgflow.db.project import project_dir
 from pgflow.db.schema import install as install_schema
@@ -15,10 +16,23 @@ __all__ = ["embedded_group", "embedded_stop", "embedded_url", "install"]
 
 
 @main.command()
+@click.option(
+    "--proxy",
+    is_flag=True,
+    help="Install the pgflow proxy (PL/Proxy) at the database URL in front of the --shard "
+    "databases, installing or upgrading each shard too (docs/sharding.md).",
+)
+@shard_option
 @database_url_option
-def install(database_url: str | None) -> None:
-    """Install or upgrade the pgflow schema (idempotent; safe to run concurrently)."""
+def install(proxy: bool, shard_urls: tuple[str, ...], database_url: str | None) -> None:
+    """Install or upgrade the pgflow schema (idempotent; safe to run concurrently).
+
+    With --proxy, or given a pgflow proxy's URL: install or upgrade every shard and the
+    proxy in front of them; with --shard alone: every shard.
+    """
     target = resolve_target(database_url)
+    if sharded_install(proxy, shard_urls, target.url):
+        return
     result = install_schema(target.url)
     for notice in result.notices:
         click.echo(notice)

@@ -8,11 +8,13 @@ from pgflow._version import __version__
 from pgflow._words import counted
 from pgflow.cli._group import database_url_option, main, resolve_target
 from pgflow.cli._render import configure_logging
+from pgflow.cli.shards import resolve_shards, shard_option
 from pgflow.db.connection import connect
 from pgflow.db.errors import describe_conninfo
 from pgflow.db.target import DatabaseTarget
 from pgflow.doctor import deployment_warnings
 from pgflow.dsl.flow import Flow
+from pgflow.errors import PgflowError
 from pgflow.loader import load_flows
 from pgflow.worker import Worker
 from pgflow.worker.settings import DEFAULTS
@@ -75,6 +77,7 @@ LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=
     "[default: every step].",
 )
 @click.option("--log-level", type=LOG_LEVELS, default="info", show_default=True)
+@shard_option
 @database_url_option
 def worker(
     flows_ref: str,
@@ -86,6 +89,7 @@ def worker(
     listen_url: str | None,
     steps: str | None,
     log_level: str,
+    shard_urls: tuple[str, ...],
     database_url: str | None,
 ) -> None:
     """Run the handlers of the flows in FLOWS until stopped.
@@ -93,14 +97,17 @@ def worker(
     FLOWS is a file (flows.py) or a module (app.flows), optionally with :attr; without
     :attr every Flow the module defines is served. SIGINT/SIGTERM stop the worker
     gracefully: running tasks get --shutdown-grace seconds, the rest is released for
-    other workers. A second signal stops at once.
+    other workers. A second signal stops at once. With --shard, or given a pgflow proxy's
+    URL, one claim loop per shard (docs/sharding.md).
     """
     flows = load_flows(flows_ref)
-    target = resolve_target(database_url)
+    shards, resolved = resolve_shards(shard_urls, database_url)
+    target = None if shards is not None else resolved or resolve_target(database_url)
     configure_logging(log_level)
     runner = Worker(
         flows,
-        target.url,
+        None if target is None else target.url,
+        shards=shards,
         concurrency=concurrency,
         batch_size=batch_size,
         poll_interval=poll_interval,
@@ -114,20 +121,26 @@ def worker(
     click.echo("pgflow worker stopped", err=True)
 
 
-def _start_up_lines(target: DatabaseTarget, flows: list[Flow], runner: Worker) -> None:
+def _start_up_lines(target: DatabaseTarget | None, flows: list[Flow], runner: Worker) -> None:
     settings = runner.settings
     described = ", ".join(f"{f.slug} ({counted(len(f.steps), 'step')})" for f in flows)
     click.echo(f"pgflow worker {__version__} ({runner.worker_id})", err=True)
-    click.echo(f"  database     {describe_conninfo(target.url)} (from {target.source})", err=True)
+    if target is not None:
+        click.echo(
+            f"  database     {describe_conninfo(target.url)} (from {target.source})", err=True
+        )
+    for shard in runner.shards or ():
+        click.echo(f"  shard {shard.index:<6} {describe_conninfo(shard.url)}", err=True)
     click.echo(f"  flows        {described}", err=True)
     if runner.steps is not None:
         click.echo(f"  steps        {', '.join(runner.steps)} (a worker pool)", err=True)
     click.echo(
-        f"  concurrency  {settings.concurrency} (batch {settings.batch_size}, fallback poll "
+        f"  concurrency  {settings.concurrency}{' per shard' if runner.shards else ''} "
+        f"(batch {settings.batch_size}, fallback poll "
         f"every {settings.poll_interval:g} s, {settings.shutdown_grace:g} s grace on stop)",
         err=True,
     )
-    warnings = _deployment_warnings(target.url, flows)
+    warnings = _deployment_warnings(target.url, flows) if target else _shard_warnings(runner)
     if warnings is None:
         click.echo(
             "  deployment   not checked: this role may not read pgflow's definitions "
@@ -142,3 +155,18 @@ def _start_up_lines(target: DatabaseTarget, flows: list[Flow], runner: Worker) -
 def _deployment_warnings(url: str, flows: list[Flow]) -> list[str] | None:
     with connect(url) as conn:
         return deployment_warnings(conn, flows)
+
+
+def _shard_warnings(runner: Worker) -> list[str] | None:
+    """Each shard's deployment warnings; a shard that is down is said to be retried."""
+    found: list[str] = []
+    for shard in runner.shards or ():
+        try:
+            warnings = _deployment_warnings(shard.url, list(runner.flows))
+        except PgflowError as exc:
+            found.append(f"shard {shard.index} unreachable now ({exc.message}); retried")
+            continue
+        if warnings is None:
+            return None
+        found += [f"shard {shard.index}: {w}" for w in warnings]
+    return found

@@ -52,6 +52,9 @@ PGFLOW_SQLSTATES: dict[str, type[e.PgflowError]] = {
     "PGF09": e.CompileError,
     "PGF10": e.SchemaError,
     "PGF11": e.ShapeMismatchError,  # retry_run: the flow's shape changed since the run started
+    "PGF15": e.ValueStoreError,  # values by reference: unknown, sealed or mismatched blobs
+    "PGF20": e.DatabaseError,  # a pgflow proxy cannot reach a shard (transient, db/retry.py)
+    "PGF21": e.ConfigurationError,  # a pgflow proxy used where a shard is needed, or misset
 }
 # invalid_schema_name, undefined_table, undefined_function: the schema is missing or old.
 _SCHEMA_MISSING = frozenset({"3F000", "42P01", "42883"})

@@ -27,8 +27,9 @@ logger = logging.getLogger("pgflow.worker")
 T = TypeVar("T")
 
 # 40001 serialization_failure, 40P01 deadlock_detected, 57P01..57P03 admin/crash shutdown
-# and cannot_connect_now (a restarting server), 53300 too_many_connections.
-_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "53300"})
+# and cannot_connect_now (a restarting server), 53300 too_many_connections, PGF20 a pgflow
+# proxy that cannot reach the shard of the call (docs/sharding.md).
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "53300", "PGF20"})
 
 
 def is_transient(exc: BaseException) -> bool:

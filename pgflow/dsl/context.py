@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -101,7 +101,7 @@ def _no_sync_database() -> AbstractContextManager[psycopg.Connection[Any]]:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Context:
     """What a running task knows about itself.
 
@@ -111,7 +111,11 @@ class Context:
         step_slug: the step's slug.
         task_index: 0 for single steps; the element index for map steps.
         attempt: 1 on the first attempt, 2 on the first retry, ...
-        flow_input: the run's input (JSON value as stored in Postgres).
+        flow_input: the run's input (JSON value as stored in Postgres). Map tasks are
+            claimed without it (a map of a million elements would carry it a million
+            times): the first access fetches it, blocking; an async handler awaits
+            :meth:`load_flow_input` instead, or names a parameter ``input``. A run input
+            stored by reference is fetched the same way (docs/large-values.md).
         env: the worker's environment. Secrets belong here, never in run input.
         logger: a logger whose records carry run, flow, step and task.
         shutdown: set when the worker is shutting down or the task's deadline passed;
@@ -125,17 +129,69 @@ class Context:
     run_id: UUID
     flow_slug: str
     step_slug: str
-    task_index: int = 0
-    attempt: int = 1
-    flow_input: Any = None
-    env: Mapping[str, str] = field(default_factory=dict)
-    logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = field(
-        default_factory=lambda: logging.getLogger("pgflow.task")
-    )
-    shutdown: Flag = field(default_factory=Flag)
-    cancelled: Flag = field(default_factory=Flag)
-    _connect: Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]] = _no_database
-    _sync_connect: Callable[[], AbstractContextManager[psycopg.Connection[Any]]] = _no_sync_database
+    task_index: int
+    attempt: int
+    env: Mapping[str, str]
+    logger: logging.Logger | logging.LoggerAdapter[logging.Logger]
+    shutdown: Flag
+    cancelled: Flag
+    _connect: Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]]
+    _sync_connect: Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
+    _flow_input: list[Any]  # [value] once known
+    _load_flow_input: Callable[[], Any] | None
+    _aload_flow_input: Callable[[], Awaitable[Any]] | None
+
+    def __init__(
+        self,
+        run_id: UUID,
+        flow_slug: str,
+        step_slug: str,
+        task_index: int = 0,
+        attempt: int = 1,
+        flow_input: Any = None,
+        env: Mapping[str, str] | None = None,
+        logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+        shutdown: Flag | None = None,
+        cancelled: Flag | None = None,
+        _connect: Callable[
+            [], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]
+        ] = _no_database,
+        _sync_connect: Callable[[], AbstractContextManager[psycopg.Connection[Any]]] = (
+            _no_sync_database
+        ),
+        _load_flow_input: Callable[[], Any] | None = None,
+        _aload_flow_input: Callable[[], Awaitable[Any]] | None = None,
+    ) -> None:
+        # with a loader, the value is fetched on first use; flow_input is then ignored
+        known = [] if _load_flow_input is not None else [flow_input]
+        fields = {
+            "run_id": run_id, "flow_slug": flow_slug, "step_slug": step_slug,
+            "task_index": task_index, "attempt": attempt, "env": {} if env is None else env,
+            "logger": logger or logging.getLogger("pgflow.task"),
+            "shutdown": shutdown or Flag(), "cancelled": cancelled or Flag(),
+            "_connect": _connect, "_sync_connect": _sync_connect, "_flow_input": known,
+            "_load_flow_input": _load_flow_input, "_aload_flow_input": _aload_flow_input,
+        }  # fmt: skip
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def flow_input(self) -> Any:
+        """The run's input (fetched on first access when the claim did not carry it)."""
+        if not self._flow_input:
+            assert self._load_flow_input is not None
+            self._flow_input.append(self._load_flow_input())
+        return self._flow_input[0]
+
+    async def load_flow_input(self) -> Any:
+        """The run's input, fetched without blocking the event loop when not known yet."""
+        if not self._flow_input:
+            if self._aload_flow_input is None:
+                return self.flow_input
+            value = await self._aload_flow_input()
+            if not self._flow_input:
+                self._flow_input.append(value)
+        return self._flow_input[0]
 
     def connection(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
         """Borrow a connection from the worker's pool: ``async with ctx.connection() as conn``."""

@@ -24,6 +24,20 @@ join pg_catalog.pg_roles r on r.oid = a.grantee
 where p.pronamespace = 'pgflow'::regnamespace and a.privilege_type = 'EXECUTE'
   and a.grantee <> p.proowner and r.rolname not in ('pgflow_worker', 'pgflow_reader');
 
+-- Large values by reference (docs/large-values.md): the setting inline_limit_bytes joins
+-- the names pgflow.settings accepts (0030 inserts its default row). The blob tables and
+-- functions are new and come with the schema files.
+alter table pgflow.settings drop constraint if exists settings_name_check;
+-- Keyed limits of runs whose input is stored by reference read the kept fields (0040).
+alter table pgflow.runs add column if not exists limit_keys jsonb;
+alter table pgflow.settings add constraint settings_name_check
+  check (name in ('max_payload_bytes', 'read_budget_bytes', 'inline_limit_bytes'));
+
+-- Notifications only for listeners (0046_table_listeners.sql, 0200_function_events.sql):
+-- the table pgflow.listeners and its functions are new and come with the schema files;
+-- heartbeat and worker_stopped keep their signatures. 0046 also keeps every notification
+-- for an hour when live workers of the earlier version are found (see its comment).
+
 -- ---- pgflow/sql/schema/0010_schema.sql ----
 -- The pgflow schema: every table and function of the engine lives here.
 -- No extension is required (gen_random_uuid and sha256 are built in since PostgreSQL 13/11).
@@ -151,8 +165,11 @@ create index if not exists steps_slug_folded on pgflow.steps (flow_slug, lower(s
 -- * max_payload_bytes: the largest run input or task output accepted (default 16 MiB).
 -- * read_budget_bytes: how many bytes of inputs and outputs get_run_with_states inlines;
 --   values past the budget are returned as {"$truncated": true, "bytes": N} (default 64 MiB).
+-- * inline_limit_bytes: run inputs, task outputs and map elements larger than this are
+--   stored by reference in pgflow.blobs (default 64 KiB; docs/large-values.md).
 create table if not exists pgflow.settings (
-  name text primary key check (name in ('max_payload_bytes', 'read_budget_bytes')),
+  name text primary key
+    check (name in ('max_payload_bytes', 'read_budget_bytes', 'inline_limit_bytes')),
   value bigint not null check (value between 1 and 268435455),
   updated_at timestamptz not null default pgflow._now()
 );
@@ -166,6 +183,8 @@ select 'max_payload_bytes', least(greatest(coalesce(
   268435455)
 union all
 select 'read_budget_bytes', 67108864
+union all
+select 'inline_limit_bytes', 65536
 on conflict (name) do nothing;
 
 -- ---- pgflow/sql/schema/0036_table_schedules.sql ----
@@ -283,7 +302,11 @@ create table if not exists pgflow.runs (
   trace_context jsonb,
   check ((status = 'started') = (finished_at is null)),
   -- higher first: the run's tasks are tagged in its priority's band (see _queue_head)
-  priority int not null default 0 check (priority between -100 and 100)
+  priority int not null default 0 check (priority between -100 and 100),
+  -- when the input is stored by reference (docs/large-values.md): the fields of it that the
+  -- flow's keyed limits read ({key: value}), kept inline so claim_tasks can group the run
+  -- without fetching the value; NULL when the input is inline
+  limit_keys jsonb
 ) with (fillfactor = 80);
 
 create index if not exists runs_by_flow on pgflow.runs (flow_slug, started_at desc);
@@ -427,6 +450,119 @@ begin
   end if;
 end
 $$;
+
+-- ---- pgflow/sql/schema/0042_tables_blobs.sql ----
+-- Values stored by reference (docs/large-values.md): a run input, task output or map
+-- element larger than the inline_limit_bytes setting is stored once, here or in an external
+-- store, and the state rows hold a small reference in its place:
+--   {"$pgflow_ref": "<blob uuid>", "size": <bytes of its JSON text>,
+--    "sha256": "<hex digest of that text>", "store": "pg"}
+-- A blob belongs to one run: its key is (run_id, blob_id), every read names both, and the
+-- SQL accepts a reference only where it names a sealed blob of the same run. Blobs go with
+-- their runs (prune_batch, delete_flow_and_data).
+--
+-- blobs: one row per sealed value, whatever the store ('pg': chunks in blob_chunks; any
+-- other name: an external store the workers and clients reach, e.g. a shared directory).
+create table if not exists pgflow.blobs (
+  run_id uuid not null,
+  blob_id uuid not null,
+  store text not null check (store ~ '^[a-z][a-z0-9_]{0,31}$'),
+  size bigint not null check (size >= 0),
+  sha256 text not null check (sha256 ~ '^[0-9a-f]{64}$'),
+  created_at timestamptz not null default pgflow._now(),
+  primary key (run_id, blob_id)
+);
+
+-- blob_chunks: the bytes of the 'pg' store's values, UTF-8 JSON text cut into chunks of
+-- 1 MiB (seq 0, 1, ...). Written before the blob is sealed, in the writer's transaction.
+-- Stored out of line and uncompressed (STORAGE EXTERNAL): no compression CPU on the write
+-- path, and reading a chunk never decompresses a megabyte.
+create table if not exists pgflow.blob_chunks (
+  run_id uuid not null,
+  blob_id uuid not null,
+  seq int not null check (seq >= 0),
+  data bytea not null,
+  primary key (run_id, blob_id, seq)
+);
+
+alter table pgflow.blob_chunks alter column data set storage external;
+
+-- blob_tombstones: values of external stores whose runs were deleted. The database cannot
+-- delete a file or an object; a worker holding that store deletes them and then the
+-- tombstones (blob_tombstones / forget_blob_tombstones).
+create table if not exists pgflow.blob_tombstones (
+  store text not null,
+  run_id uuid not null,
+  blob_id uuid not null,
+  deleted_at timestamptz not null default pgflow._now(),
+  primary key (store, run_id, blob_id)
+);
+
+-- ---- pgflow/sql/schema/0046_table_listeners.sql ----
+-- listeners: who can be woken by a notification, so that transactions notify only then.
+--
+-- A transaction that calls pg_notify takes a database-wide lock at commit and holds it
+-- through its WAL flush, so notifying commits cannot share a group commit. The engine
+-- therefore notifies only when someone is listening (_emit and _wake_workers,
+-- 0200_function_events.sql, where the lost-wake-up-free protocol is explained):
+-- * a run listener (run_id set) watches the events of one run on `pgflow_run_<run_id>`;
+--   the nil UUID 00000000-0000-0000-0000-000000000000 watches every run;
+-- * a task listener (flow_slug set) waits on `pgflow_tasks` for tasks of one flow ('*':
+--   every flow). A worker that LISTENs registers one row per flow it serves
+--   (listen_tasks); claim_tasks keeps `waiting` current: false while the worker's last
+--   claim was full (it claims again as soon as it has room, so waking it is useless), true
+--   after a short one. Its listener_id is its worker_id.
+-- Exactly one of run_id and flow_slug is set. A row lives until expires_at (the wall clock,
+-- not pgflow._now(): a test clock moved forward must not silence running processes);
+-- registrations are renewed before then (heartbeat, watch_run again) and removed when done
+-- (unwatch, worker_stopped). A row left by a process that died only costs notifications
+-- until it expires, and expired rows are deleted a few at a time (_forget_listeners).
+--
+-- One row per (listener, run) and per (listener, flow), so that every check a notifier
+-- makes is one index probe that starts at the live rows, whatever else the table holds:
+-- rows of other runs or flows, or many rows that expired and are not deleted yet, never
+-- make a notifier slower.
+create table if not exists pgflow.listeners (
+  listener_id uuid not null,
+  run_id uuid,
+  flow_slug text check (flow_slug = '*' or pgflow.is_valid_slug(flow_slug)),
+  waiting boolean not null default true,
+  expires_at timestamptz not null,
+  -- how long each renewal extends the registration (heartbeat renews a worker's rows)
+  ttl interval not null check (ttl between interval '1 second' and interval '1 day'),
+  check (num_nonnulls(run_id, flow_slug) = 1)
+);
+
+-- the registration's key: (listener, run) or (listener, flow); also unwatch and the
+-- `waiting` update of claim_tasks (by listener_id)
+create unique index if not exists listeners_key
+  on pgflow.listeners (listener_id, (coalesce(run_id::text, flow_slug)));
+-- _emit: is a live listener watching this run (or every run)?
+create index if not exists listeners_runs on pgflow.listeners (run_id, expires_at)
+  where run_id is not null;
+-- _wake_workers: is a live task listener of this flow (or every flow) waiting, and is any
+-- registered at all (waiting = any('{t,f}'): two ranges of the same index)?
+create index if not exists listeners_flows on pgflow.listeners (flow_slug, waiting, expires_at)
+  where flow_slug is not null;
+-- _forget_listeners: the rows that expired first
+create index if not exists listeners_expiry on pgflow.listeners (expires_at);
+
+-- An upgrade from a version whose processes LISTEN without registering: while live workers
+-- of the database have no registration (they run the earlier version), keep every
+-- notification for an hour, so that they and the clients of that version keep being woken
+-- during the rollout. The listener 00000000-0000-0000-0000-000000000000 of every flow and
+-- every run stands for them (pgflow.unwatch removes it). Fresh installs have no workers,
+-- and workers of this version register, so later upgrades add nothing.
+insert into pgflow.listeners (listener_id, run_id, flow_slug, expires_at, ttl)
+select '00000000-0000-0000-0000-000000000000'::uuid, k.run_id, k.flow_slug,
+  pg_catalog.now() + interval '1 hour', interval '1 hour'
+from (values ('00000000-0000-0000-0000-000000000000'::uuid, null::text), (null, '*'))
+  as k (run_id, flow_slug)
+where exists (
+  select 1 from pgflow.workers w
+  where w.stopped_at is null and w.last_heartbeat_at > pgflow._now() - interval '5 minutes'
+    and not exists (select 1 from pgflow.listeners l where l.listener_id = w.worker_id))
+on conflict do nothing;
 
 -- ---- pgflow/sql/schema/0100_functions_shape.sql ----
 -- Shapes and checksums.
@@ -670,7 +806,8 @@ begin
   return coalesce(
     (select s.value from pgflow.settings s where s.name = _setting.name),
     case _setting.name when 'max_payload_bytes' then 16777216
-                       when 'read_budget_bytes' then 67108864 end);
+                       when 'read_budget_bytes' then 67108864
+                       when 'inline_limit_bytes' then 65536 end);
 end;
 $$;
 
@@ -683,6 +820,19 @@ set search_path = pg_catalog, pg_temp
 as $$
 begin
   return pgflow._setting('max_payload_bytes');
+end;
+$$;
+
+-- _inline_limit_bytes(): run inputs, task outputs and map elements larger than this are
+-- stored by reference (pgflow.blobs), not inline in the state rows.
+create or replace function pgflow._inline_limit_bytes()
+returns bigint
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return pgflow._setting('inline_limit_bytes');
 end;
 $$;
 
@@ -699,6 +849,8 @@ $$;
 
 -- set_setting(name, value): change a limit. Executable by the schema owner only (no grant
 -- to any pgflow role); unknown names and out-of-range values are refused (PGF03).
+-- inline_limit_bytes (values larger than this are stored by reference, docs/large-values.md)
+-- is at least 1024, so a reference is always smaller than the values it stands for.
 create or replace function pgflow.set_setting(name text, value bigint)
 returns pgflow.settings
 language plpgsql
@@ -707,14 +859,17 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   result pgflow.settings;
+  low int := case when name = 'inline_limit_bytes' then 1024 else 1 end;
 begin
-  if name is distinct from 'max_payload_bytes' and name is distinct from 'read_budget_bytes' then
+  if name is null
+     or name not in ('max_payload_bytes', 'read_budget_bytes', 'inline_limit_bytes') then
     perform pgflow._raise('PGF03', format('unknown pgflow setting %L', name),
-      'Settings are max_payload_bytes and read_budget_bytes.');
+      'Settings are max_payload_bytes, read_budget_bytes and inline_limit_bytes.');
   end if;
-  if value is null or value < 1 or value > 268435455 then
+  if value is null or value < low or value > 268435455 then
     perform pgflow._raise('PGF03',
-      format('pgflow setting %s must be between 1 and 268435455 bytes, got %s', name, value),
+      format('pgflow setting %s must be between %s and 268435455 bytes, got %s', name, low,
+        value),
       'Postgres cannot hold a jsonb value over 268435455 bytes.');
   end if;
   insert into pgflow.settings as s (name, value) values (set_setting.name, set_setting.value)
@@ -1146,6 +1301,180 @@ begin
 end;
 $$;
 
+-- ---- pgflow/sql/schema/0186_function_is_ref.sql ----
+-- _is_ref(value): whether a value has the shape of a reference to a stored value: an object
+-- with the reserved key "$pgflow_ref" (see 0042_tables_blobs.sql). It says nothing about
+-- whether the reference is valid: _check_ref does. NULL in, false out.
+create or replace function pgflow._is_ref(value jsonb)
+returns boolean
+language sql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+  select coalesce(jsonb_typeof(value) = 'object' and value ? '$pgflow_ref', false);
+$$;
+
+-- ---- pgflow/sql/schema/0187_function_ref.sql ----
+-- _ref(blob): the reference that stands for a stored value in the state rows:
+-- {"$pgflow_ref": blob_id, "size": bytes of its JSON text, "sha256": hex, "store": name}.
+-- The only way references are made, so a valid one always equals _ref of its blob row.
+create or replace function pgflow._ref(blob pgflow.blobs)
+returns jsonb
+language sql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+  select jsonb_build_object('$pgflow_ref', blob.blob_id, 'size', blob.size,
+    'sha256', blob.sha256, 'store', blob.store);
+$$;
+
+-- ---- pgflow/sql/schema/0188_function_check_ref.sql ----
+-- _check_ref(run_id, value): NULL when `value` is a reference to a sealed stored value of
+-- this run (exactly as _ref made it), else why not. A reference names its blob within its
+-- run only: a value copied from another run, forged, or edited never passes, so no run can
+-- make a worker or reader fetch another run's value. Reads one blobs row (primary key).
+create or replace function pgflow._check_ref(run_id uuid, value jsonb)
+returns text
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  id text := value ->> '$pgflow_ref';
+  blob pgflow.blobs;
+begin
+  if id is null or id !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+    return format('%s is not a reference: "$pgflow_ref" must be the id (a UUID) of a stored '
+      || 'value', left(coalesce(value::text, 'NULL'), 200));
+  end if;
+  select * into blob from pgflow.blobs b
+  where b.run_id = _check_ref.run_id and b.blob_id = id::uuid;
+  if not found then
+    return format('reference %s names no stored value of run %s', id, run_id);
+  end if;
+  if value is distinct from pgflow._ref(blob) then
+    return format('reference %s does not match its stored value (%s)', left(value::text, 300),
+      pgflow._ref(blob));
+  end if;
+  return null;
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0189_function_store_value.sql ----
+-- _store_value(run_id, value): store a JSON value of a run in the 'pg' store (its text in
+-- 1 MiB chunks) and return its reference. Used for values that arrive inline but are larger
+-- than the inline_limit_bytes setting (from SQL callers, or map elements cut out of a larger
+-- array); pgflow's workers and clients store large values themselves, in chunks, without
+-- ever building them as one jsonb parameter. The blob id is random.
+create or replace function pgflow._store_value(run_id uuid, value jsonb)
+returns jsonb
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  raw bytea := convert_to(value::text, 'UTF8');
+  total bigint := octet_length(raw)::bigint;
+  chunk constant int := 1048576;
+  id uuid := gen_random_uuid();
+  blob pgflow.blobs;
+begin
+  insert into pgflow.blob_chunks (run_id, blob_id, seq, data)
+  select _store_value.run_id, id, g.n, substring(raw from g.n * chunk + 1 for chunk)
+  from generate_series(0, ((total - 1) / chunk)::int) as g(n);
+  insert into pgflow.blobs (run_id, blob_id, store, size, sha256)
+  values (_store_value.run_id, id, 'pg', total, encode(sha256(raw), 'hex'))
+  returning * into blob;
+  return pgflow._ref(blob);
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0190_function_unref.sql ----
+-- _unref(run_id, value): the value itself, or, for a reference, the value it stands for,
+-- read from the 'pg' store. NULL when a reference cannot be read here: invalid for this run,
+-- kept in an external store (files or objects Postgres cannot reach), deleted out of band,
+-- damaged, or too large for one jsonb value. Never raises: it runs inside completions,
+-- where an error would refuse the report instead of failing the step that needs the value.
+-- Used where SQL itself needs a value: a map's array, a condition's input.
+create or replace function pgflow._unref(run_id uuid, value jsonb)
+returns jsonb
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  blob pgflow.blobs;
+  raw bytea;
+  total bigint;
+begin
+  if not pgflow._is_ref(value) then
+    return value;
+  end if;
+  if pgflow._check_ref(run_id, value) is not null then
+    return null;
+  end if;
+  select * into blob from pgflow.blobs b
+  where b.run_id = _unref.run_id and b.blob_id = (value ->> '$pgflow_ref')::uuid;
+  if blob.store <> 'pg' or blob.size > pgflow._jsonb_limit_bytes() then
+    return null;
+  end if;
+  select string_agg(c.data, ''::bytea order by c.seq), sum(octet_length(c.data))
+  into raw, total
+  from pgflow.blob_chunks c where c.run_id = blob.run_id and c.blob_id = blob.blob_id;
+  if total is distinct from blob.size then
+    return null;
+  end if;
+  begin
+    return convert_from(raw, 'UTF8')::jsonb;
+  exception when data_exception or program_limit_exceeded then
+    return null;
+  end;
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0191_function_unref_input.sql ----
+-- _unref_input(run_id, input, root): a step's input with the references SQL must see
+-- through replaced by their values, for evaluating a condition: the run input itself for a
+-- root step; otherwise each dependency's output and, for a map dependency's list, each
+-- element. NULL when one of them cannot be read here (see _unref) or they add up to more
+-- than one jsonb value can hold.
+create or replace function pgflow._unref_input(run_id uuid, input jsonb, root boolean)
+returns jsonb
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  dep record;
+  value jsonb;
+  missing boolean;
+  result jsonb := '{}'::jsonb;
+begin
+  if root or jsonb_typeof(input) is distinct from 'object' then
+    return pgflow._unref(run_id, input);
+  end if;
+  for dep in select e.key, e.value from jsonb_each(input) as e loop
+    value := pgflow._unref(run_id, dep.value);
+    if value is null then
+      return null;
+    end if;
+    if jsonb_typeof(value) = 'array'
+       and jsonb_path_exists(value, '$[*] ? (exists (@."$pgflow_ref"))') then
+      select jsonb_agg(u.value order by u.n), bool_or(u.value is null) into value, missing
+      from (select a.n, pgflow._unref(_unref_input.run_id, a.value) as value
+            from jsonb_array_elements(value) with ordinality as a(value, n)) as u;
+      if missing then
+        return null;
+      end if;
+    end if;
+    result := result || jsonb_build_object(dep.key, value);
+  end loop;
+  return result;
+exception when program_limit_exceeded then
+  return null;  -- more than one jsonb value can hold
+end;
+$$;
+
 -- ---- pgflow/sql/schema/0200_function_events.sql ----
 -- Events (LISTEN/NOTIFY).
 --
@@ -1161,6 +1490,39 @@ $$;
 --   one transaction are merged by Postgres.
 -- Both are plpgsql rather than SQL functions: plpgsql caches its plans, and these run on
 -- every state change.
+--
+-- Notify only when it can wake someone. A committing transaction that notified takes one
+-- database-wide lock and holds it through its WAL flush, so notifying commits cannot share
+-- a group commit. _emit notifies only while a live listener watches the run (or every run)
+-- and _wake_workers only while a live task listener of the flow (or of every flow) is
+-- waiting, or while none is registered for it at all (processes that LISTEN without
+-- registering: earlier versions, SQL consumers). See pgflow.listeners (0046).
+--
+-- No lost wake-ups: the barrier. A listener (1) LISTENs, (2) registers and commits (or, a
+-- worker, commits a short claim that sets `waiting`), (3) runs the barrier of its keys
+-- (sync_tasks / sync_run: for each key, the exclusive advisory lock is taken and given
+-- back at once), (4) reads the state again (claims, reads the run) in a later statement.
+-- A notifier skips a notification only on a look it made after taking the shared advisory
+-- lock of its key (a two-int advisory lock: key space 1885824628 for flows, 1885824626 for
+-- runs, then a bucket of 16; pgflow's other advisory locks use the one-bigint form, a
+-- different key space), in a later statement (a fresh READ COMMITTED snapshot). It holds
+-- the lock until it commits. Take a notifier N that makes work W (claimable tasks, a run
+-- event) and does not notify:
+-- * N got its lock before the barrier got it: the exclusive lock waits until N has ended,
+--   so N committed W before (4), and (4) sees W.
+-- * N got its lock after the barrier got it: impossible, since (2) committed before the
+--   barrier, so N's look after its lock saw the registration and N notified (and N
+--   commits after (1), so that notification is delivered).
+-- * N could not get its lock (pg_try_advisory_xact_lock_shared: a barrier holds the key or
+--   waits for it): impossible, N then notifies.
+-- Notifiers never wait on the lock (a try-lock), so they can never queue behind a barrier
+-- or deadlock with one; a barrier waits only for the notifiers of its key in flight, and
+-- holds one key at a time. Notifying is always safe, so a notifier first looks without the
+-- lock and notifies when that look finds a reason to (the common case of an idle worker or
+-- a watched run costs one index probe); only a decision to skip needs the lock and a
+-- second look. Transactions that are not READ COMMITTED (their snapshot may
+-- predate the registration) always notify. Bucketing bounds what one transaction holds: at
+-- most 16 + 16 of these locks, however many runs and flows it touches.
 create or replace function pgflow._emit(
   run_id uuid, flow_slug text, event text, status text, step_slug text default null
 )
@@ -1168,8 +1530,25 @@ returns void
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+-- index probes only: a generic plan is right, and re-planning would cost every event
+set plan_cache_mode = force_generic_plan
 as $$
+declare
+  runs uuid[] := array[run_id, '00000000-0000-0000-0000-000000000000'::uuid];
+  locked boolean;
 begin
+  -- notifying is always safe: a first look that finds a listener is enough; one that
+  -- finds none counts only when made again after the shared lock, in a statement of its own
+  if not exists (select 1 from pgflow.listeners l
+                 where l.run_id = any(runs) and l.expires_at > pg_catalog.now()) then
+    locked := pg_try_advisory_xact_lock_shared(1885824626, hashtext(run_id::text) & 15);
+    if locked and current_setting('transaction_isolation') = 'read committed'
+       and not exists (select 1 from pgflow.listeners l
+                       where l.run_id = any(runs) and l.expires_at > pg_catalog.now())
+    then
+      return;
+    end if;
+  end if;
   perform pg_notify('pgflow_run_' || run_id::text, jsonb_build_object(
     'event', event, 'run_id', run_id, 'flow_slug', flow_slug,
     'step_slug', step_slug, 'status', status)::text);
@@ -1181,8 +1560,32 @@ returns void
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+set plan_cache_mode = force_generic_plan
 as $$
+declare
+  flows text[] := array[flow_slug, '*'];
+  locked boolean;
 begin
+  -- as in _emit: skip only on a look made after the shared lock
+  if not exists (select 1 from pgflow.listeners l
+                 where l.flow_slug = any(flows) and l.waiting
+                   and l.expires_at > pg_catalog.now())
+     and exists (select 1 from pgflow.listeners l
+                 where l.flow_slug = any(flows) and l.waiting = any('{t,f}'::boolean[])
+                   and l.expires_at > pg_catalog.now())
+  then
+    locked := pg_try_advisory_xact_lock_shared(1885824628, hashtext(flow_slug) & 15);
+    if locked and current_setting('transaction_isolation') = 'read committed'
+       and not exists (select 1 from pgflow.listeners l
+                       where l.flow_slug = any(flows) and l.waiting
+                         and l.expires_at > pg_catalog.now())
+       and exists (select 1 from pgflow.listeners l
+                   where l.flow_slug = any(flows) and l.waiting = any('{t,f}'::boolean[])
+                     and l.expires_at > pg_catalog.now())
+    then
+      return;
+    end if;
+  end if;
   perform pg_notify('pgflow_tasks', flow_slug);
 end;
 $$;
@@ -1247,6 +1650,75 @@ begin
   if run_id is not null then
     perform pg_notify('pgflow_cancelled', run_id::text);
   end if;
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0208_function_listener_barrier.sql ----
+-- _listener_barrier(key_space, buckets): the barrier of the notification protocol (see
+-- 0200_function_events.sql): for each bucket of the key space, in order, take the
+-- exclusive transaction advisory lock (key_space, bucket) and give it back at once. It
+-- returns once every notifier that held the shared lock of one of these keys when the
+-- barrier reached it has ended, so a read made after it (in a later statement or
+-- transaction) sees their work.
+-- * Each lock is taken in a subtransaction that is then rolled back, which releases it (a
+--   lock taken after a savepoint goes when the savepoint is rolled back): one key is held
+--   at a time and only for an instant, nothing stays held if the statement is cancelled,
+--   and no session state is left, so it works through a transaction-pooling PgBouncer.
+-- * While it waits for a key, notifiers of that key do not wait behind it: their try-lock
+--   fails and they notify without looking.
+-- * Returns true; false when a key stayed held for 2 s (lock_timeout: a transaction that
+--   notifies and stays open that long, or a session holding the advisory lock): the barrier
+--   gives up on the remaining keys, and the caller must not rely on notifications for that
+--   transaction's work (it reads again later: a worker's poll, a client's re-read).
+-- NULL buckets are skipped; NULL or empty buckets: nothing to wait for, true.
+create or replace function pgflow._listener_barrier(key_space int, buckets int[])
+returns boolean
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+set lock_timeout = '2s'
+as $$
+declare
+  bucket int;
+begin
+  for bucket in select distinct b from unnest(buckets) as b where b is not null order by b
+  loop
+    begin
+      perform pg_advisory_xact_lock(key_space, bucket);
+      raise exception using errcode = 'PGF99';  -- roll the subtransaction back
+    exception
+      when sqlstate 'PGF99' then
+        null;
+      when lock_not_available then
+        return false;
+    end;
+  end loop;
+  return true;
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0209_function_forget_listeners.sql ----
+-- _forget_listeners(max_rows): delete up to max_rows listener registrations that expired
+-- (the oldest first), skipping rows another transaction holds. Called by every
+-- registration and by heartbeat, so expired rows never pile up: each registration deletes
+-- more than it adds. Returns how many were deleted.
+create or replace function pgflow._forget_listeners(max_rows int)
+returns int
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  n int;
+begin
+  delete from pgflow.listeners l where l.ctid = any(array(
+    select x.ctid from pgflow.listeners x
+    where x.expires_at <= pg_catalog.now()
+    order by x.expires_at
+    limit greatest(max_rows, 0)
+    for update skip locked));
+  get diagnostics n = row_count;
+  return n;
 end;
 $$;
 
@@ -1458,6 +1930,11 @@ $$;
 -- conditions are evaluated once on its input; a map copies each element of its array into
 -- its own task once (O(N), never per task); an empty map completes at once with [];
 -- a non-array where an array is needed fails the run with TYPE_VIOLATION (keeping the value).
+-- Stored values (docs/large-values.md): a condition is evaluated on the values its input's
+-- references stand for, and a map splits the array a reference stands for; when SQL cannot
+-- read one (an external store, deleted, or too large) the step fails with ValueUnavailable.
+-- A map element larger than inline_limit_bytes is stored by reference; an element shaped
+-- like a reference must be one of this run's (InvalidReference: the key is reserved).
 -- Tasks are tagged for fair claiming (see _queue_head); with a start_delay they wait with
 -- priority_at NULL until claim_tasks tags them when due. A fan-in task records the
 -- size of the input it will be built from, so claim_tasks can fail it instead of building
@@ -1480,6 +1957,9 @@ declare
   available timestamptz;
   tag timestamptz;
   input_size bigint;
+  inline_bytes bigint;
+  bad text;
+  seen_input jsonb;
 begin
   -- an earlier step of the same pass may have skipped this one
   perform 1 from pgflow.step_states ss
@@ -1509,7 +1989,18 @@ begin
      or step.step_type = 'map' then
     step_input := pgflow._step_input(run_id, step.flow_slug, step.step_slug, run_input,
       step.deps_count);
-    unmet := pgflow._unmet_condition(step, step_input);
+  end if;
+  if step.required_input_pattern is not null or step.forbidden_input_pattern is not null then
+    seen_input := pgflow._unref_input(run_id, step_input, step.deps_count = 0);
+    if seen_input is null then
+      perform pgflow._fail_step(run_id, step.step_slug, format('ValueUnavailable: step %L '
+        || 'cannot evaluate its condition: a value of its input is stored by reference where '
+        || 'Postgres cannot read it (an external store, deleted, or over %s bytes); keep '
+        || 'values that conditions read in the ''pg'' store', step.step_slug,
+        pgflow._jsonb_limit_bytes()));
+      return -1;
+    end if;
+    unmet := pgflow._unmet_condition(step, seen_input);
   end if;
   if unmet is not null then
     if step.when_unmet = 'fail' then
@@ -1524,6 +2015,14 @@ begin
     if arr is null and step.deps_count > 0 then
       return pgflow._skip_step(run_id, step.step_slug,
         'the array it maps over comes from a skipped step', false);
+    end if;
+    arr := pgflow._unref(run_id, arr);
+    if arr is null then
+      perform pgflow._fail_step(run_id, step.step_slug, format('ValueUnavailable: map step %L '
+        || 'cannot split its array: it is stored by reference where Postgres cannot read it '
+        || '(an external store, deleted, or over %s bytes); keep arrays that maps split in '
+        || 'the ''pg'' store', step.step_slug, pgflow._jsonb_limit_bytes()));
+      return -1;
     elsif jsonb_typeof(arr) is distinct from 'array' then
       perform pgflow._fail_step(run_id, step.step_slug, format(
         'TYPE_VIOLATION: map step %L expects an array %s but got %s: %s', step.step_slug,
@@ -1531,6 +2030,19 @@ begin
         coalesce(jsonb_typeof(arr), 'null'), left(coalesce(arr::text, 'null'), 10000)));
       return -1;
     end if;
+    if jsonb_path_exists(arr, '$[*] ? (exists (@."$pgflow_ref"))') then
+      select format('element %s: %s', e.n - 1, pgflow._check_ref(run_id, e.value)) into bad
+      from jsonb_array_elements(arr) with ordinality as e(value, n)
+      where pgflow._is_ref(e.value) and pgflow._check_ref(run_id, e.value) is not null
+      order by e.n limit 1;
+      if bad is not null then
+        perform pgflow._fail_step(run_id, step.step_slug, format('InvalidReference: map step %L: '
+          || '%s; the key "$pgflow_ref" is reserved for pgflow''s references (wrap such '
+          || 'elements in another object)', step.step_slug, bad));
+        return -1;
+      end if;
+    end if;
+    inline_bytes := pgflow._inline_limit_bytes();
     n := jsonb_array_length(arr);
     if n = 0 then
       update pgflow.step_states ss set status = 'started', started_at = pgflow._now(),
@@ -1546,8 +2058,10 @@ begin
   end if;
   insert into pgflow.step_tasks (run_id, step_slug, task_index, flow_slug, input,
     available_at, priority_at, input_bytes)
-  select _start_step.run_id, step.step_slug, i, step.flow_slug, e.value, available,
-    tag + make_interval(secs => i / 1000.0), input_size
+  select _start_step.run_id, step.step_slug, i, step.flow_slug,
+    case when pg_column_size(e.value) > inline_bytes
+      then pgflow._store_value(_start_step.run_id, e.value) else e.value end,
+    available, tag + make_interval(secs => i / 1000.0), input_size
   from (
     select v.value, (v.ordinality - 1)::int as i
     from jsonb_array_elements(arr) with ordinality as v
@@ -1680,6 +2194,11 @@ $$;
 --   `deploy --dev` (delete_flow_and_data, exclusive) recreates the flow, so a run belongs
 --   wholly to the shape it started with and is deleted with it.
 -- * Records the flow's checksum and the input's size with the run.
+-- * An input larger than the inline_limit_bytes setting is stored by reference
+--   (_store_value; docs/large-values.md); an input that is a reference ({"$pgflow_ref": ...},
+--   made by seal_blob for this run id before this call, as pgflow's clients do) must name a
+--   stored value of this run (PGF08 otherwise: the key is reserved), whose size counts
+--   against max_payload_bytes.
 -- * trace_context (optional, NULL by default): the W3C trace context of the caller's span,
 --   {"traceparent": ..., "tracestate": ...}, stored with the run so that task spans on any
 --   host continue the caller's trace (docs/telemetry.md). An idempotent start keeps the
@@ -1707,6 +2226,10 @@ declare
   new_id uuid := coalesce(start_flow.run_id, pgflow._uuid7());
   input_size bigint := pg_column_size(start_flow.input)::bigint;
   max_bytes bigint := pgflow._max_payload_bytes();
+  stored_input jsonb := start_flow.input;
+  problem text;
+  whole jsonb;
+  limit_keys jsonb;
 begin
   perform pg_advisory_xact_lock_shared(hashtext('pgflow.flow:' || start_flow.flow_slug));
   select f.status, f.checksum, f.priority into flow_status, flow_checksum, flow_priority
@@ -1734,6 +2257,35 @@ begin
     perform pgflow._raise('PGF08', format('flow %L: run input must not be NULL',
       start_flow.flow_slug), 'Pass a JSON value, e.g. ''{}''::jsonb.');
   end if;
+  if jsonb_typeof(stored_input) = 'object' and stored_input ? '$pgflow_ref' then
+    problem := pgflow._check_ref(new_id, stored_input);
+    if problem is not null then
+      perform pgflow._raise('PGF08', format('flow %L: the run input looks like a reference to a '
+        || 'stored value but is not one: %s', start_flow.flow_slug, problem),
+        'The key "$pgflow_ref" is reserved for pgflow''s references: wrap such a value in '
+        || 'another object, e.g. {"value": ...}.');
+    elsif (stored_input ->> 'size')::bigint > max_bytes then
+      perform pgflow._raise('PGF08', format('flow %L: run input is %s bytes, over the limit of '
+        || '%s bytes', start_flow.flow_slug, stored_input ->> 'size', max_bytes),
+        'Have the database owner raise the limit: '
+        || 'select pgflow.set_setting(''max_payload_bytes'', N).');
+    end if;
+  elsif input_size > 1024 and input_size > pgflow._inline_limit_bytes()
+     and not exists (select 1 from pgflow.runs r where r.run_id = new_id) then
+    stored_input := pgflow._store_value(new_id, stored_input);
+    input_size := pg_column_size(stored_input)::bigint;
+  end if;
+  -- An input stored by reference: the fields the flow's keyed limits group runs by are kept
+  -- inline (runs.limit_keys), so claims need not fetch the value. A value in an external
+  -- store cannot be read here: its run is in the group of null.
+  if pgflow._is_ref(stored_input) and exists (select 1 from pgflow.limits l
+      where l.flow_slug = start_flow.flow_slug and l.key is not null) then
+    whole := pgflow._unref(new_id, start_flow.input);
+    select coalesce(jsonb_object_agg(l.key, whole -> l.key), '{}'::jsonb) into limit_keys
+    from pgflow.limits l
+    where l.flow_slug = start_flow.flow_slug and l.key is not null
+      and jsonb_typeof(whole) = 'object';
+  end if;
   if start_flow.priority not between -100 and 100 then
     perform pgflow._raise('PGF08', format('flow %L: priority %s is out of range',
       start_flow.flow_slug, start_flow.priority),
@@ -1741,11 +2293,11 @@ begin
   end if;
 
   insert into pgflow.runs as r (run_id, flow_slug, input, remaining_steps, flow_checksum,
-    input_bytes, trace_context, priority)
-  values (new_id, start_flow.flow_slug, start_flow.input,
+    input_bytes, trace_context, priority, limit_keys)
+  values (new_id, start_flow.flow_slug, stored_input,
     (select count(*) from pgflow.steps s where s.flow_slug = start_flow.flow_slug),
     flow_checksum, input_size, start_flow.trace_context,
-    coalesce(start_flow.priority, flow_priority, 0))
+    coalesce(start_flow.priority, flow_priority, 0), limit_keys)
   on conflict do nothing
   returning * into result;
   if not found then
@@ -1809,13 +2361,19 @@ $$;
 -- * Expired leases of these flows are handled first (re-queued, or failed when exhausted),
 --   so correctness never depends on a cron job.
 -- * input: the run input for a root step, {dep_slug: output} of completed dependencies for
---   a dependent step (skipped ones absent), the element for a map task.
+--   a dependent step (skipped ones absent), the element for a map task. Values stored by
+--   reference arrive as their references (docs/large-values.md). flow_input: the run input,
+--   NULL for map tasks (task_flow_input serves it to the attempt that asks).
 -- * trace_context: the run's (see start_flow); claim_lag: seconds from the task becoming
 --   claimable (available_at) to this claim, for the worker's telemetry.
 -- * A task that must not run is never handed out: one whose run is finished or gone (left
 --   by an older version) is cancelled; one whose input is too big to build (a fan-in over
 --   the jsonb limit) has its attempt failed with error_type InputTooLarge. Other tasks of
 --   the same claim are unaffected.
+-- * A task listener registered under this worker_id (listen_tasks) is marked waiting when
+--   fewer than max_tasks tasks are returned, not waiting when max_tasks are (the worker
+--   claims again as soon as it has room, so notifying it is useless: 0200); written only
+--   when it changes.
 -- Hot path: the partial index step_tasks_ready; cost independent of finished history.
 create or replace function pgflow.claim_tasks(
   flow_slugs text[], worker_id uuid, max_tasks int default 10, step_slugs text[] default null
@@ -1833,6 +2391,7 @@ declare
   result pgflow.claimed_task;
   limit_bytes bigint := pgflow._jsonb_limit_bytes();
   picked tid[];
+  returned int := 0;
 begin
   perform pgflow._expire_leases(flow_slugs, 100);
   perform pgflow._tag_due_tasks(flow_slugs, 1000);
@@ -1910,7 +2469,10 @@ begin
         t.input_bytes, t.leased_until, t.priority_at, t.available_at
     )
     select c.run_id, c.flow_slug, c.step_slug, c.task_index, c.attempts_count, c.input_bytes,
-      c.leased_until, r.status as run_status, r.input as flow_input,
+      c.leased_until, r.status as run_status,
+      -- not with map tasks (a million elements would carry it a million times): the worker
+      -- fetches it on demand (task_flow_input)
+      case when c.input is null then r.input end as flow_input,
       r.trace_context, extract(epoch from pgflow._now() - c.available_at)::float8 as claim_lag,
       case
         when c.input is not null then c.input  -- a map element
@@ -1946,8 +2508,12 @@ begin
         task.attempts_count, task.input, task.flow_input, task.leased_until,
         task.trace_context, task.claim_lag);
       return next result;
+      returned := returned + 1;
     end if;
   end loop;
+  update pgflow.listeners l set waiting = returned < claim_tasks.max_tasks
+  where l.listener_id = claim_tasks.worker_id and l.flow_slug is not null
+    and l.waiting <> (returned < claim_tasks.max_tasks);
 end;
 $$;
 
@@ -2035,8 +2601,7 @@ begin
         where l.flow_slug = any(_pick_limited.flow_slugs) order by 1) as f;
   select coalesce(jsonb_object_agg(u.scope, u.n), '{}'::jsonb) into used from (
     select l.flow_slug || '|' || l.step_slug || '|'
-        || case when l.key is null then '*' else coalesce((r.input -> l.key)::text, 'null') end
-        as scope, count(*) as n
+        || pgflow._key_value(coalesce(r.limit_keys, r.input), l.key) as scope, count(*) as n
     from pgflow.limits l
     join pgflow.step_tasks t on t.flow_slug = l.flow_slug and t.leased_until is not null
       and (l.step_slug = '' or t.step_slug = l.step_slug)
@@ -2059,12 +2624,13 @@ begin
         select st.flow_slug, st.step_slug, st.fmax, st.smax, st.rmax, st.rper,
           t.ctid, t.priority_at,
           round(date_part('epoch', now_ - t.priority_at) / 315360000.0) as band,
-          st.flow_slug || '||' || pgflow._key_value(r.input, st.fkey) as fscope,
-          st.flow_slug || '|' || st.step_slug || '|' || pgflow._key_value(r.input, st.skey)
-            as sscope,
-          st.flow_slug || '|' || st.step_slug || '|' || pgflow._key_value(r.input, st.rkey)
-            as rscope,
-          pgflow._key_value(r.input, st.rkey) as rkey_value
+          st.flow_slug || '||' || pgflow._key_value(coalesce(r.limit_keys, r.input), st.fkey)
+            as fscope,
+          st.flow_slug || '|' || st.step_slug || '|'
+            || pgflow._key_value(coalesce(r.limit_keys, r.input), st.skey) as sscope,
+          st.flow_slug || '|' || st.step_slug || '|'
+            || pgflow._key_value(coalesce(r.limit_keys, r.input), st.rkey) as rscope,
+          pgflow._key_value(coalesce(r.limit_keys, r.input), st.rkey) as rkey_value
         from (
           select s.flow_slug, s.step_slug, fl.max_count as fmax, fl.key as fkey,
             sl.max_count as smax, sl.key as skey, rl.max_count as rmax, rl.per as rper,
@@ -2173,6 +2739,8 @@ $$;
 
 -- _key_value(input, key): the group a run belongs to under a limit keyed by `key`: the JSON
 -- text of that input field ('null' when absent or not an object); '*' for an unkeyed limit.
+-- Callers pass coalesce(runs.limit_keys, runs.input): for an input stored by reference, the
+-- fields start_flow kept inline.
 create or replace function pgflow._key_value(input jsonb, key text)
 returns text
 language sql
@@ -2238,6 +2806,11 @@ $$;
 -- * Per step, remaining_tasks is decremented once per batch (not once per task); the last
 --   task completes the step: a map's outputs are aggregated once, in task_index order.
 -- * Returns the current row of every reported task.
+-- * Large values (docs/large-values.md): an output that is a reference ({"$pgflow_ref": ...},
+--   from seal_blob) must name a stored value of the task's run, else the attempt fails with
+--   error_type InvalidReference (the key is reserved); its size counts against
+--   max_payload_bytes. An inline output larger than inline_limit_bytes is stored by
+--   reference here (_store_value) once the task is known to be leased to that attempt.
 -- Locks: the reported tasks in primary-key order, then step states, then the run rows.
 create or replace function pgflow.complete_tasks(
   run_ids uuid[], step_slugs text[], task_indexes int[], outputs jsonb[],
@@ -2264,6 +2837,9 @@ declare
   scan boolean := false;
   done int;
   max_bytes bigint := pgflow._max_payload_bytes();
+  inline_bytes bigint;
+  val jsonb;
+  problem text;
 begin
   -- One primary-key update per task (the planner cannot pick a scan of all leased tasks),
   -- in primary-key order, so concurrent batches lock rows in the same order.
@@ -2281,8 +2857,37 @@ begin
           size, max_bytes), 'OutputTooLarge', null);
       continue;
     end if;
+    val := req.output;
+    if jsonb_typeof(val) = 'object' and val ? '$pgflow_ref' then
+      problem := pgflow._check_ref(req.run_id, val);
+      if problem is not null or (val ->> 'size')::bigint > max_bytes then
+        return next pgflow._fail_task(req.run_id, req.step_slug, req.task_index, req.attempt,
+          case when problem is not null then format('step %L: the output looks like a '
+            || 'reference to a stored value but is not one: %s; the key "$pgflow_ref" is '
+            || 'reserved for pgflow''s references (wrap such a value in another object)',
+            req.step_slug, problem)
+          else format('output is %s bytes, over the limit of %s bytes (setting '
+            || 'max_payload_bytes)', val ->> 'size', max_bytes) end,
+          case when problem is null then 'OutputTooLarge' else 'InvalidReference' end, null);
+        continue;
+      end if;
+    elsif size > 1024 then  -- the smallest inline limit: no lookup for small outputs
+      inline_bytes := coalesce(inline_bytes, pgflow._inline_limit_bytes());
+      -- stored once the task is known to be leased to this attempt (not for a stale report)
+      if size > inline_bytes then
+        perform 1 from pgflow.step_tasks x
+        where x.run_id = req.run_id and x.step_slug = req.step_slug
+          and x.task_index = req.task_index and x.status = 'started'
+          and (req.attempt is null or x.attempts_count = req.attempt)
+        for update;
+        if found then
+          val := pgflow._store_value(req.run_id, val);
+          size := pg_column_size(val)::bigint;
+        end if;
+      end if;
+    end if;
     update pgflow.step_tasks x set
-      status = 'completed', output = req.output, completed_at = pgflow._now(), leased_until = null,
+      status = 'completed', output = val, completed_at = pgflow._now(), leased_until = null,
       output_bytes = size
     where x.run_id = req.run_id and x.step_slug = req.step_slug
       and x.task_index = req.task_index and x.status = 'started'
@@ -2312,7 +2917,7 @@ begin
     cur_run := req.run_id;
     cur_step := req.step_slug;
     n := n + 1;
-    last_output := req.output;
+    last_output := val;
     last_bytes := size;
   end loop;
   if n > 0 then
@@ -2667,8 +3272,9 @@ $$;
 -- ---- pgflow/sql/schema/0273_function_prune_batch.sql ----
 -- prune_batch(older_than, flow_slug, statuses, max_runs): delete up to max_runs finished
 -- runs that finished more than `older_than` ago, oldest first, with their step states and
--- tasks; returns one row (flow, status, runs) per flow and status with the number of runs
--- deleted.
+-- tasks and their stored values (pgflow.blobs; those of external stores are tombstoned for
+-- the workers to delete); returns one row (flow, status, runs) per flow and status with the
+-- number of runs deleted.
 -- * Only finished runs: completed, failed and cancelled, or those of them named in
 --   `statuses` (NULL: all three). Live (started) runs are never touched; naming 'started' or
 --   an unknown status raises PGF08. flow_slug NULL means every flow.
@@ -2725,6 +3331,15 @@ begin
     delete from pgflow.step_tasks t using doomed d where t.run_id = d.run_id
   ), states as (
     delete from pgflow.step_states ss using doomed d where ss.run_id = d.run_id
+  ), chunks as (
+    delete from pgflow.blob_chunks c using doomed d where c.run_id = d.run_id
+  ), blobs as (
+    delete from pgflow.blobs b using doomed d where b.run_id = d.run_id
+    returning b.store, b.run_id, b.blob_id
+  ), tombstones as (
+    insert into pgflow.blob_tombstones (store, run_id, blob_id)
+    select x.store, x.run_id, x.blob_id from blobs x where x.store <> 'pg'
+    on conflict do nothing
   ), gone as (
     delete from pgflow.runs r using doomed d where r.run_id = d.run_id
     returning r.flow_slug, r.status
@@ -2801,7 +3416,8 @@ end;
 $$;
 
 -- ---- pgflow/sql/schema/0276_function_delete_flow_and_data.sql ----
--- delete_flow_and_data(flow_slug): remove a flow, its definition and all its runs
+-- delete_flow_and_data(flow_slug): remove a flow, its definition and all its runs, with
+-- their stored values (those of external stores are tombstoned for the workers to delete)
 -- (development and tests). An unknown slug is a no-op.
 -- Takes the flow's lock exclusively, so no run of it starts meanwhile (start_flow holds it
 -- shared) and concurrent deployers serialise. Task and step rows go by flow_slug, so rows
@@ -2818,6 +3434,16 @@ as $$
 begin
   perform pg_advisory_xact_lock(hashtext('pgflow.flow:' || delete_flow_and_data.flow_slug));
   for pass in 1 .. 2 loop
+    delete from pgflow.blob_chunks c using pgflow.runs r
+    where r.flow_slug = delete_flow_and_data.flow_slug and c.run_id = r.run_id;
+    with gone as (
+      delete from pgflow.blobs b using pgflow.runs r
+      where r.flow_slug = delete_flow_and_data.flow_slug and b.run_id = r.run_id
+      returning b.store, b.run_id, b.blob_id
+    )
+    insert into pgflow.blob_tombstones (store, run_id, blob_id)
+    select g.store, g.run_id, g.blob_id from gone g where g.store <> 'pg'
+    on conflict do nothing;
     delete from pgflow.step_tasks t where t.flow_slug = delete_flow_and_data.flow_slug;
     delete from pgflow.step_states ss where ss.flow_slug = delete_flow_and_data.flow_slug;
     delete from pgflow.runs r where r.flow_slug = delete_flow_and_data.flow_slug;
@@ -3060,18 +3686,25 @@ as $$
 $$;
 
 -- heartbeat(worker_id): the worker is alive. Returns false for an unknown worker.
+-- Also renews the worker's task listener registrations that are still live (listen_tasks:
+-- each by its own ttl; one that already expired is left to listen_tasks, which tells the
+-- worker that it lapsed) and deletes a few expired registrations (_forget_listeners).
 create or replace function pgflow.heartbeat(worker_id uuid)
 returns boolean
-language sql
+language plpgsql
 volatile
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  with hb as (
-    update pgflow.workers w set last_heartbeat_at = pgflow._now()
-    where w.worker_id = heartbeat.worker_id returning 1
-  )
-  select exists (select 1 from hb);
+begin
+  update pgflow.listeners l set expires_at = pg_catalog.now() + l.ttl
+  where l.listener_id = heartbeat.worker_id and l.flow_slug is not null
+    and l.expires_at > pg_catalog.now();
+  perform pgflow._forget_listeners(10);
+  update pgflow.workers w set last_heartbeat_at = pgflow._now()
+  where w.worker_id = heartbeat.worker_id;
+  return found;
+end;
 $$;
 
 -- release_tasks(worker_id): a worker shutting down gives back the tasks it still holds.
@@ -3104,7 +3737,8 @@ begin
 end;
 $$;
 
--- worker_stopped(worker_id): mark a worker as stopped.
+-- worker_stopped(worker_id): mark a worker as stopped and remove its listener
+-- registrations (listen_tasks), so nothing notifies for it any more.
 create or replace function pgflow.worker_stopped(worker_id uuid)
 returns void
 language sql
@@ -3112,6 +3746,7 @@ volatile
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+  delete from pgflow.listeners l where l.listener_id = worker_stopped.worker_id;
   update pgflow.workers w set stopped_at = pgflow._now()
   where w.worker_id = worker_stopped.worker_id;
 $$;
@@ -3142,6 +3777,203 @@ as $$
   left join pgflow.step_tasks t
     on t.run_id = k.run_id and t.step_slug = k.step_slug and t.task_index = k.task_index
   where t.run_id is null or t.status <> 'started' or t.attempts_count is distinct from k.attempt;
+$$;
+
+-- ---- pgflow/sql/schema/0283_function_listener_ttl.sql ----
+-- _listener_ttl(listener_id, ttl_seconds): the checked arguments shared by listen_tasks and
+-- watch_run: a non-NULL listener id and a lifetime of 1 to 86400 seconds (PGF08
+-- otherwise), returned as an interval. The bound keeps the rows a caller can keep alive
+-- proportional to how often it registers.
+create or replace function pgflow._listener_ttl(listener_id uuid, ttl_seconds int)
+returns interval
+language plpgsql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if listener_id is null then
+    -- not a constant message: the planner would fold the call and raise at plan time
+    perform pgflow._raise('PGF08', format('a listener needs a listener_id, got %s',
+      coalesce(listener_id::text, 'NULL')),
+      'Pass a UUID that names this listener (a worker passes its worker_id).');
+  end if;
+  if ttl_seconds is null or ttl_seconds not between 1 and 86400 then
+    perform pgflow._raise('PGF08', format('a listener''s ttl_seconds must be 1 to 86400, got %s',
+      coalesce(ttl_seconds::text, 'NULL')), 'Pass e.g. 60, and register again before it ends.');
+  end if;
+  return make_interval(secs => ttl_seconds);
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0284_function_listen_tasks.sql ----
+-- listen_tasks(listener_id, flow_slugs, ttl_seconds): register a task listener, so that
+-- transactions making tasks of these flows claimable notify `pgflow_tasks` (0200). Call it
+-- after `LISTEN pgflow_tasks` and before the barrier (sync_tasks), then claim again.
+-- * listener_id: a worker passes its worker_id, so claim_tasks keeps its rows' `waiting`
+--   current (false while its claims come back full: it claims again when it has room and
+--   needs no notification then). Any other id (a viewer) stays waiting.
+-- * flow_slugs: the flows to hear about; NULL: every flow. The listener's rows for other
+--   flows are removed. At most 1000 slugs; each a valid slug (PGF01).
+-- * ttl_seconds: the registration lives that long (1 to 86400, default 60; PGF08
+--   otherwise) unless renewed: by calling again, or by heartbeat for a worker.
+-- * Returns true when each of these flows was already registered and live (the
+--   registration never lapsed); false when a row was created or revived: notifications may
+--   have been skipped meanwhile, so run the barrier and read again.
+-- Rows already registered keep their `waiting`; new ones start waiting. Also deletes a few
+-- expired registrations (_forget_listeners). Locks: the listener's own rows.
+create or replace function pgflow.listen_tasks(
+  listener_id uuid, flow_slugs text[], ttl_seconds int default 60
+)
+returns boolean
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  wanted text[];
+  ttl_ interval;
+  live int;
+  bad text;
+begin
+  ttl_ := pgflow._listener_ttl(listener_id, ttl_seconds);
+  if flow_slugs is null then
+    wanted := array['*'];
+  elsif cardinality(flow_slugs) not between 1 and 1000 then
+    perform pgflow._raise('PGF08', format('listen_tasks: flow_slugs holds %s slugs',
+      cardinality(flow_slugs)), 'Pass 1 to 1000 flow slugs, or NULL for every flow.');
+  else
+    select s into bad from unnest(flow_slugs) as s where not pgflow.is_valid_slug(s) limit 1;
+    if found then
+      perform pgflow._raise('PGF01', format('listen_tasks: invalid flow slug %L', bad),
+        'Pass the slugs of the flows to hear about, or NULL for every flow.');
+    end if;
+    wanted := array(select distinct s from unnest(flow_slugs) as s);
+  end if;
+  delete from pgflow.listeners l
+  where l.listener_id = listen_tasks.listener_id and l.flow_slug is not null
+    and l.flow_slug <> all(wanted);
+  select count(*)::int into live from pgflow.listeners l
+  where l.listener_id = listen_tasks.listener_id and l.flow_slug = any(wanted)
+    and l.expires_at > pg_catalog.now();
+  insert into pgflow.listeners as l (listener_id, flow_slug, expires_at, ttl)
+  select listen_tasks.listener_id, w, pg_catalog.now() + ttl_, ttl_ from unnest(wanted) as w
+  on conflict (listener_id, (coalesce(run_id::text, flow_slug)))
+  do update set expires_at = excluded.expires_at, ttl = excluded.ttl;
+  perform pgflow._forget_listeners(cardinality(wanted) + 10);
+  return live = cardinality(wanted);
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0285_function_watch_run.sql ----
+-- watch_run(listener_id, run_id, ttl_seconds): register a run listener, so that the run's
+-- status changes are notified on `pgflow_run_<run_id>` (0200). Call it after LISTEN on that
+-- channel and before the barrier (sync_run), then read the run.
+-- * run_id: the run (it need not exist yet: register before start_flow to hear
+--   run:started); NULL: every run.
+-- * ttl_seconds: the registration lives that long (1 to 86400, default 60; PGF08
+--   otherwise) unless renewed by calling again; remove it with unwatch.
+-- * Returns true when it was already registered and live (never lapsed); false when the
+--   row was created or revived: notifications may have been skipped meanwhile, so run the
+--   barrier and read again.
+-- Also deletes a few expired registrations (_forget_listeners). Locks: the listener's row.
+create or replace function pgflow.watch_run(
+  listener_id uuid, run_id uuid, ttl_seconds int default 60
+)
+returns boolean
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  ttl_ interval := pgflow._listener_ttl(listener_id, ttl_seconds);
+  watched uuid := coalesce(run_id, '00000000-0000-0000-0000-000000000000'::uuid);
+  live boolean;
+begin
+  select exists (
+    select 1 from pgflow.listeners l
+    where l.listener_id = watch_run.listener_id and l.run_id = watched
+      and l.expires_at > pg_catalog.now()) into live;
+  insert into pgflow.listeners as l (listener_id, run_id, expires_at, ttl)
+  values (watch_run.listener_id, watched, pg_catalog.now() + ttl_, ttl_)
+  on conflict (listener_id, (coalesce(run_id::text, flow_slug)))
+  do update set expires_at = excluded.expires_at, ttl = excluded.ttl;
+  perform pgflow._forget_listeners(11);
+  return live;
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0286_function_unwatch.sql ----
+-- unwatch(listener_id, run_id): remove registrations of a listener (watch_run,
+-- listen_tasks): with run_id, only its registration for that run; with NULL, all of them.
+-- Returns how many rows were removed (0 for an unknown listener or a NULL listener_id).
+create or replace function pgflow.unwatch(listener_id uuid, run_id uuid default null)
+returns int
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  n int;
+begin
+  delete from pgflow.listeners l
+  where l.listener_id = unwatch.listener_id
+    and (unwatch.run_id is null or l.run_id = unwatch.run_id);
+  get diagnostics n = row_count;
+  return n;
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0287_function_sync_tasks.sql ----
+-- sync_tasks(flow_slugs): the barrier of a task listener (see 0200_function_events.sql):
+-- returns once every transaction that may have made tasks of these flows claimable
+-- without seeing the listener's registration has ended, so a claim_tasks made after it
+-- finds their tasks. Call it after listen_tasks (or after a short claim that set `waiting`
+-- again), then claim once more before waiting for a notification.
+-- * flow_slugs: as given to listen_tasks; NULL: every flow.
+-- * Returns false when a transaction kept a key for 2 s (see _listener_barrier): do not
+--   rely on notifications for its work, claim again later (poll).
+-- Holds no lock when it returns; needs no table access.
+create or replace function pgflow.sync_tasks(flow_slugs text[])
+returns boolean
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return pgflow._listener_barrier(1885824628, case
+    when flow_slugs is null then array(select generate_series(0, 15))
+    else array(select distinct hashtext(s) & 15 from unnest(flow_slugs) as s
+               where s is not null) end);
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0288_function_sync_run.sql ----
+-- sync_run(run_id): the barrier of a run listener (see 0200_function_events.sql): returns
+-- once every transaction that may have changed the run without seeing the listener's
+-- registration has ended, so a read made after it (get_run_with_states) sees their
+-- changes. Call it after watch_run, then read the run.
+-- * run_id: as given to watch_run; NULL: every run.
+-- * Returns false when a transaction kept the key for 2 s (see _listener_barrier): do not
+--   rely on notifications for its changes, read again later.
+-- Holds no lock when it returns; needs no table access.
+create or replace function pgflow.sync_run(run_id uuid)
+returns boolean
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return pgflow._listener_barrier(1885824626, case
+    when run_id is null then array(select generate_series(0, 15))
+    else array[hashtext(run_id::text) & 15] end);
+end;
 $$;
 
 -- ---- pgflow/sql/schema/0290_function_set_schedules.sql ----
@@ -3531,17 +4363,268 @@ as $$
     || case when l.key is not null then format(' per %s', l.key) else '' end
 $$;
 
+-- ---- pgflow/sql/schema/0300_function_value_limits.sql ----
+-- value_limits(): the owner's limits on values, for workers and clients to decide before
+-- writing: inline_limit_bytes (larger run inputs and outputs are stored by reference) and
+-- max_payload_bytes (no run input or task output may be larger, however it is stored).
+-- The database enforces both itself; callers read them only to save work.
+create or replace function pgflow.value_limits()
+returns table (inline_limit_bytes bigint, max_payload_bytes bigint)
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return query select pgflow._inline_limit_bytes(), pgflow._max_payload_bytes();
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0301_function_put_blob_chunk.sql ----
+-- put_blob_chunk(run_id, blob_id, seq, data): write one chunk (seq 0, 1, ...) of a value
+-- being stored in the 'pg' store: its UTF-8 JSON text, cut in chunks of at most 64 MiB
+-- (pgflow writes 1 MiB). Call seal_blob in the same transaction once every chunk is written;
+-- chunks of a value never sealed go with their run. The run need not exist yet (a client
+-- stores a large run input before start_flow, in one transaction).
+-- * A sealed value cannot change, a chunk cannot be written twice (PGF15); NULL arguments
+--   and bad sequence numbers are refused (PGF15).
+-- Locks: inserts one row.
+create or replace function pgflow.put_blob_chunk(run_id uuid, blob_id uuid, seq int, data bytea)
+returns void
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if run_id is null or blob_id is null or seq is null or seq < 0 or data is null
+     or octet_length(data) > 67108864 then
+    perform pgflow._raise('PGF15', format('put_blob_chunk(%s, %s, %s): every argument must be '
+      || 'given, seq must be 0 or more and a chunk at most 64 MiB (got %s bytes)', run_id,
+      blob_id, seq, octet_length(data)), 'Write the value''s JSON text in chunks numbered 0, 1, ...');
+  end if;
+  if exists (select 1 from pgflow.blobs b
+             where b.run_id = put_blob_chunk.run_id and b.blob_id = put_blob_chunk.blob_id) then
+    perform pgflow._raise('PGF15', format('stored value %s of run %s is sealed and cannot '
+      || 'change', blob_id, run_id), 'Store a new value under a new blob id.');
+  end if;
+  insert into pgflow.blob_chunks as c (run_id, blob_id, seq, data)
+  values (put_blob_chunk.run_id, put_blob_chunk.blob_id, put_blob_chunk.seq, put_blob_chunk.data)
+  on conflict do nothing;
+  if not found then
+    perform pgflow._raise('PGF15', format('chunk %s of stored value %s of run %s is already '
+      || 'written', seq, blob_id, run_id), 'Store a new value under a new blob id.');
+  end if;
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0302_function_seal_blob.sql ----
+-- seal_blob(run_id, blob_id, size, digest, store): finish storing a value of a run and
+-- return its reference ({"$pgflow_ref": blob_id, "size", "sha256", "store"}), the only
+-- form in which start_flow and complete_task(s) accept a stored value.
+-- * store 'pg' (the default): its chunks (put_blob_chunk, same transaction) must be numbered
+--   0..n-1 and hold exactly `size` bytes. Any other store name (a letter, then lower-case
+--   letters, digits, _; at most 32): the bytes live outside Postgres, written there by the
+--   caller first; no chunk may exist. The database records the value so that references to
+--   it can be checked and it goes with its run (tombstoned for external stores).
+-- * size over the max_payload_bytes setting: PGF08 (the same limit as inline values).
+-- * digest: the hex SHA-256 of the JSON text (readers of external stores verify it);
+--   checked for form only.
+-- * Sealing the same value again returns the same reference; anything else about a sealed
+--   blob id, or chunks that do not match: PGF15.
+-- Locks: inserts one blobs row.
+create or replace function pgflow.seal_blob(
+  run_id uuid, blob_id uuid, size bigint, digest text, store text default 'pg'
+)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  max_bytes bigint := pgflow._max_payload_bytes();
+  n bigint;
+  total bigint;
+  last_seq int;
+  blob pgflow.blobs;
+begin
+  if run_id is null or blob_id is null or size is null or size < 0
+     or digest is null or digest !~ '^[0-9a-f]{64}$'
+     or store is null or store !~ '^[a-z][a-z0-9_]{0,31}$' then
+    perform pgflow._raise('PGF15', format('seal_blob(%s, %s, %s, %L, %L): every argument must '
+      || 'be given, size 0 or more, digest 64 lower-case hex digits, store a lower-case name',
+      run_id, blob_id, size, left(digest, 80), left(store, 40)),
+      'Pass the value''s size and the hex SHA-256 of its JSON text.');
+  end if;
+  if size > max_bytes then
+    perform pgflow._raise('PGF08', format('run %s: a value of %s bytes is over the limit of %s '
+      || 'bytes (setting max_payload_bytes)', run_id, size, max_bytes),
+      'Store less, or have the database owner raise the limit: '
+      || 'select pgflow.set_setting(''max_payload_bytes'', N).');
+  end if;
+  select count(*), coalesce(sum(octet_length(c.data)), 0), max(c.seq)
+  into n, total, last_seq
+  from pgflow.blob_chunks c
+  where c.run_id = seal_blob.run_id and c.blob_id = seal_blob.blob_id;
+  if store = 'pg' and (total <> size or coalesce(last_seq, -1) + 1 <> n) then
+    perform pgflow._raise('PGF15', format('stored value %s of run %s: its chunks hold %s bytes '
+      || 'in %s chunks numbered up to %s, not %s bytes in chunks 0..n-1', blob_id, run_id,
+      total, n, last_seq, size), 'Write every chunk (put_blob_chunk) in this transaction first.');
+  elsif store <> 'pg' and n > 0 then
+    perform pgflow._raise('PGF15', format('stored value %s of run %s has chunks in Postgres but '
+      || 'is sealed for store %L', blob_id, run_id, store),
+      'Seal it for store ''pg'', or store its bytes in the external store only.');
+  end if;
+  insert into pgflow.blobs as b (run_id, blob_id, store, size, sha256)
+  values (seal_blob.run_id, seal_blob.blob_id, seal_blob.store, seal_blob.size, seal_blob.digest)
+  on conflict do nothing
+  returning * into blob;
+  if not found then
+    select * into blob from pgflow.blobs b
+    where b.run_id = seal_blob.run_id and b.blob_id = seal_blob.blob_id;
+    if (blob.store, blob.size, blob.sha256) is distinct from (store, size, digest) then
+      perform pgflow._raise('PGF15', format('stored value %s of run %s is already sealed as %s',
+        blob_id, run_id, pgflow._ref(blob)), 'Store a new value under a new blob id.');
+    end if;
+  end if;
+  return pgflow._ref(blob);
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0303_function_read_blob.sql ----
+-- read_blob(run_id, blob_id, from_seq, max_chunks): up to max_chunks chunks (seq, data) of a
+-- value of the 'pg' store, from chunk from_seq on, in order. Readers call it again from the
+-- next seq until they hold `size` bytes, so no call returns more than a few MiB.
+-- * The blob must be a sealed value of that run (a reference names both; one copied into
+--   another run finds nothing there). Unknown, or kept in another store: PGF15.
+-- * Chunks deleted out of band come back missing; readers compare sizes and SHA-256.
+create or replace function pgflow.read_blob(
+  run_id uuid, blob_id uuid, from_seq int default 0, max_chunks int default 4
+)
+returns table (seq int, data bytea)
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  blob_store text;
+begin
+  select b.store into blob_store from pgflow.blobs b
+  where b.run_id = read_blob.run_id and b.blob_id = read_blob.blob_id;
+  if blob_store is null then
+    perform pgflow._raise('PGF15', format('run %s has no stored value %s (its run was deleted, '
+      || 'or it was never stored)', run_id, blob_id),
+      'Check the run id; values are deleted with their runs (prune, retention, '
+      || 'delete_flow_and_data).');
+  elsif blob_store <> 'pg' then
+    perform pgflow._raise('PGF15', format('stored value %s of run %s is kept in store %L, not in '
+      || 'Postgres', blob_id, run_id, blob_store),
+      format('Read it from that store (configure a store named %L).', blob_store));
+  end if;
+  return query
+  select c.seq, c.data from pgflow.blob_chunks c
+  where c.run_id = read_blob.run_id and c.blob_id = read_blob.blob_id
+    and c.seq >= coalesce(read_blob.from_seq, 0)
+  order by c.seq
+  limit greatest(coalesce(read_blob.max_chunks, 4), 1);
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0304_function_task_flow_input.sql ----
+-- task_flow_input(run_id, step_slug, task_index, attempt): the run input of a task, for the
+-- worker running it. claim_tasks does not send it with map tasks (a map of a million
+-- elements would carry it a million times); a handler that asks for it gets it from here.
+-- Served only to the attempt that holds the task's lease (status 'started', attempts_count
+-- = attempt); otherwise PGF15, as the task was cancelled, taken over or finished meanwhile.
+create or replace function pgflow.task_flow_input(
+  run_id uuid, step_slug text, task_index int, attempt int
+)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  result jsonb;
+begin
+  select r.input into result
+  from pgflow.step_tasks t
+  join pgflow.runs r on r.run_id = t.run_id
+  where t.run_id = task_flow_input.run_id and t.step_slug = task_flow_input.step_slug
+    and t.task_index = task_flow_input.task_index and t.status = 'started'
+    and t.attempts_count = task_flow_input.attempt;
+  if not found then
+    perform pgflow._raise('PGF15', format('task %s of step %L of run %s is not leased to '
+      || 'attempt %s: its run input is served to the attempt running it only', task_index,
+      step_slug, run_id, attempt),
+      'The task was cancelled, taken over or finished meanwhile; nothing to do.');
+  end if;
+  return result;
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0305_function_blob_tombstones.sql ----
+-- blob_tombstones(store, max_rows): values of an external store whose runs were deleted
+-- (prune, retention, delete_flow_and_data), oldest first, at most max_rows. A worker
+-- holding that store deletes their files or objects, then calls forget_blob_tombstones.
+-- Reads only; two workers may get the same rows (deleting twice is harmless).
+create or replace function pgflow.blob_tombstones(store text, max_rows int default 1000)
+returns table (run_id uuid, blob_id uuid)
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return query
+  select t.run_id, t.blob_id from pgflow.blob_tombstones t
+  where t.store = blob_tombstones.store
+  order by t.deleted_at, t.run_id, t.blob_id
+  limit greatest(coalesce(blob_tombstones.max_rows, 1000), 1);
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0306_function_forget_blob_tombstones.sql ----
+-- forget_blob_tombstones(store, run_ids, blob_ids): the external values (parallel arrays)
+-- whose files or objects the caller deleted; their tombstones go. Returns how many.
+create or replace function pgflow.forget_blob_tombstones(
+  store text, run_ids uuid[], blob_ids uuid[]
+)
+returns int
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  n int;
+begin
+  delete from pgflow.blob_tombstones t
+  using unnest(run_ids, blob_ids) as g(run_id, blob_id)
+  where t.store = forget_blob_tombstones.store and t.run_id = g.run_id
+    and t.blob_id = g.blob_id;
+  get diagnostics n = row_count;
+  return n;
+end;
+$$;
+
 -- ---- pgflow/sql/schema/0900_roles_and_grants.sql ----
 -- Roles and privileges.
 --
 -- Every public function is SECURITY DEFINER with a fixed search_path, so callers need no
 -- table privileges at all. Nothing is executable by PUBLIC.
 -- * pgflow_worker: EXECUTE on the worker functions only (claim, report, release, heartbeat,
---   cancelled_attempts, apply_retention) and on flow_input_schema.
+--   cancelled_attempts, apply_retention, storing and reading values by reference) and on
+--   flow_input_schema.
 --   It cannot read or write the tables directly and cannot start flows unless granted
 --   (GRANT EXECUTE ON FUNCTION pgflow.start_flow(text, jsonb, uuid, jsonb, int)
 --   TO pgflow_worker).
 -- * pgflow_reader: SELECT on the tables and EXECUTE on the inspection functions.
+-- * Both: EXECUTE on the listener functions (listen_tasks, watch_run, unwatch, sync_tasks,
+--   sync_run): whoever LISTENs registers, or is not notified (0200).
 -- Roles are created when the installing role may create roles; otherwise the statements a
 -- DBA must run are raised as NOTICEs (the installer prints them).
 revoke all on all functions in schema pgflow from public;
@@ -3577,14 +4660,25 @@ begin
       || 'pgflow.heartbeat(uuid), pgflow.worker_stopped(uuid), '
       || 'pgflow.cancelled_attempts(uuid[], text[], int[], int[]), '
       || 'pgflow.apply_retention(int), '
-      || 'pgflow.active_schedules(text[]), pgflow.start_scheduled(text, text, timestamptz, boolean) '
+      || 'pgflow.active_schedules(text[]), pgflow.start_scheduled(text, text, timestamptz, boolean), '
+      -- values stored by reference (docs/large-values.md): store, read, delete external ones
+      || 'pgflow.value_limits(), pgflow.put_blob_chunk(uuid, uuid, int, bytea), '
+      || 'pgflow.seal_blob(uuid, uuid, bigint, text, text), pgflow.read_blob(uuid, uuid, int, int), '
+      || 'pgflow.task_flow_input(uuid, text, int, int), pgflow.blob_tombstones(text, int), '
+      || 'pgflow.forget_blob_tombstones(text, uuid[], uuid[]) '
       || 'to pgflow_worker',
     -- what Client.start(slug) validates against, for any role that may start runs
     'grant execute on function pgflow.flow_input_schema(text) to pgflow_worker, pgflow_reader',
+    -- notifications are sent only to registered listeners (0046, 0200): workers and
+    -- readers (clients waiting for runs, the run viewer) register and run the barrier
+    'grant execute on function pgflow.listen_tasks(uuid, text[], int), '
+      || 'pgflow.watch_run(uuid, uuid, int), pgflow.unwatch(uuid, uuid), '
+      || 'pgflow.sync_tasks(text[]), pgflow.sync_run(uuid) to pgflow_worker, pgflow_reader',
     'grant select on all tables in schema pgflow to pgflow_reader',
     'grant execute on function pgflow.get_run_with_states(uuid), '
       || 'pgflow.get_flow_shape(text), pgflow.flow_checksum(text), '
-      || 'pgflow.is_valid_slug(text), pgflow.shape_checksum(jsonb) to pgflow_reader'
+      || 'pgflow.is_valid_slug(text), pgflow.shape_checksum(jsonb), '
+      || 'pgflow.value_limits(), pgflow.read_blob(uuid, uuid, int, int) to pgflow_reader'
   ] loop
     if exists (select 1 from pg_catalog.pg_roles r where r.rolname = 'pgflow_worker')
        and exists (select 1 from pg_catalog.pg_roles r where r.rolname = 'pgflow_reader') then

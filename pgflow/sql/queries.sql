@@ -194,6 +194,27 @@ listen {channel};
 -- Unsubscribe from a channel; {channel} is filled with psycopg.sql.Identifier.
 unlisten {channel};
 
+-- name: listener_watch_run
+-- Register (or renew) a run listener; false when it was not live before (run the barrier).
+select pgflow.watch_run(%(listener_id)s::uuid, %(run_id)s::uuid, %(ttl_seconds)s::int);
+
+-- name: listener_sync_run
+-- The run listener's barrier; false when a transaction kept the run's key for 2 s.
+select pgflow.sync_run(%(run_id)s::uuid);
+
+-- name: listener_listen_tasks
+-- Register (or renew) a task listener; false when it was not live before (run the barrier).
+select pgflow.listen_tasks(%(listener_id)s::uuid, %(flow_slugs)s::text[],
+  %(ttl_seconds)s::int);
+
+-- name: listener_sync_tasks
+-- The task listener's barrier; false when a transaction kept a flow's key for 2 s.
+select pgflow.sync_tasks(%(flow_slugs)s::text[]);
+
+-- name: listener_unwatch
+-- Remove a listener's registrations (all of them, or the one of run_id).
+select pgflow.unwatch(%(listener_id)s::uuid, %(run_id)s::uuid);
+
 -- name: backend_pid
 -- The server process of this session: differs from the handshake's pid behind a pooler.
 select pg_catalog.pg_backend_pid() as pid;
@@ -529,3 +550,97 @@ select f.slug as flow_slug,
 from unnest(%(flow_slugs)s::text[]) as f(slug)
 left join pgflow.workers w on f.slug = any(w.flow_slugs)
 group by f.slug;
+
+-- name: value_limits
+-- The owner's limits on values: larger ones are stored by reference, none may be over max.
+select inline_limit_bytes, max_payload_bytes from pgflow.value_limits();
+
+-- name: blob_put_chunk
+-- Write one chunk of a value being stored in the 'pg' store (bytes sent in binary).
+select pgflow.put_blob_chunk(%(run_id)s::uuid, %(blob_id)s::uuid, %(seq)s::int, %(data)b::bytea);
+
+-- name: blob_seal
+-- Seal a stored value of a run (its chunks written, or its bytes in an external store).
+select pgflow.seal_blob(%(run_id)s::uuid, %(blob_id)s::uuid, %(size)s::bigint,
+  %(sha256)s::text, %(store)s::text)::text as ref;
+
+-- name: blob_read
+-- Up to max_chunks chunks of a stored value of the 'pg' store, from chunk from_seq on.
+select seq, data
+from pgflow.read_blob(%(run_id)s::uuid, %(blob_id)s::uuid, %(from_seq)s::int, %(max_chunks)s::int);
+
+-- name: blob_tombstones
+-- Values of an external store whose runs were deleted: their files go next.
+select run_id, blob_id from pgflow.blob_tombstones(%(store)s::text, %(max_rows)s::int);
+
+-- name: blob_forget_tombstones
+-- The external values whose files were deleted.
+select pgflow.forget_blob_tombstones(%(store)s::text, %(run_ids)s::uuid[], %(blob_ids)s::uuid[]);
+
+-- name: worker_task_flow_input
+-- The run input of a task, for the attempt holding its lease (map tasks are claimed without it).
+select pgflow.task_flow_input(%(run_id)s::uuid, %(step_slug)s::text, %(task_index)s::int,
+  %(attempt)s::int) as input;
+
+-- name: proxy_detect
+-- Whether this database is a pgflow proxy (docs/sharding.md) and whether it has a shard's schema.
+select to_regclass('pgflow_proxy.shards') is not null as proxy,
+  to_regclass('pgflow.schema_migrations') is not null as pgflow;
+
+-- name: proxy_shards
+-- A proxy's shards in routing order, as the proxy's server connects to them (no password).
+select shard, conninfo from pgflow_proxy.shards order by shard;
+
+-- name: proxy_state
+-- A proxy's configuration: shard count, PL/Proxy partitions, shards' schema version, its version.
+select shard_count, partitions, schema_version, proxy_version from pgflow_proxy.state;
+
+-- name: proxy_plproxy_available
+-- Whether the PL/Proxy extension can be created on this server.
+select exists (select 1 from pg_catalog.pg_available_extensions e where e.name = 'plproxy')
+  as available;
+
+-- name: proxy_install_lock
+-- Serialise proxy installers (transaction-scoped).
+select pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgflow.proxy.install'));
+
+-- name: proxy_configure
+-- Point the proxy at its shards; returns the PL/Proxy partition count.
+select pgflow_proxy.configure(%(conninfos)s::text[], %(password)s::text,
+  %(schema_version)s::int, %(proxy_version)s::int) as partitions;
+
+-- name: proxy_broadcast_functions
+-- The pgflow functions the proxy runs on every shard.
+select pgflow_proxy.broadcast_functions() as names;
+
+-- name: shard_function_signatures
+-- A shard's parameter lists of the named pgflow functions, for the proxy's mirrors.
+select p.proname as name, pg_catalog.pg_get_function_arguments(p.oid) as arguments,
+  p.pronargs as arity
+from pg_catalog.pg_proc p
+where p.pronamespace = 'pgflow'::regnamespace and p.proname = any(%(names)s::text[])
+order by p.proname, p.oid;
+
+-- name: proxy_mirror_functions
+-- Define the proxy's RUN ON ALL mirrors of those functions; returns how many.
+select pgflow_proxy.mirror_functions(%(functions)s::jsonb) as mirrored;
+
+-- name: proxy_shard_status
+-- Each shard as the proxy's server sees it: reachable, schema version, error.
+select shard, conninfo, reachable, schema_version, error from pgflow_proxy.shard_status();
+
+-- name: client_list_runs_proxied
+-- Recent runs of every shard through a pgflow proxy, newest first (see client_list_runs).
+select run_id, flow_slug, status, input, output, error_message, started_at, completed_at,
+  failed_at, cancelled_at, finished_at
+from pgflow.list_runs(%(flow_slug)s::text, %(status)s::text, %(limit)s::int,
+  %(since_at)s::timestamptz, %(since_ago)s::interval);
+
+-- name: status_failed_tasks_proxied
+-- The failed tasks of a run through a pgflow proxy (see status_failed_tasks).
+select step_slug, task_index, attempts_count, error_type, error_message, error_traceback
+from pgflow.failed_tasks(%(run_id)s::uuid, %(limit)s::int);
+
+-- name: status_failed_task_count_proxied
+-- How many tasks of a run failed, through a pgflow proxy.
+select pgflow.failed_task_count(%(run_id)s::uuid) as failed;

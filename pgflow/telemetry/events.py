@@ -4,19 +4,22 @@ Events are derived from the timestamps the SQL core already stores (``runs``,
 ``step_states``, ``step_tasks``), by the named query ``telemetry_events``, so a replay needs
 nothing recorded beforehand and costs nothing on the hot path. :func:`recent_events`
 replays a window; :func:`follow_events` then keeps polling, woken by the notifications the
-SQL core sends anyway. Schema version 1 of each line is documented in docs/telemetry.md.
+SQL core sends to registered listeners (it registers as one while it follows). Schema
+version 1 of each line is documented in docs/telemetry.md.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from psycopg import errors, sql
 from psycopg.rows import dict_row
 
 from pgflow.errors import UnknownRunError
@@ -34,6 +37,7 @@ __all__ = [
 
 EVENT_SCHEMA_VERSION = 1
 _ERROR_CHARS = 500
+_LISTEN_TTL = 60  # seconds a listener registration of follow_events lives unless renewed
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,12 +244,36 @@ def follow_events(
         conn.execute(sql.SQL("listen {}").format(sql.Identifier(channel)))
     cursor = _Cursor(since, set())
     size = max(1, limit)
-    while True:
-        yield from _poll(conn, cursor, flow_slug, run_id, overlap, size)
-        size = batch
-        if any(True for _ in conn.notifies(timeout=poll_interval, stop_after=1)):
-            for _ in conn.notifies(timeout=0.1):  # let a burst of notifications settle
-                pass
+    listener, renew_at = uuid.uuid4(), 0.0
+    try:
+        while True:
+            if time.monotonic() >= renew_at:  # notified only while registered
+                renewed = _register(conn, listener, flow_slug, run_id)
+                renew_at = time.monotonic() + (_LISTEN_TTL / 3 if renewed else float("inf"))
+            yield from _poll(conn, cursor, flow_slug, run_id, overlap, size)
+            size = batch
+            if any(True for _ in conn.notifies(timeout=poll_interval, stop_after=1)):
+                for _ in conn.notifies(timeout=0.1):  # let a burst of notifications settle
+                    pass
+    finally:
+        with suppress(psycopg.Error):
+            conn.execute(query("listener_unwatch"), {"listener_id": listener, "run_id": None})
+
+
+def _register(
+    conn: psycopg.Connection[Any], listener: uuid.UUID, flow_slug: str | None, run_id: Any
+) -> bool:
+    """Register (or renew) as a listener of the followed tasks and run; False when this
+    role or schema cannot (the poll alone then finds new events)."""
+    flows = None if flow_slug is None else [flow_slug]
+    params = {"listener_id": listener, "ttl_seconds": _LISTEN_TTL}
+    try:
+        conn.execute(query("listener_listen_tasks"), {**params, "flow_slugs": flows})
+        if run_id is not None:
+            conn.execute(query("listener_watch_run"), {**params, "run_id": run_id})
+    except (errors.InsufficientPrivilege, errors.UndefinedFunction):
+        return False
+    return True
 
 
 def _channels(run_id: uuid.UUID | None) -> list[str]:

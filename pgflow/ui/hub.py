@@ -10,6 +10,10 @@ listens again, and tells its status listeners (the pages show a banner meanwhile
 psycopg's ``notifies()`` holds the connection while it waits, so a change of channels
 stops the waiting reader (no query is in flight then: the connection stays usable), runs
 the ``LISTEN``/``UNLISTEN`` statements and starts reading again.
+
+Transactions notify only registered listeners, so each channel is also registered (and
+its barrier run) before :meth:`Hub.listen` returns, renewed while listened to, and
+removed with it (:mod:`pgflow.ui.registry`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pgflow.db.connection import aconnect
 from pgflow.db.retry import Backoff
 from pgflow.errors import PgflowError
 from pgflow.sql import query
+from pgflow.ui.registry import Registrations
 
 __all__ = ["APPLICATION_NAME", "Hub", "Notice", "StatusListener"]
 
@@ -59,6 +64,7 @@ class Hub:
         self._done = 0
         self._task: asyncio.Task[None] | None = None
         self._tried = asyncio.Event()
+        self._registry = Registrations()
         self.connected = False
 
     async def start(self) -> None:
@@ -166,17 +172,28 @@ class Hub:
 
     async def _sync(self, conn: psycopg.AsyncConnection[Any], listening: set[str]) -> set[str]:
         wanted = set(self._wanted)
-        for channel in sorted(wanted - listening):
+        added = sorted(wanted - listening)
+        for channel in added:
             await conn.execute(_statement("listen_channel", channel))
         for channel in sorted(listening - wanted):
             await conn.execute(_statement("unlisten_channel", channel))
+            await self._registry.forget(conn, channel)
+        renew = self._registry.due()
+        channels = sorted(wanted) if renew else added
+        lapsed = await self._registry.register(conn, channels, renew=renew)
+        for channel in sorted(lapsed - set(added)):  # notifications may have been skipped
+            self._deliver(channel, "")
         return wanted
 
     async def _read_until_woken(self, conn: psycopg.AsyncConnection[Any]) -> None:
         reader = asyncio.create_task(self._read(conn))
         waker = asyncio.create_task(self._wake.wait())
-        try:
-            await asyncio.wait({reader, waker}, return_when=asyncio.FIRST_COMPLETED)
+        try:  # until woken, or until the registrations are due for renewal
+            await asyncio.wait(
+                {reader, waker},
+                timeout=self._registry.wait_for(),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
         finally:
             reader.cancel()
             waker.cancel()
@@ -187,11 +204,14 @@ class Hub:
 
     async def _read(self, conn: psycopg.AsyncConnection[Any]) -> None:
         async for note in conn.notifies():
-            for notice in list(self._wanted.get(note.channel, ())):
-                try:
-                    notice(note.channel, note.payload)
-                except Exception:
-                    logger.exception("a notification handler failed")
+            self._deliver(note.channel, note.payload)
+
+    def _deliver(self, channel: str, payload: str) -> None:
+        for notice in list(self._wanted.get(channel, ())):
+            try:
+                notice(channel, payload)
+            except Exception:
+                logger.exception("a notification handler failed")
 
 
 def _statement(name: str, channel: str) -> sql.Composed:

@@ -2,15 +2,18 @@
 
 Registration is informative (claiming never requires it), so a failed heartbeat is only
 recorded in :class:`~pgflow.db.retry.Health` and tried again at the next beat. A worker
-whose row disappeared (pruned by an operator, say) registers again.
+whose row disappeared (pruned by an operator, say) registers again. The heartbeat also
+renews the worker's task listener registration (:mod:`pgflow.worker.registration`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from pgflow.db.retry import Health, is_transient
+from pgflow.worker.registration import TaskRegistration
 from pgflow.worker.store import WorkerStore
 
 __all__ = ["Heartbeat"]
@@ -27,11 +30,19 @@ class Heartbeat:
         health: where transient failures are recorded.
         hostname: this machine's name, for registration.
         pid: this process's id, for registration.
+        listener: the task listener registration the heartbeat renews, if any.
     """
 
     def __init__(
-        self, store: WorkerStore, interval: float, health: Health, hostname: str, pid: int
+        self,
+        store: WorkerStore,
+        interval: float,
+        health: Health,
+        hostname: str,
+        pid: int,
+        listener: TaskRegistration | None = None,
     ) -> None:
+        self._listener = listener
         self._store = store
         self._interval = interval
         self._health = health
@@ -50,9 +61,12 @@ class Heartbeat:
 
     async def beat(self) -> None:
         """Record one heartbeat, registering again if the worker's row is gone."""
+        started = time.monotonic()
         try:
             if not await self._store.heartbeat():
                 await self.register()
+            if self._listener is not None:
+                await self._listener.renewed(started)
         except Exception as exc:  # noqa: BLE001 - a heartbeat must never stop the worker
             if not is_transient(exc):
                 logger.warning("heartbeat failed: %s", exc, extra={"action": "heartbeat_failed"})

@@ -6,6 +6,10 @@ holds its own connection (outside the pool, so it is never borrowed away), calls
 lost. Each (re)connection also calls ``on_wake``: notifications sent while it was down are
 gone, so the worker claims once to catch up. The claim loop's fallback poll covers the rest.
 
+Each time LISTEN is in place, ``on_listen`` runs before ``on_wake``: the worker registers
+as a task listener there (:mod:`pgflow.worker.registration`), since transactions notify
+only registered listeners. A failure there counts as a lost connection.
+
 ``pgflow_cancelled`` carries the id of a run whose live tasks were just cancelled; the
 listener passes it to ``on_cancelled`` and tells ``on_listening`` whether LISTEN is in
 place, so the cancellation watch (:mod:`pgflow.worker.cancel`) polls only while it is not.
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import psycopg
 
@@ -43,6 +47,7 @@ class TaskListener:
         backoff_base: the first reconnection delay in seconds.
         on_cancelled: called with the run id a ``pgflow_cancelled`` notification carries.
         on_listening: called with True once LISTEN is in place, False when it is lost.
+        on_listen: awaited each time LISTEN is in place, before ``on_wake``.
     """
 
     def __init__(
@@ -55,6 +60,7 @@ class TaskListener:
         backoff_base: float = 0.05,
         on_cancelled: Callable[[str], None] = lambda run_id: None,
         on_listening: Callable[[bool], None] = lambda up: None,
+        on_listen: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._conninfo = conninfo
         self._flow_slugs = frozenset(flow_slugs)
@@ -63,6 +69,7 @@ class TaskListener:
         self._backoff = Backoff(backoff_base)
         self._on_cancelled = on_cancelled
         self._on_listening = on_listening
+        self._on_listen = on_listen
         self.ready = asyncio.Event()
         """Set once the first LISTEN is in place."""
         self._checked = False
@@ -92,6 +99,8 @@ class TaskListener:
             await self._check_direct(conn)
             await conn.execute(query("listen_tasks"))
             await conn.execute(query("listen_cancelled"))
+            if self._on_listen is not None:
+                await self._on_listen()
             self._health.ok("listener")
             self._backoff.reset()
             self.ready.set()

@@ -12,6 +12,11 @@ this worker still holds so another worker takes them at once.
 
 A task cancelled in Postgres while its handler runs (:mod:`pgflow.worker.cancel`) is not
 reported: its result is discarded, with one INFO line saying so.
+
+A registered worker (:mod:`pgflow.worker.registration`) is notified only while its last
+claim was short. When it starts waiting again (its first short claim after registering or
+after a full claim), the loop runs the barrier in the background and claims once more when
+it returns, so a task made claimable meanwhile without a notification is not missed.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pgflow.db.retry import Backoff, Health, retrying
 from pgflow.dsl.context import Context
 from pgflow.telemetry.hooks import NO_TELEMETRY, TaskTelemetry
 from pgflow.worker.cancel import CancelWatch
+from pgflow.worker.registration import TaskRegistration
 from pgflow.worker.reporter import Reporter
 from pgflow.worker.runner import Attempt, TaskRunner
 from pgflow.worker.settings import WorkerSettings
@@ -55,8 +61,12 @@ class Supervisor:
         health: Health,
         cancels: CancelWatch,
         telemetry: TaskTelemetry = NO_TELEMETRY,
+        registration: TaskRegistration | None = None,
     ) -> None:
         self._settings = settings
+        self._registration = registration
+        self._synced = True  # no barrier owed (registering owes one: see resync)
+        self._sync_job: asyncio.Task[None] | None = None
         self._telemetry = telemetry
         self._cancels = cancels
         self._store = store
@@ -81,6 +91,11 @@ class Supervisor:
         self._notified = True
         self._signal.set()
 
+    def resync(self) -> None:
+        """The worker (re)registered as a task listener: a barrier is owed."""
+        self._synced = False
+        self.wake()
+
     def request_stop(self, *, immediate: bool = False) -> None:
         """Stop claiming; with ``immediate``, do not wait for running tasks either."""
         self._stopping = True
@@ -101,6 +116,7 @@ class Supervisor:
                 wanted = min(free, self._settings.batch_size, budget)
                 tasks = await self._claim(wanted)
                 more, idle_checked = len(tasks) == wanted, idle_checked and not tasks
+                self._after_claim(full=more)
                 self._start(tasks)
             elif until_idle and not self._in_flight:
                 if idle_checked:
@@ -130,6 +146,30 @@ class Supervisor:
             )
         except _Stopped:
             return []
+
+    def _after_claim(self, *, full: bool) -> None:
+        """A full claim marked the worker not waiting; the next short one owes a barrier."""
+        registration = self._registration
+        if registration is None or not registration.active or self._stopping:
+            return
+        if full:
+            self._synced = False
+        elif not self._synced and self._sync_job is None:
+            self._synced = True
+            self._sync_job = asyncio.create_task(self._sync(registration), name="pgflow sync")
+
+    async def _sync(self, registration: TaskRegistration) -> None:
+        """The barrier, then one more claim (a failed barrier is owed again)."""
+        try:
+            synced = await registration.sync()
+        except Exception as exc:  # noqa: BLE001 - the next claim meets the same failure
+            logger.debug("the task listener barrier failed: %s", exc)
+            synced = False
+        finally:
+            self._sync_job = None
+        if not synced:
+            self._synced = False
+        self.wake()
 
     async def _after_failure(self) -> None:
         if self._stopping:
@@ -210,6 +250,8 @@ class Supervisor:
     async def shut_down(self) -> None:
         """Finish or cancel running tasks, store all reports, release what is left."""
         self._stopping = True
+        if self._sync_job is not None:
+            self._sync_job.cancel()
         for ctx in self._in_flight.values():
             ctx.shutdown.set()
         await self._wait_in_flight()

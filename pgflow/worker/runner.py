@@ -1,8 +1,11 @@
 """Running one claimed task: its context, its arguments, its handler under a timeout.
 
-The runner never touches the database; it turns a :class:`~pgflow.worker.store.ClaimedTask`
-into a :class:`~pgflow.worker.store.Report` (an output, or an error with the exception's
-qualified type, message and formatted traceback). Async handlers run on the event loop,
+The runner turns a :class:`~pgflow.worker.store.ClaimedTask` into a
+:class:`~pgflow.worker.store.Report` (an output, or an error with the exception's qualified
+type, message and formatted traceback). It touches the database only through
+:class:`~pgflow.worker.values.TaskValues`: values stored by reference are fetched before the
+handler runs (the run input only when the handler asks for it), and a large output is
+stored before it is reported. Async handlers run on the event loop,
 sync handlers in the worker's thread pool. A handler raising ``SystemExit`` (or, from a
 sync handler, ``KeyboardInterrupt``; from an async one, a ``CancelledError`` the worker did
 not cause) fails its attempt instead of stopping the worker. A sync handler cannot be
@@ -33,6 +36,7 @@ from pgflow.dsl.context import Context, Flag
 from pgflow.dsl.step import StepDefinition
 from pgflow.errors import DefinitionError, InputDecodeError
 from pgflow.worker.store import ClaimedTask, Report, TaskError
+from pgflow.worker.values import OutputTooLarge, TaskValues
 
 __all__ = ["Attempt", "TaskRunner", "task_error"]
 
@@ -94,6 +98,8 @@ class TaskRunner:
         env: the environment handlers see as ``ctx.env``.
         connect: what ``ctx.connection()`` calls (borrows from the worker's pool).
         sync_connect: what ``ctx.sync_connection()`` calls (for sync handlers).
+        values: fetches stored values and stores large outputs (None: every value is
+            taken as it was claimed, as in unit tests without a database).
     """
 
     def __init__(
@@ -103,12 +109,14 @@ class TaskRunner:
         env: Mapping[str, str],
         connect: Connect,
         sync_connect: SyncConnect | None = None,
+        values: TaskValues | None = None,
     ) -> None:
         self._steps = steps
         self._executor = executor
         self._env = env
         self._connect = connect
         self._sync_connect = sync_connect
+        self._values = values
 
     def context(self, task: ClaimedTask) -> Context:
         """Build the :class:`Context` a task's handler receives."""
@@ -119,18 +127,22 @@ class TaskRunner:
             "task_index": task.task_index,
             "attempt": task.attempt,
         }
+        values = self._values
+        lazy = values is not None and not values.flow_input_known(task)
         return Context(
             run_id=task.run_id,
             flow_slug=task.flow_slug,
             step_slug=task.step_slug,
             task_index=task.task_index,
             attempt=task.attempt,
-            flow_input=task.flow_input,
+            flow_input=None if lazy else task.flow_input,
             env=self._env,
             logger=logging.LoggerAdapter(task_logger, fields),
             shutdown=Flag(),
             cancelled=Flag(),
             _connect=self._connect,
+            _load_flow_input=(lambda: values.flow_input_sync(task)) if lazy and values else None,
+            _aload_flow_input=(lambda: values.flow_input(task)) if lazy and values else None,
             **({"_sync_connect": self._sync_connect} if self._sync_connect else {}),
         )
 
@@ -140,9 +152,11 @@ class TaskRunner:
         try:
             step = self._step(task)
             _check_decoded(task)
-            arguments = step.build_arguments(task.input, task.flow_input, ctx)
+            arguments = await self._arguments(step, task, ctx)
             value = await self._call(step, arguments, ctx)
-            report = Report(task, output=step.dump_output(value))
+            report = await self._report(task, step.dump_output(value))
+        except OutputTooLarge as exc:  # no traceback: the value, not the code, is wrong
+            report = Report(task, error=TaskError("OutputTooLarge", _clean(str(exc), _MAX_MESSAGE)))
         except _HandlerTimeout as exc:
             error = TaskError("TimeoutError", str(exc))
             return Attempt(Report(task, error=error), time.perf_counter() - started, exc.lingering)
@@ -153,6 +167,26 @@ class TaskRunner:
         except Exception as exc:  # noqa: BLE001 - any handler error fails the attempt
             report = Report(task, error=task_error(exc))
         return Attempt(report, time.perf_counter() - started)
+
+    async def _arguments(
+        self, step: StepDefinition, task: ClaimedTask, ctx: Context
+    ) -> dict[str, Any]:
+        if self._values is None:
+            return step.build_arguments(task.input, task.flow_input, ctx)
+        sources = {b.source for b in step.parameters}
+        uses_input = bool(sources & {"element", "dependency", "extra"})
+        task_input = await self._values.task_input(task) if uses_input else task.input
+        flow_input = None
+        if "input" in sources:  # a root single step's input is the run input: fetched once
+            is_run_input = uses_input and not step.deps and step.step_type == "single"
+            flow_input = task_input if is_run_input else await ctx.load_flow_input()
+        return step.build_arguments(task_input, flow_input, ctx)
+
+    async def _report(self, task: ClaimedTask, output: Any) -> Report:
+        if self._values is None:
+            return Report(task, output=output)
+        stored, encoded = await self._values.output(task, output)
+        return Report(task, output=stored, encoded=encoded)
 
     def is_async(self, task: ClaimedTask) -> bool:
         """Whether the task's handler is async (False for a step this worker lacks)."""

@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from psycopg.rows import class_row, dict_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from pgflow._decode import decode_task_values
@@ -101,15 +102,17 @@ class Report:
 
     Attributes:
         task: the attempt.
-        output: the handler's output (completions).
+        output: the handler's output (completions), or its reference when stored.
         error: why the attempt failed (failures).
         elapsed: seconds the handler ran, for the log line written once the report is stored.
+        encoded: ``output`` as JSON, when already encoded (it is sent as is).
     """
 
     task: ClaimedTask
     output: Any = None
     error: TaskError | None = None
     elapsed: float = 0.0
+    encoded: bytes | None = None
 
 
 class WorkerStore:
@@ -205,6 +208,21 @@ class WorkerStore:
         """Record a heartbeat; False when the worker's row no longer exists."""
         return bool(await self._scalar("worker_heartbeat", worker_id=self.worker_id))
 
+    async def listen_tasks(self, ttl_seconds: int) -> bool:
+        """Register this worker as a task listener of its flows; False when the
+        registration was not live before (see ``pgflow.listen_tasks``)."""
+        live = await self._scalar(
+            "listener_listen_tasks",
+            listener_id=self.worker_id,
+            flow_slugs=self.flow_slugs,
+            ttl_seconds=ttl_seconds,
+        )
+        return bool(live)
+
+    async def sync_tasks(self) -> bool:
+        """The barrier of this worker's flows (``pgflow.sync_tasks``); False when it gave up."""
+        return bool(await self._scalar("listener_sync_tasks", flow_slugs=self.flow_slugs))
+
     async def apply_retention(self, max_runs: int) -> int | None:
         """Prune up to ``max_runs`` runs past their flow's retention; None when another
         worker holds the retention lock (see ``pgflow.apply_retention``)."""
@@ -247,8 +265,13 @@ def _key_arrays(tasks: Sequence[ClaimedTask]) -> dict[str, list[Any]]:
 
 
 def _completions(reports: Sequence[Report]) -> dict[str, list[Any]]:
-    outputs = [jsonb(r.output) for r in reports]
+    outputs = [jsonb(r.output) if r.encoded is None else _encoded(r.output, r.encoded)
+               for r in reports]  # fmt: skip
     return {**_key_arrays([r.task for r in reports]), "outputs": outputs}
+
+
+def _encoded(output: Any, encoded: bytes) -> Jsonb:
+    return Jsonb(output, dumps=lambda _: encoded)
 
 
 def _failures(reports: Sequence[Report]) -> dict[str, list[Any]]:

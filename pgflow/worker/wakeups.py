@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from psycopg_pool import AsyncConnectionPool
@@ -71,6 +71,7 @@ class Wakeups:
         settings: WorkerSettings,
         on_cancelled: Callable[[str], None],
         on_listening: Callable[[bool], None],
+        on_listen: Callable[[], Awaitable[None]] | None = None,
     ) -> TaskListener | None:
         """The LISTEN connection's task, or None when the worker polls."""
         if self.listen_url is None:
@@ -78,7 +79,7 @@ class Wakeups:
         return TaskListener(
             self.listen_url, flow_slugs, on_wake, health,
             backoff_base=settings.retry_base_delay,
-            on_cancelled=on_cancelled, on_listening=on_listening,
+            on_cancelled=on_cancelled, on_listening=on_listening, on_listen=on_listen,
         )  # fmt: skip
 
     def describe(self) -> str:

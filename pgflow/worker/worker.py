@@ -17,35 +17,44 @@ gracefully::
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from pgflow.blobs.stores import BlobStore
+from pgflow.blobs.values import Stores, alimits
 from pgflow.db.connection import aconnect, open_async_pool
 from pgflow.db.errors import describe_conninfo, wrap_db_errors
 from pgflow.db.retry import Health
 from pgflow.db.target import resolve_database
 from pgflow.dsl.flow import Flow
 from pgflow.errors import ConfigurationError
+from pgflow.sharding.shards import Shard
 from pgflow.telemetry.hooks import TaskTelemetry, task_telemetry
 from pgflow.worker.cancel import CancelWatch
 from pgflow.worker.heartbeat import Heartbeat
 from pgflow.worker.listener import WORKER_APPLICATION_NAME, TaskListener
 from pgflow.worker.loop import Supervisor
+from pgflow.worker.registration import TaskRegistration, registration_ttl
 from pgflow.worker.reporter import Reporter
 from pgflow.worker.retention import Retention
 from pgflow.worker.runner import TaskRunner
 from pgflow.worker.scheduler import Scheduler
 from pgflow.worker.settings import DEFAULTS, WorkerSettings, served_steps
+from pgflow.worker.shards import ShardLanes, worker_shards
 from pgflow.worker.signals import StopSignals
 from pgflow.worker.store import WorkerStore
 from pgflow.worker.syncpool import LazySyncPool
 from pgflow.worker.threads import DaemonThreadPool
+from pgflow.worker.tombstones import TombstoneSweeper
+from pgflow.worker.values import TaskValues
 from pgflow.worker.wakeups import Wakeups, plan_wakeups
 
 __all__ = ["Worker"]
@@ -85,6 +94,13 @@ class Worker:
             docs/telemetry.md).
         steps: a worker pool: serve only the tasks of steps with these slugs (in any of
             the flows); None serves every step (docs/workers.md, "Worker pools").
+        blob_store: an external store for large outputs (e.g.
+            ``pgflow.blobs.FilesystemStore(path)``), also read from; None keeps them in
+            Postgres (docs/large-values.md). The worker also deletes the store's values
+            whose runs were deleted, every ``retention_interval``.
+        shards: the URLs of the shards of a PL/Proxy set-up, in routing order, instead of
+            ``database_url``: one claim loop per shard, each with ``concurrency`` slots,
+            so a shard that is down stalls only its own runs (docs/sharding.md).
 
     Raises:
         ConfigurationError: no flows, two flows with one slug, a setting out of range, or
@@ -111,8 +127,13 @@ class Worker:
         schedule_interval: float = DEFAULTS.schedule_interval,
         telemetry: TaskTelemetry | None = None,
         steps: Iterable[str] | None = None,
+        blob_store: BlobStore | None = None,
+        shards: Iterable[str] | None = None,
     ) -> None:
         self.flows = _flow_tuple(flows)
+        self.shards = worker_shards(shards, database_url, pool, listen_url)
+        self._lanes: ShardLanes | None = None
+        self.blob_stores = Stores(blob_store)
         self.steps = served_steps(steps, self.flows)
         self.database_url = database_url
         self.settings = WorkerSettings(
@@ -178,9 +199,14 @@ class Worker:
             handle_signals: stop gracefully on SIGINT/SIGTERM (main thread only).
 
         Raises:
-            DatabaseError: the database cannot be reached at start-up.
-            SchemaError: the pgflow schema is not installed.
+            DatabaseError: the database (with shards: every shard) cannot be reached at
+                start-up.
+            SchemaError: the pgflow schema is not installed (with shards: the shards that
+                answer have different versions, or one an older version than this package).
         """
+        if self.shards is not None:
+            await self._run_shards(until_idle, max_tasks, handle_signals)
+            return
         self._loop = asyncio.get_running_loop()
         try:
             async with wrap_db_errors():
@@ -200,6 +226,9 @@ class Worker:
             immediate: do not wait for running tasks: cancel them and release them.
         """
         self._stop_request = bool(self._stop_request) or immediate
+        if self._lanes is not None:
+            self._lanes.stop(immediate=immediate)
+            return
         loop, supervisor = self._loop, self._supervisor
         if loop is None or supervisor is None:
             return
@@ -207,6 +236,30 @@ class Worker:
             supervisor.request_stop(immediate=immediate)
         else:
             loop.call_soon_threadsafe(lambda: supervisor.request_stop(immediate=immediate))
+
+    async def _run_shards(
+        self, until_idle: bool, max_tasks: int | None, handle_signals: bool
+    ) -> None:
+        """One lane per shard (:mod:`pgflow.worker.shards`), until stopped."""
+        assert self.shards is not None
+        lanes = self._lanes = ShardLanes(
+            self.shards, self._for_shard, self.settings.retry_base_delay
+        )
+        try:
+            if self._stop_request is not None:
+                lanes.stop(immediate=self._stop_request)
+            with StopSignals(self.stop, handle_signals):
+                await lanes.run(until_idle=until_idle, max_tasks=max_tasks)
+        finally:
+            self._lanes, self._stop_request = None, None
+
+    def _for_shard(self, shard: Shard) -> Worker:
+        """This worker's twin on one shard (schedules fire from the first shard only)."""
+        lane = copy.copy(self)
+        lane.database_url, lane.shards, lane._lanes = shard.url, None, None
+        if shard.index > 0:
+            lane.settings = dataclasses.replace(self.settings, schedule_interval=0)
+        return lane
 
     async def _open_pool(self) -> tuple[AsyncConnectionPool, str]:
         if self._pool is not None:
@@ -232,22 +285,30 @@ class Worker:
         settings = wakeups.settings(self.settings)
         maps = [(f.slug, s.slug) for f in self.flows for s in f.steps if s.step_type == "map"]
         store = WorkerStore(pool, self.worker_id, self.flow_slugs, maps, self.steps)
-        heartbeat = Heartbeat(store, self.settings.heartbeat_interval, health, *_host())
+        registration = self._registration(store, wakeups, lambda: supervisor.resync())
+        heartbeat = Heartbeat(
+            store, self.settings.heartbeat_interval, health, *_host(), registration
+        )
         await heartbeat.register()
         executor = DaemonThreadPool(self.settings.concurrency, thread_name_prefix="pgflow")
         sync_pool = LazySyncPool(conninfo, self.settings.concurrency)
         cancels = CancelWatch(store, settings, health)
+        async with pool.connection() as conn:
+            limits = await alimits(conn)
+        values = TaskValues(pool, sync_pool.connection, limits, self.blob_stores, self._steps)
         supervisor = self._supervisor = self._supervise(
-            settings, store, health, executor, sync_pool, cancels, wakeups
+            settings, store, health, executor, sync_pool, cancels, wakeups, values, registration
         )
         listener = wakeups.listener(
-            self.flow_slugs, supervisor.wake, health, settings, cancels.notified, cancels.listening
-        )
+            self.flow_slugs, supervisor.wake, health, settings, cancels.notified, cancels.listening,
+            registration.register if registration is not None else None,
+        )  # fmt: skip
         retention = Retention(store, self.settings.retention_interval)
         scheduler = Scheduler(store, self.settings.schedule_interval)
         jobs = (
             heartbeat.run(), supervisor.reporter_task(), cancels.run(),
             retention.run(), scheduler.run(), *([listener.run()] if listener else []),
+            *self._sweeps(store),
         )  # fmt: skip
         background = [asyncio.create_task(job) for job in jobs]
         try:
@@ -282,9 +343,11 @@ class Worker:
         sync_pool: LazySyncPool,
         cancels: CancelWatch,
         wakeups: Wakeups,
+        values: TaskValues,
+        registration: TaskRegistration | None,
     ) -> Supervisor:
         runner = TaskRunner(
-            self._steps, executor, self.env, store.pool.connection, sync_pool.connection
+            self._steps, executor, self.env, store.pool.connection, sync_pool.connection, values
         )
         reporter = Reporter(
             store, health, backoff_base=settings.retry_base_delay,
@@ -296,11 +359,29 @@ class Worker:
             on_reported=lambda batch, refused: supervisor.reported(batch, refused),
         )  # fmt: skip
         telemetry = task_telemetry(self.telemetry, self.worker_id)
-        supervisor = Supervisor(settings, store, runner, reporter, health, cancels, telemetry)
+        supervisor = Supervisor(
+            settings, store, runner, reporter, health, cancels, telemetry, registration
+        )
         return supervisor
+
+    def _registration(
+        self, store: WorkerStore, wakeups: Wakeups, on_registered: Callable[[], None]
+    ) -> TaskRegistration | None:
+        """A worker that LISTENs registers: only registered listeners are notified."""
+        if wakeups.listen_url is None:
+            return None
+        ttl = registration_ttl(self.settings.heartbeat_interval)
+        return TaskRegistration(store, ttl, on_registered)
 
     def _limited(self) -> bool:
         return any(flow.limits for flow in self.flows)
+
+    def _sweeps(self, store: WorkerStore) -> list[Coroutine[Any, Any, None]]:
+        """Deleting an external store's values whose runs are gone (none without one)."""
+        external = self.blob_stores.external
+        if external is None:
+            return []
+        return [TombstoneSweeper(store, external, self.settings.retention_interval).run()]
 
     def _announce(self, conninfo: str, wakeups: Wakeups) -> None:
         logger.info(

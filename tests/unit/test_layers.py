@@ -26,9 +26,27 @@ LAYERS: list[set[str]] = [
         "_input_schema",
     },  # foundations: no pgflow imports at run time
     {"dsl", "models", "sql", "migrations", "_decode"},  # definitions, values, packaged SQL
-    {"shape", "db"},  # shapes and checksums; connections, installer, error translation
-    {"compiler", "_client_base", "client", "manifest", "retention", "telemetry"},  # the client
-    {"worker", "deploy", "deploy_sql", "doctor", "loader", "testing", "schedules"},  # run/ship
+    {"shape", "db", "blobs"},  # shapes; connections, installer, errors; values by reference
+    {
+        "compiler",
+        "_client_base",
+        "_client_values",
+        "_client_watch",
+        "client",
+        "manifest",
+        "retention",
+        "telemetry",
+    },  # the client
+    {
+        "worker",
+        "deploy",
+        "deploy_sql",
+        "doctor",
+        "loader",
+        "testing",
+        "schedules",
+        "sharding",
+    },  # run/ship
     {"cli", "contrib", "ui"},  # user interfaces: the command line, Alembic, the run viewer
     {"__init__"},  # the public API re-exports everything
 ]

@@ -79,8 +79,11 @@ create index if not exists steps_slug_folded on pgflow.steps (flow_slug, lower(s
 -- * max_payload_bytes: the largest run input or task output accepted (default 16 MiB).
 -- * read_budget_bytes: how many bytes of inputs and outputs get_run_with_states inlines;
 --   values past the budget are returned as {"$truncated": true, "bytes": N} (default 64 MiB).
+-- * inline_limit_bytes: run inputs, task outputs and map elements larger than this are
+--   stored by reference in pgflow.blobs (default 64 KiB; docs/large-values.md).
 create table if not exists pgflow.settings (
-  name text primary key check (name in ('max_payload_bytes', 'read_budget_bytes')),
+  name text primary key
+    check (name in ('max_payload_bytes', 'read_budget_bytes', 'inline_limit_bytes')),
   value bigint not null check (value between 1 and 268435455),
   updated_at timestamptz not null default pgflow._now()
 );
@@ -94,4 +97,6 @@ select 'max_payload_bytes', least(greatest(coalesce(
   268435455)
 union all
 select 'read_budget_bytes', 67108864
+union all
+select 'inline_limit_bytes', 65536
 on conflict (name) do nothing;

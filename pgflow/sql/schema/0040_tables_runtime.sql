@@ -53,7 +53,11 @@ create table if not exists pgflow.runs (
   trace_context jsonb,
   check ((status = 'started') = (finished_at is null)),
   -- higher first: the run's tasks are tagged in its priority's band (see _queue_head)
-  priority int not null default 0 check (priority between -100 and 100)
+  priority int not null default 0 check (priority between -100 and 100),
+  -- when the input is stored by reference (docs/large-values.md): the fields of it that the
+  -- flow's keyed limits read ({key: value}), kept inline so claim_tasks can group the run
+  -- without fetching the value; NULL when the input is inline
+  limit_keys jsonb
 ) with (fillfactor = 80);
 
 create index if not exists runs_by_flow on pgflow.runs (flow_slug, started_at desc);

@@ -16,7 +16,8 @@ begin
   return coalesce(
     (select s.value from pgflow.settings s where s.name = _setting.name),
     case _setting.name when 'max_payload_bytes' then 16777216
-                       when 'read_budget_bytes' then 67108864 end);
+                       when 'read_budget_bytes' then 67108864
+                       when 'inline_limit_bytes' then 65536 end);
 end;
 $$;
 
@@ -29,6 +30,19 @@ set search_path = pg_catalog, pg_temp
 as $$
 begin
   return pgflow._setting('max_payload_bytes');
+end;
+$$;
+
+-- _inline_limit_bytes(): run inputs, task outputs and map elements larger than this are
+-- stored by reference (pgflow.blobs), not inline in the state rows.
+create or replace function pgflow._inline_limit_bytes()
+returns bigint
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return pgflow._setting('inline_limit_bytes');
 end;
 $$;
 
@@ -45,6 +59,8 @@ $$;
 
 -- set_setting(name, value): change a limit. Executable by the schema owner only (no grant
 -- to any pgflow role); unknown names and out-of-range values are refused (PGF03).
+-- inline_limit_bytes (values larger than this are stored by reference, docs/large-values.md)
+-- is at least 1024, so a reference is always smaller than the values it stands for.
 create or replace function pgflow.set_setting(name text, value bigint)
 returns pgflow.settings
 language plpgsql
@@ -53,14 +69,17 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   result pgflow.settings;
+  low int := case when name = 'inline_limit_bytes' then 1024 else 1 end;
 begin
-  if name is distinct from 'max_payload_bytes' and name is distinct from 'read_budget_bytes' then
+  if name is null
+     or name not in ('max_payload_bytes', 'read_budget_bytes', 'inline_limit_bytes') then
     perform pgflow._raise('PGF03', format('unknown pgflow setting %L', name),
-      'Settings are max_payload_bytes and read_budget_bytes.');
+      'Settings are max_payload_bytes, read_budget_bytes and inline_limit_bytes.');
   end if;
-  if value is null or value < 1 or value > 268435455 then
+  if value is null or value < low or value > 268435455 then
     perform pgflow._raise('PGF03',
-      format('pgflow setting %s must be between 1 and 268435455 bytes, got %s', name, value),
+      format('pgflow setting %s must be between %s and 268435455 bytes, got %s', name, low,
+        value),
       'Postgres cannot hold a jsonb value over 268435455 bytes.');
   end if;
   insert into pgflow.settings as s (name, value) values (set_setting.name, set_setting.value)

@@ -12,6 +12,39 @@
 --   one transaction are merged by Postgres.
 -- Both are plpgsql rather than SQL functions: plpgsql caches its plans, and these run on
 -- every state change.
+--
+-- Notify only when it can wake someone. A committing transaction that notified takes one
+-- database-wide lock and holds it through its WAL flush, so notifying commits cannot share
+-- a group commit. _emit notifies only while a live listener watches the run (or every run)
+-- and _wake_workers only while a live task listener of the flow (or of every flow) is
+-- waiting, or while none is registered for it at all (processes that LISTEN without
+-- registering: earlier versions, SQL consumers). See pgflow.listeners (0046).
+--
+-- No lost wake-ups: the barrier. A listener (1) LISTENs, (2) registers and commits (or, a
+-- worker, commits a short claim that sets `waiting`), (3) runs the barrier of its keys
+-- (sync_tasks / sync_run: for each key, the exclusive advisory lock is taken and given
+-- back at once), (4) reads the state again (claims, reads the run) in a later statement.
+-- A notifier skips a notification only on a look it made after taking the shared advisory
+-- lock of its key (a two-int advisory lock: key space 1885824628 for flows, 1885824626 for
+-- runs, then a bucket of 16; pgflow's other advisory locks use the one-bigint form, a
+-- different key space), in a later statement (a fresh READ COMMITTED snapshot). It holds
+-- the lock until it commits. Take a notifier N that makes work W (claimable tasks, a run
+-- event) and does not notify:
+-- * N got its lock before the barrier got it: the exclusive lock waits until N has ended,
+--   so N committed W before (4), and (4) sees W.
+-- * N got its lock after the barrier got it: impossible, since (2) committed before the
+--   barrier, so N's look after its lock saw the registration and N notified (and N
+--   commits after (1), so that notification is delivered).
+-- * N could not get its lock (pg_try_advisory_xact_lock_shared: a barrier holds the key or
+--   waits for it): impossible, N then notifies.
+-- Notifiers never wait on the lock (a try-lock), so they can never queue behind a barrier
+-- or deadlock with one; a barrier waits only for the notifiers of its key in flight, and
+-- holds one key at a time. Notifying is always safe, so a notifier first looks without the
+-- lock and notifies when that look finds a reason to (the common case of an idle worker or
+-- a watched run costs one index probe); only a decision to skip needs the lock and a
+-- second look. Transactions that are not READ COMMITTED (their snapshot may
+-- predate the registration) always notify. Bucketing bounds what one transaction holds: at
+-- most 16 + 16 of these locks, however many runs and flows it touches.
 create or replace function pgflow._emit(
   run_id uuid, flow_slug text, event text, status text, step_slug text default null
 )
@@ -19,8 +52,25 @@ returns void
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+-- index probes only: a generic plan is right, and re-planning would cost every event
+set plan_cache_mode = force_generic_plan
 as $$
+declare
+  runs uuid[] := array[run_id, '00000000-0000-0000-0000-000000000000'::uuid];
+  locked boolean;
 begin
+  -- notifying is always safe: a first look that finds a listener is enough; one that
+  -- finds none counts only when made again after the shared lock, in a statement of its own
+  if not exists (select 1 from pgflow.listeners l
+                 where l.run_id = any(runs) and l.expires_at > pg_catalog.now()) then
+    locked := pg_try_advisory_xact_lock_shared(1885824626, hashtext(run_id::text) & 15);
+    if locked and current_setting('transaction_isolation') = 'read committed'
+       and not exists (select 1 from pgflow.listeners l
+                       where l.run_id = any(runs) and l.expires_at > pg_catalog.now())
+    then
+      return;
+    end if;
+  end if;
   perform pg_notify('pgflow_run_' || run_id::text, jsonb_build_object(
     'event', event, 'run_id', run_id, 'flow_slug', flow_slug,
     'step_slug', step_slug, 'status', status)::text);
@@ -32,8 +82,32 @@ returns void
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+set plan_cache_mode = force_generic_plan
 as $$
+declare
+  flows text[] := array[flow_slug, '*'];
+  locked boolean;
 begin
+  -- as in _emit: skip only on a look made after the shared lock
+  if not exists (select 1 from pgflow.listeners l
+                 where l.flow_slug = any(flows) and l.waiting
+                   and l.expires_at > pg_catalog.now())
+     and exists (select 1 from pgflow.listeners l
+                 where l.flow_slug = any(flows) and l.waiting = any('{t,f}'::boolean[])
+                   and l.expires_at > pg_catalog.now())
+  then
+    locked := pg_try_advisory_xact_lock_shared(1885824628, hashtext(flow_slug) & 15);
+    if locked and current_setting('transaction_isolation') = 'read committed'
+       and not exists (select 1 from pgflow.listeners l
+                       where l.flow_slug = any(flows) and l.waiting
+                         and l.expires_at > pg_catalog.now())
+       and exists (select 1 from pgflow.listeners l
+                   where l.flow_slug = any(flows) and l.waiting = any('{t,f}'::boolean[])
+                     and l.expires_at > pg_catalog.now())
+    then
+      return;
+    end if;
+  end if;
   perform pg_notify('pgflow_tasks', flow_slug);
 end;
 $$;

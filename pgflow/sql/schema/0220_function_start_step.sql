@@ -3,6 +3,11 @@
 -- conditions are evaluated once on its input; a map copies each element of its array into
 -- its own task once (O(N), never per task); an empty map completes at once with [];
 -- a non-array where an array is needed fails the run with TYPE_VIOLATION (keeping the value).
+-- Stored values (docs/large-values.md): a condition is evaluated on the values its input's
+-- references stand for, and a map splits the array a reference stands for; when SQL cannot
+-- read one (an external store, deleted, or too large) the step fails with ValueUnavailable.
+-- A map element larger than inline_limit_bytes is stored by reference; an element shaped
+-- like a reference must be one of this run's (InvalidReference: the key is reserved).
 -- Tasks are tagged for fair claiming (see _queue_head); with a start_delay they wait with
 -- priority_at NULL until claim_tasks tags them when due. A fan-in task records the
 -- size of the input it will be built from, so claim_tasks can fail it instead of building
@@ -25,6 +30,9 @@ declare
   available timestamptz;
   tag timestamptz;
   input_size bigint;
+  inline_bytes bigint;
+  bad text;
+  seen_input jsonb;
 begin
   -- an earlier step of the same pass may have skipped this one
   perform 1 from pgflow.step_states ss
@@ -54,7 +62,18 @@ begin
      or step.step_type = 'map' then
     step_input := pgflow._step_input(run_id, step.flow_slug, step.step_slug, run_input,
       step.deps_count);
-    unmet := pgflow._unmet_condition(step, step_input);
+  end if;
+  if step.required_input_pattern is not null or step.forbidden_input_pattern is not null then
+    seen_input := pgflow._unref_input(run_id, step_input, step.deps_count = 0);
+    if seen_input is null then
+      perform pgflow._fail_step(run_id, step.step_slug, format('ValueUnavailable: step %L '
+        || 'cannot evaluate its condition: a value of its input is stored by reference where '
+        || 'Postgres cannot read it (an external store, deleted, or over %s bytes); keep '
+        || 'values that conditions read in the ''pg'' store', step.step_slug,
+        pgflow._jsonb_limit_bytes()));
+      return -1;
+    end if;
+    unmet := pgflow._unmet_condition(step, seen_input);
   end if;
   if unmet is not null then
     if step.when_unmet = 'fail' then
@@ -69,6 +88,14 @@ begin
     if arr is null and step.deps_count > 0 then
       return pgflow._skip_step(run_id, step.step_slug,
         'the array it maps over comes from a skipped step', false);
+    end if;
+    arr := pgflow._unref(run_id, arr);
+    if arr is null then
+      perform pgflow._fail_step(run_id, step.step_slug, format('ValueUnavailable: map step %L '
+        || 'cannot split its array: it is stored by reference where Postgres cannot read it '
+        || '(an external store, deleted, or over %s bytes); keep arrays that maps split in '
+        || 'the ''pg'' store', step.step_slug, pgflow._jsonb_limit_bytes()));
+      return -1;
     elsif jsonb_typeof(arr) is distinct from 'array' then
       perform pgflow._fail_step(run_id, step.step_slug, format(
         'TYPE_VIOLATION: map step %L expects an array %s but got %s: %s', step.step_slug,
@@ -76,6 +103,19 @@ begin
         coalesce(jsonb_typeof(arr), 'null'), left(coalesce(arr::text, 'null'), 10000)));
       return -1;
     end if;
+    if jsonb_path_exists(arr, '$[*] ? (exists (@."$pgflow_ref"))') then
+      select format('element %s: %s', e.n - 1, pgflow._check_ref(run_id, e.value)) into bad
+      from jsonb_array_elements(arr) with ordinality as e(value, n)
+      where pgflow._is_ref(e.value) and pgflow._check_ref(run_id, e.value) is not null
+      order by e.n limit 1;
+      if bad is not null then
+        perform pgflow._fail_step(run_id, step.step_slug, format('InvalidReference: map step %L: '
+          || '%s; the key "$pgflow_ref" is reserved for pgflow''s references (wrap such '
+          || 'elements in another object)', step.step_slug, bad));
+        return -1;
+      end if;
+    end if;
+    inline_bytes := pgflow._inline_limit_bytes();
     n := jsonb_array_length(arr);
     if n = 0 then
       update pgflow.step_states ss set status = 'started', started_at = pgflow._now(),
@@ -91,8 +131,10 @@ begin
   end if;
   insert into pgflow.step_tasks (run_id, step_slug, task_index, flow_slug, input,
     available_at, priority_at, input_bytes)
-  select _start_step.run_id, step.step_slug, i, step.flow_slug, e.value, available,
-    tag + make_interval(secs => i / 1000.0), input_size
+  select _start_step.run_id, step.step_slug, i, step.flow_slug,
+    case when pg_column_size(e.value) > inline_bytes
+      then pgflow._store_value(_start_step.run_id, e.value) else e.value end,
+    available, tag + make_interval(secs => i / 1000.0), input_size
   from (
     select v.value, (v.ordinality - 1)::int as i
     from jsonb_array_elements(arr) with ordinality as v

@@ -22,13 +22,19 @@
 -- * Expired leases of these flows are handled first (re-queued, or failed when exhausted),
 --   so correctness never depends on a cron job.
 -- * input: the run input for a root step, {dep_slug: output} of completed dependencies for
---   a dependent step (skipped ones absent), the element for a map task.
+--   a dependent step (skipped ones absent), the element for a map task. Values stored by
+--   reference arrive as their references (docs/large-values.md). flow_input: the run input,
+--   NULL for map tasks (task_flow_input serves it to the attempt that asks).
 -- * trace_context: the run's (see start_flow); claim_lag: seconds from the task becoming
 --   claimable (available_at) to this claim, for the worker's telemetry.
 -- * A task that must not run is never handed out: one whose run is finished or gone (left
 --   by an older version) is cancelled; one whose input is too big to build (a fan-in over
 --   the jsonb limit) has its attempt failed with error_type InputTooLarge. Other tasks of
 --   the same claim are unaffected.
+-- * A task listener registered under this worker_id (listen_tasks) is marked waiting when
+--   fewer than max_tasks tasks are returned, not waiting when max_tasks are (the worker
+--   claims again as soon as it has room, so notifying it is useless: 0200); written only
+--   when it changes.
 -- Hot path: the partial index step_tasks_ready; cost independent of finished history.
 create or replace function pgflow.claim_tasks(
   flow_slugs text[], worker_id uuid, max_tasks int default 10, step_slugs text[] default null
@@ -46,6 +52,7 @@ declare
   result pgflow.claimed_task;
   limit_bytes bigint := pgflow._jsonb_limit_bytes();
   picked tid[];
+  returned int := 0;
 begin
   perform pgflow._expire_leases(flow_slugs, 100);
   perform pgflow._tag_due_tasks(flow_slugs, 1000);
@@ -123,7 +130,10 @@ begin
         t.input_bytes, t.leased_until, t.priority_at, t.available_at
     )
     select c.run_id, c.flow_slug, c.step_slug, c.task_index, c.attempts_count, c.input_bytes,
-      c.leased_until, r.status as run_status, r.input as flow_input,
+      c.leased_until, r.status as run_status,
+      -- not with map tasks (a million elements would carry it a million times): the worker
+      -- fetches it on demand (task_flow_input)
+      case when c.input is null then r.input end as flow_input,
       r.trace_context, extract(epoch from pgflow._now() - c.available_at)::float8 as claim_lag,
       case
         when c.input is not null then c.input  -- a map element
@@ -159,8 +169,12 @@ begin
         task.attempts_count, task.input, task.flow_input, task.leased_until,
         task.trace_context, task.claim_lag);
       return next result;
+      returned := returned + 1;
     end if;
   end loop;
+  update pgflow.listeners l set waiting = returned < claim_tasks.max_tasks
+  where l.listener_id = claim_tasks.worker_id and l.flow_slug is not null
+    and l.waiting <> (returned < claim_tasks.max_tasks);
 end;
 $$;
 
@@ -248,8 +262,7 @@ begin
         where l.flow_slug = any(_pick_limited.flow_slugs) order by 1) as f;
   select coalesce(jsonb_object_agg(u.scope, u.n), '{}'::jsonb) into used from (
     select l.flow_slug || '|' || l.step_slug || '|'
-        || case when l.key is null then '*' else coalesce((r.input -> l.key)::text, 'null') end
-        as scope, count(*) as n
+        || pgflow._key_value(coalesce(r.limit_keys, r.input), l.key) as scope, count(*) as n
     from pgflow.limits l
     join pgflow.step_tasks t on t.flow_slug = l.flow_slug and t.leased_until is not null
       and (l.step_slug = '' or t.step_slug = l.step_slug)
@@ -272,12 +285,13 @@ begin
         select st.flow_slug, st.step_slug, st.fmax, st.smax, st.rmax, st.rper,
           t.ctid, t.priority_at,
           round(date_part('epoch', now_ - t.priority_at) / 315360000.0) as band,
-          st.flow_slug || '||' || pgflow._key_value(r.input, st.fkey) as fscope,
-          st.flow_slug || '|' || st.step_slug || '|' || pgflow._key_value(r.input, st.skey)
-            as sscope,
-          st.flow_slug || '|' || st.step_slug || '|' || pgflow._key_value(r.input, st.rkey)
-            as rscope,
-          pgflow._key_value(r.input, st.rkey) as rkey_value
+          st.flow_slug || '||' || pgflow._key_value(coalesce(r.limit_keys, r.input), st.fkey)
+            as fscope,
+          st.flow_slug || '|' || st.step_slug || '|'
+            || pgflow._key_value(coalesce(r.limit_keys, r.input), st.skey) as sscope,
+          st.flow_slug || '|' || st.step_slug || '|'
+            || pgflow._key_value(coalesce(r.limit_keys, r.input), st.rkey) as rscope,
+          pgflow._key_value(coalesce(r.limit_keys, r.input), st.rkey) as rkey_value
         from (
           select s.flow_slug, s.step_slug, fl.max_count as fmax, fl.key as fkey,
             sl.max_count as smax, sl.key as skey, rl.max_count as rmax, rl.per as rper,
@@ -386,6 +400,8 @@ $$;
 
 -- _key_value(input, key): the group a run belongs to under a limit keyed by `key`: the JSON
 -- text of that input field ('null' when absent or not an object); '*' for an unkeyed limit.
+-- Callers pass coalesce(runs.limit_keys, runs.input): for an input stored by reference, the
+-- fields start_flow kept inline.
 create or replace function pgflow._key_value(input jsonb, key text)
 returns text
 language sql

@@ -6,6 +6,11 @@
 -- * Per step, remaining_tasks is decremented once per batch (not once per task); the last
 --   task completes the step: a map's outputs are aggregated once, in task_index order.
 -- * Returns the current row of every reported task.
+-- * Large values (docs/large-values.md): an output that is a reference ({"$pgflow_ref": ...},
+--   from seal_blob) must name a stored value of the task's run, else the attempt fails with
+--   error_type InvalidReference (the key is reserved); its size counts against
+--   max_payload_bytes. An inline output larger than inline_limit_bytes is stored by
+--   reference here (_store_value) once the task is known to be leased to that attempt.
 -- Locks: the reported tasks in primary-key order, then step states, then the run rows.
 create or replace function pgflow.complete_tasks(
   run_ids uuid[], step_slugs text[], task_indexes int[], outputs jsonb[],
@@ -32,6 +37,9 @@ declare
   scan boolean := false;
   done int;
   max_bytes bigint := pgflow._max_payload_bytes();
+  inline_bytes bigint;
+  val jsonb;
+  problem text;
 begin
   -- One primary-key update per task (the planner cannot pick a scan of all leased tasks),
   -- in primary-key order, so concurrent batches lock rows in the same order.
@@ -49,8 +57,37 @@ begin
           size, max_bytes), 'OutputTooLarge', null);
       continue;
     end if;
+    val := req.output;
+    if jsonb_typeof(val) = 'object' and val ? '$pgflow_ref' then
+      problem := pgflow._check_ref(req.run_id, val);
+      if problem is not null or (val ->> 'size')::bigint > max_bytes then
+        return next pgflow._fail_task(req.run_id, req.step_slug, req.task_index, req.attempt,
+          case when problem is not null then format('step %L: the output looks like a '
+            || 'reference to a stored value but is not one: %s; the key "$pgflow_ref" is '
+            || 'reserved for pgflow''s references (wrap such a value in another object)',
+            req.step_slug, problem)
+          else format('output is %s bytes, over the limit of %s bytes (setting '
+            || 'max_payload_bytes)', val ->> 'size', max_bytes) end,
+          case when problem is null then 'OutputTooLarge' else 'InvalidReference' end, null);
+        continue;
+      end if;
+    elsif size > 1024 then  -- the smallest inline limit: no lookup for small outputs
+      inline_bytes := coalesce(inline_bytes, pgflow._inline_limit_bytes());
+      -- stored once the task is known to be leased to this attempt (not for a stale report)
+      if size > inline_bytes then
+        perform 1 from pgflow.step_tasks x
+        where x.run_id = req.run_id and x.step_slug = req.step_slug
+          and x.task_index = req.task_index and x.status = 'started'
+          and (req.attempt is null or x.attempts_count = req.attempt)
+        for update;
+        if found then
+          val := pgflow._store_value(req.run_id, val);
+          size := pg_column_size(val)::bigint;
+        end if;
+      end if;
+    end if;
     update pgflow.step_tasks x set
-      status = 'completed', output = req.output, completed_at = pgflow._now(), leased_until = null,
+      status = 'completed', output = val, completed_at = pgflow._now(), leased_until = null,
       output_bytes = size
     where x.run_id = req.run_id and x.step_slug = req.step_slug
       and x.task_index = req.task_index and x.status = 'started'
@@ -80,7 +117,7 @@ begin
     cur_run := req.run_id;
     cur_step := req.step_slug;
     n := n + 1;
-    last_output := req.output;
+    last_output := val;
     last_bytes := size;
   end loop;
   if n > 0 then

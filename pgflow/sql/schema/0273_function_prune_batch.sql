@@ -1,7 +1,8 @@
 -- prune_batch(older_than, flow_slug, statuses, max_runs): delete up to max_runs finished
 -- runs that finished more than `older_than` ago, oldest first, with their step states and
--- tasks; returns one row (flow, status, runs) per flow and status with the number of runs
--- deleted.
+-- tasks and their stored values (pgflow.blobs; those of external stores are tombstoned for
+-- the workers to delete); returns one row (flow, status, runs) per flow and status with the
+-- number of runs deleted.
 -- * Only finished runs: completed, failed and cancelled, or those of them named in
 --   `statuses` (NULL: all three). Live (started) runs are never touched; naming 'started' or
 --   an unknown status raises PGF08. flow_slug NULL means every flow.
@@ -58,6 +59,15 @@ begin
     delete from pgflow.step_tasks t using doomed d where t.run_id = d.run_id
   ), states as (
     delete from pgflow.step_states ss using doomed d where ss.run_id = d.run_id
+  ), chunks as (
+    delete from pgflow.blob_chunks c using doomed d where c.run_id = d.run_id
+  ), blobs as (
+    delete from pgflow.blobs b using doomed d where b.run_id = d.run_id
+    returning b.store, b.run_id, b.blob_id
+  ), tombstones as (
+    insert into pgflow.blob_tombstones (store, run_id, blob_id)
+    select x.store, x.run_id, x.blob_id from blobs x where x.store <> 'pg'
+    on conflict do nothing
   ), gone as (
     delete from pgflow.runs r using doomed d where r.run_id = d.run_id
     returning r.flow_slug, r.status

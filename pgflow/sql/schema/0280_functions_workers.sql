@@ -20,18 +20,25 @@ as $$
 $$;
 
 -- heartbeat(worker_id): the worker is alive. Returns false for an unknown worker.
+-- Also renews the worker's task listener registrations that are still live (listen_tasks:
+-- each by its own ttl; one that already expired is left to listen_tasks, which tells the
+-- worker that it lapsed) and deletes a few expired registrations (_forget_listeners).
 create or replace function pgflow.heartbeat(worker_id uuid)
 returns boolean
-language sql
+language plpgsql
 volatile
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  with hb as (
-    update pgflow.workers w set last_heartbeat_at = pgflow._now()
-    where w.worker_id = heartbeat.worker_id returning 1
-  )
-  select exists (select 1 from hb);
+begin
+  update pgflow.listeners l set expires_at = pg_catalog.now() + l.ttl
+  where l.listener_id = heartbeat.worker_id and l.flow_slug is not null
+    and l.expires_at > pg_catalog.now();
+  perform pgflow._forget_listeners(10);
+  update pgflow.workers w set last_heartbeat_at = pgflow._now()
+  where w.worker_id = heartbeat.worker_id;
+  return found;
+end;
 $$;
 
 -- release_tasks(worker_id): a worker shutting down gives back the tasks it still holds.
@@ -64,7 +71,8 @@ begin
 end;
 $$;
 
--- worker_stopped(worker_id): mark a worker as stopped.
+-- worker_stopped(worker_id): mark a worker as stopped and remove its listener
+-- registrations (listen_tasks), so nothing notifies for it any more.
 create or replace function pgflow.worker_stopped(worker_id uuid)
 returns void
 language sql
@@ -72,6 +80,7 @@ volatile
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
+  delete from pgflow.listeners l where l.listener_id = worker_stopped.worker_id;
   update pgflow.workers w set stopped_at = pgflow._now()
   where w.worker_id = worker_stopped.worker_id;
 $$;

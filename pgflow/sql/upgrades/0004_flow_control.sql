@@ -18,3 +18,17 @@ cross join lateral pg_catalog.aclexplode(p.proacl) a
 join pg_catalog.pg_roles r on r.oid = a.grantee
 where p.pronamespace = 'pgflow'::regnamespace and a.privilege_type = 'EXECUTE'
   and a.grantee <> p.proowner and r.rolname not in ('pgflow_worker', 'pgflow_reader');
+
+-- Large values by reference (docs/large-values.md): the setting inline_limit_bytes joins
+-- the names pgflow.settings accepts (0030 inserts its default row). The blob tables and
+-- functions are new and come with the schema files.
+alter table pgflow.settings drop constraint if exists settings_name_check;
+-- Keyed limits of runs whose input is stored by reference read the kept fields (0040).
+alter table pgflow.runs add column if not exists limit_keys jsonb;
+alter table pgflow.settings add constraint settings_name_check
+  check (name in ('max_payload_bytes', 'read_budget_bytes', 'inline_limit_bytes'));
+
+-- Notifications only for listeners (0046_table_listeners.sql, 0200_function_events.sql):
+-- the table pgflow.listeners and its functions are new and come with the schema files;
+-- heartbeat and worker_stopped keep their signatures. 0046 also keeps every notification
+-- for an hour when live workers of the earlier version are found (see its comment).

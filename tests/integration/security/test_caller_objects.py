@@ -30,6 +30,7 @@ The control test runs the same attack on the 0001 schema and sees it succeed.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 import uuid
@@ -92,6 +93,8 @@ RUN = {key: uuid.UUID(f"0190a000-0000-7000-8000-00000000000{n}") for n, key in e
 WORKER = uuid.UUID("0190a000-0000-4000-8000-00000000c0de")
 DEAD_WORKER = uuid.UUID("0190a000-0000-4000-8000-0000000dead0")
 UNKNOWN = uuid.UUID("0190a000-0000-4000-8000-000000000bad")
+BLOB = uuid.UUID("0190a000-0000-4000-8000-00000000b10b")  # a value stored by reference
+BLOB_TEXT = b'{"stored": "by reference"}'
 EXPECTED_ERRORS = {"pgflow_worker": set(), "pgflow_reader": {"PGF02", "PGF07"}}
 ENDS = {"a": "completed", "b": "failed", "c": "completed", "d": "failed", "e": "failed",
         "g": "completed"}  # fmt: skip
@@ -425,6 +428,9 @@ def worker_scenario(call: Call) -> None:
          WORKER, FLOWS, "trap-host", 4242)  # fmt: skip
     call("heartbeat", "select pgflow.heartbeat(%s) as alive", WORKER)
     task = claim(call)
+    held = task("a", "root")
+    call("task_flow_input", "select pgflow.task_flow_input(%s, %s, %s, %s) as input",
+         held["run_id"], held["step_slug"], held["task_index"], held["attempt"])  # fmt: skip
     complete(call, task("a", "root"), [1, 2])
     complete(call, task("a", "root"), "late", attempt=9)  # stale: changes nothing
     complete_many(call, (task("b", "root"), {"not": "an array"}), (task("c", "root"), []),
@@ -433,7 +439,8 @@ def worker_scenario(call: Call) -> None:
     fail_many(call, task("e", "only"), "bang", "KeyError")
     task = claim(call)
     fail(call, task("a", "fan", 0), "flaky")  # retried
-    complete_many(call, (task("c", "leaf"), "c done"), (task("g", "leaf"), "g done"))
+    ref = store_value(call, RUN["c"])
+    complete_many(call, (task("c", "leaf"), ref), (task("g", "leaf"), "g done"))
     running = [task("a", "fan", 0), task("c", "leaf")]  # both reported: both named
     call("cancelled_attempts", "select * from pgflow.cancelled_attempts(%s, %s, %s, %s)",
          [t["run_id"] for t in running], [t["step_slug"] for t in running],
@@ -446,8 +453,25 @@ def worker_scenario(call: Call) -> None:
     call("worker_stopped", "select pgflow.worker_stopped(%s)::pg_catalog.text as stopped", WORKER)
 
 
+def store_value(call: Call, run_id: uuid.UUID) -> Any:
+    """Store a value by reference for a run, read it back, and return its reference; the
+    tombstone functions of external stores too (nothing to delete here)."""
+    call("value_limits", "select * from pgflow.value_limits()")
+    call("put_blob_chunk", "select pgflow.put_blob_chunk(%s, %s, 0, %s)::pg_catalog.text as x",
+         run_id, BLOB, BLOB_TEXT)  # fmt: skip
+    sealed = call("seal_blob", "select pgflow.seal_blob(%s, %s, %s, %s, %s) as ref", run_id,
+                  BLOB, len(BLOB_TEXT), hashlib.sha256(BLOB_TEXT).hexdigest(), "pg")  # fmt: skip
+    call("read_blob", "select * from pgflow.read_blob(%s, %s, %s, %s)", run_id, BLOB, 0, 4)
+    call("blob_tombstones", "select * from pgflow.blob_tombstones(%s, %s)", "fs", 10)
+    call("forget_blob_tombstones", "select pgflow.forget_blob_tombstones(%s, %s, %s) as n",
+         "fs", [run_id], [BLOB])  # fmt: skip
+    return sealed[0]["ref"] if sealed else "c done"  # (the released 0001 has no blobs)
+
+
 def reader_scenario(call: Call) -> None:
     """Every reader function on runs in every state, and on unknown ids and slugs."""
+    call("value_limits", "select * from pgflow.value_limits()")
+    call("read_blob", "select * from pgflow.read_blob(%s, %s, %s, %s)", RUN["c"], BLOB, 0, 4)
     for run_id in [*RUN.values(), UNKNOWN]:
         call("get_run_with_states", "select pgflow.get_run_with_states(%s) as run", run_id)
     for flow in [*FLOWS, "co_missing"]:

@@ -64,7 +64,7 @@ def test_an_owner_without_createrole_installs_and_gets_the_dba_statements(
         "create role pgflow_reader nologin;",
     ]
     assert any(s.startswith("grant execute on function pgflow.claim_tasks") for s in statements)
-    assert len(statements) == len(result.notices) == 7
+    assert len(statements) == len(result.notices) == 8
 
     with psycopg.connect(url, autocommit=True) as conn:  # the owner can use it all at once
         conn.execute("select pgflow.create_flow('owned')")
@@ -88,7 +88,7 @@ def test_pgflow_install_prints_the_dba_statements(server: PrivateServer) -> None
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert "pgflow: ask a DBA to run: create role pgflow_worker nologin;" in lines
-    assert sum(1 for line in lines if DBA_LINE.match(line)) == 7
+    assert sum(1 for line in lines if DBA_LINE.match(line)) == 8
     assert "pgflow schema installed at version" in result.stdout
 
 

@@ -40,7 +40,24 @@ WORKER_FUNCTIONS = {
     "flow_input_schema(text)",
     "active_schedules(text[])",
     "start_scheduled(text,text,timestamp time zone,boolean)",  # as executable() renders it
+    # values stored by reference (docs/large-values.md)
+    "value_limits()",
+    "put_blob_chunk(uuid,uuid,integer,bytea)",
+    "seal_blob(uuid,uuid,bigint,text,text)",
+    "read_blob(uuid,uuid,integer,integer)",
+    "task_flow_input(uuid,text,integer,integer)",
+    "blob_tombstones(text,integer)",
+    "forget_blob_tombstones(text,uuid[],uuid[])",
 }
+# notifications go to registered listeners only (docs/sql-api.md, "Events"): both roles
+LISTENER_FUNCTIONS = {
+    "listen_tasks(uuid,text[],integer)",
+    "watch_run(uuid,uuid,integer)",
+    "unwatch(uuid,uuid)",
+    "sync_tasks(text[])",
+    "sync_run(uuid)",
+}
+WORKER_FUNCTIONS |= LISTENER_FUNCTIONS
 READER_FUNCTIONS = {
     "get_run_with_states(uuid)",
     "get_flow_shape(text)",
@@ -48,6 +65,9 @@ READER_FUNCTIONS = {
     "is_valid_slug(text)",
     "shape_checksum(jsonb)",
     "flow_input_schema(text)",
+    "value_limits()",
+    "read_blob(uuid,uuid,integer,integer)",
+    *LISTENER_FUNCTIONS,
 }
 TABLE_PRIVILEGES = ("select", "insert", "update", "delete", "truncate", "references", "trigger")
 

@@ -305,3 +305,22 @@ def test_eight_concurrent_claimers_never_exceed_the_limits(db_url):
             runs,
         )
     assert done["n"] == 60
+
+
+def test_a_keyed_limit_groups_runs_whose_input_is_stored_by_reference(conn):
+    """An input over the inline limit is stored by reference; the field the limit is keyed
+    by stays readable (runs.limit_keys), so the run is grouped by its real value, not by the
+    reference's fields (size, sha256, store) nor in the group of null."""
+    define(conn, "bulky", ("call", []))
+    set_limits(conn, "bulky", {"step": "call", "kind": "concurrency", "max": 1, "key": "size"})
+    padding = "x" * 100_000  # far over the 64 KiB inline limit
+    for size in ["s", "s", "m", "m", "l"]:
+        start(conn, "bulky", {"size": size, "padding": padding})
+    stored = q(conn, "select input ? '$pgflow_ref' as by_ref, limit_keys from pgflow.runs")
+    assert {(r["by_ref"], r["limit_keys"]["size"]) for r in stored} == {
+        (True, "s"),
+        (True, "m"),
+        (True, "l"),
+    }
+    got = claim(conn, "bulky", 100)
+    assert len(got) == 3  # one per distinct size, as with inline inputs

@@ -246,6 +246,8 @@ def test_retry_emits_run_retried_and_wakes_workers(conn, db_url):
     with psycopg.connect(db_url, autocommit=True) as listener:
         listener.execute("listen pgflow_tasks")
         listener.execute(f'listen "pgflow_run_{rid}"')
+        # run events go to registered listeners only (0200_function_events.sql)
+        listener.execute("select pgflow.watch_run(gen_random_uuid(), %s)", [rid])
         _retry(conn, rid)
         got = [(n.channel, n.payload) for n in listener.notifies(timeout=2, stop_after=3)]
     events = [json.loads(p)["event"] for c, p in got if c != "pgflow_tasks"]

@@ -81,6 +81,8 @@ def test_notify_events(conn, db_url):
         listener.execute("listen pgflow_tasks")
         r = start(conn, "f")
         listener.execute(f'listen "pgflow_run_{r["run_id"]}"')
+        # run events go to registered listeners only (0200_function_events.sql)
+        listener.execute("select pgflow.watch_run(gen_random_uuid(), %s)", [r["run_id"]])
         task_events = [n.payload for n in listener.notifies(timeout=1, stop_after=1)]
         assert task_events == ["f"]
         complete(conn, claim(conn, "f")[0], "x" * 20000)  # large output is not inlined

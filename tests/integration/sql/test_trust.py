@@ -128,7 +128,9 @@ def test_values_past_the_read_budget_are_truncated_with_their_size(conn):
 
 def test_a_run_with_twelve_16_mib_outputs_can_be_read(conn):
     # 12 leaves of 16 MiB: 192 MiB of outputs plus a 192 MiB run output, which the old
-    # function tried to put in one jsonb value (SQLSTATE 54000)
+    # function tried to put in one jsonb value (SQLSTATE 54000); kept inline, as with the
+    # inline limit at its highest (by default they would be stored by reference)
+    q(conn, "select pgflow.set_setting('inline_limit_bytes', 268435455)")
     define(conn, "wide", *[(f"s{i}", []) for i in range(12)])
     r = start(conn, "wide")
     for task in claim(conn, "wide", 12):
@@ -187,6 +189,7 @@ def test_a_map_whose_outputs_exceed_one_jsonb_value_fails_its_run_cleanly(conn):
 
 
 def test_leaves_past_one_jsonb_value_are_truncated_in_the_run_output(conn):
+    q(conn, "select pgflow.set_setting('inline_limit_bytes', 268435455)")  # kept inline
     define(conn, "two", ("a", []), ("b", []))
     r = start(conn, "two")
     first, second = sorted(claim(conn, "two", 2), key=lambda t: t["step_slug"])

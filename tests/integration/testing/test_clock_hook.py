@@ -25,6 +25,14 @@ ALLOWED_FUNCTIONS = {
     "_now": "the hook itself",
     "_uuid7": "ids are ordered by wall-clock time, whatever the test clock says",
 }
+# Listener registrations (0046_table_listeners.sql) expire by the wall clock: a test clock
+# moved forward must not silence the workers and clients that are running.
+ALLOWED_FUNCTIONS.update(
+    dict.fromkeys(
+        ("_emit", "_wake_workers", "_forget_listeners", "listen_tasks", "watch_run", "heartbeat"),
+        "listener registrations expire by the wall clock, not by the test clock",
+    )
+)
 ALLOWED_DEFAULTS = {
     ("schema_migrations", "applied_at"): "when the installer ran, for people reading it",
 }

@@ -173,7 +173,8 @@ def _map_run_nearly_done(url: str, runner: Runner) -> tuple[Any, int]:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "select pgflow.complete_task(t.run_id, t.step_slug, t.task_index, "
-            "to_jsonb(r.input -> 'items'), t.attempt) "
+            # the input is over the inline limit: stored by reference (docs/large-values.md)
+            "pgflow._unref(r.run_id, r.input) -> 'items', t.attempt) "
             "from pgflow.claim_tasks(array['shop'], gen_random_uuid(), 1) t "
             "join pgflow.runs r using (run_id)"
         )
@@ -181,7 +182,7 @@ def _map_run_nearly_done(url: str, runner: Runner) -> tuple[Any, int]:
             worker = uuid.uuid4()
             row = conn.execute(COMPLETE_A_BATCH, [worker]).fetchone()
             conn.execute("select pgflow.release_tasks(%s)", [worker])  # e.g. the label task
-            assert row is not None and row[0] > 0
+            assert row is not None and row[0] > 0, (done, row)
             done += int(row[0])
     return run, done
 

@@ -13,6 +13,7 @@ import psycopg
 from psycopg import sql
 from starlette.testclient import TestClient
 
+from pgflow.cli._preview import format_size
 from pgflow.ui.store import VALUE_CAP
 from tests.integration.ui.conftest import Runner
 from tests.integration.ui.flows import GATE, gated, shop
@@ -133,9 +134,22 @@ def test_markup_in_outputs_is_escaped(viewer: TestClient, runner: Runner) -> Non
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and "<img src=x" not in html
 
 
+def test_values_stored_by_reference_show_as_references_with_their_size(
+    viewer: TestClient, runner: Runner
+) -> None:
+    large = runner.start(gated, {"note": "x" * (VALUE_CAP + 1)})  # over the inline limit
+    assert large.input["size"] == VALUE_CAP + 1 + len('{"note": ""}') - 1
+    page = viewer.get(f"/runs/{large.run_id}")
+    assert page.status_code == 200
+    assert f"&lt;stored: {format_size(large.input['size'])}&gt;" in section(page.text, "values")
+    assert len(page.content) < 100_000
+
+
 def test_huge_and_undecodable_values_show_as_markers(
     viewer: TestClient, runner: Runner, deployed: str
 ) -> None:
+    with psycopg.connect(deployed, autocommit=True) as conn:  # values kept inline
+        conn.execute("select pgflow.set_setting('inline_limit_bytes', 268435455)")
     huge = runner.start(gated, {"note": "x" * (VALUE_CAP + 1)})
     page = viewer.get(f"/runs/{huge.run_id}")
     assert page.status_code == 200
