@@ -16,6 +16,9 @@ Example: ``python -m benchmarks.schema_ab --steps 10 --runs 150 --pairs 4``.
 ``--without-index step_tasks_finished``, the finished-task index of ``pgflow stats``). WAL
 bytes per task are printed too.
 
+``--old-sql FILE`` compares the packaged schema with itself plus a SQL file on the "old"
+side, e.g. a function rewritten without one feature, to price that feature.
+
 ``--no-clock-hook`` compares the packaged schema with itself minus the test clock hook: the
 "old" side gets every function and column default rewritten from ``pgflow._now()`` to
 ``now()`` (the cost of the hook, docs/testing.md).
@@ -112,8 +115,14 @@ def main() -> None:
     parser.add_argument(
         "--without-index", metavar="NAME", help="old = every migration, minus this pgflow index"
     )
+    parser.add_argument(
+        "--old-sql",
+        metavar="FILE",
+        type=Path,
+        help="old = every migration, then this SQL file (e.g. a function without a feature)",
+    )
     args = parser.parse_args()
-    same = args.no_clock_hook or args.without_index
+    same = args.no_clock_hook or args.without_index or args.old_sql
     old = migrations() if same else migrations()[: args.old]
     schemas = {"old": old, "new": migrations()}
     figures: dict[str, list[float]] = {"old": [], "new": []}
@@ -130,6 +139,8 @@ def main() -> None:
                         strip_clock_hook(conn)
                     if name == "old" and args.without_index:
                         conn.execute(f"drop index pgflow.{args.without_index}".encode())
+                    if name == "old" and args.old_sql:
+                        conn.execute(args.old_sql.read_text(encoding="utf-8").encode())
                     prepare(conn, args.steps, args.runs)
                     lsn = conn.execute("select pg_current_wal_lsn()").fetchone()
                     before = backend_cpu(conn)
@@ -150,6 +161,8 @@ def main() -> None:
             last += " without the clock hook"
         if name == "old" and args.without_index:
             last += f" without {args.without_index}"
+        if name == "old" and args.old_sql:
+            last += f" + {args.old_sql.name}"
         print(
             f"{name} ({last}): median {statistics.median(values):,.0f} tasks/s "
             f"of {sorted(round(v) for v in values)}"
