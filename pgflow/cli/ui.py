@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
-from pgflow.cli._group import database_url_option, main, resolve_target
+from pgflow.cli._group import database_url_option, main, reader_url_option, resolve_target
+from pgflow.db.target import READER_URL_ENV, resolve_reader
 from pgflow.errors import ConfigurationError
 
 __all__ = ["ui"]
@@ -28,13 +31,23 @@ _EXTRA_HINT = "install the extra: pip install 'pgflow-py[ui]'"
     default=None,
     help="A secret every request must carry; required to listen beyond localhost.",
 )
+@reader_url_option
 @database_url_option
-def ui(host: str, port: int, read_only: bool, token: str | None, database_url: str | None) -> None:
+def ui(
+    host: str,
+    port: int,
+    read_only: bool,
+    token: str | None,
+    reader_url: str | None,
+    database_url: str | None,
+) -> None:
     """Serve the run viewer: flows, runs and each run live, in a browser.
 
     Listens on 127.0.0.1:8765 by default; any other address needs --token (open the
     printed address once, ending in ?token=...). With --read-only there are no actions,
-    and the pgflow_reader role is enough. Ctrl+C stops it (exit 0).
+    and the pgflow_reader role is enough. With --reader-url (or PGFLOW_READER_URL) pages
+    read from that replica; retry, cancel and live updates stay on the database. Ctrl+C
+    stops it (exit 0).
     """
     try:
         from pgflow.ui.server import serve
@@ -48,8 +61,15 @@ def ui(host: str, port: int, read_only: bool, token: str | None, database_url: s
     settings = UiSettings(host=host, port=port, read_only=read_only, token=token)
     settings.check()  # before resolving (and maybe starting) a database
     target = resolve_target(database_url)
+    configured = reader_url or os.environ.get(READER_URL_ENV)
+    reader = resolve_reader(reader_url).url if configured else None
     try:
-        serve(settings, target.url, announce=lambda line: click.echo(line, err=True))
+        serve(
+            settings,
+            target.url,
+            announce=lambda line: click.echo(line, err=True),
+            reader_conninfo=reader,
+        )
     except KeyboardInterrupt:  # uvicorn stops gracefully, then re-raises the Ctrl+C
         pass
     click.echo("pgflow ui: stopped", err=True)

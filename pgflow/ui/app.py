@@ -76,13 +76,20 @@ def _routes(read_only: bool) -> list[BaseRoute]:
     return routes
 
 
-def create_app(settings: UiSettings, conninfo: str) -> Starlette:
-    """The viewer for ``settings`` on the database at ``conninfo``."""
-    viewer = Viewer(settings, conninfo)
+def create_app(
+    settings: UiSettings, conninfo: str, reader_conninfo: str | None = None
+) -> Starlette:
+    """The viewer for ``settings`` on the database at ``conninfo``; pages read from
+    ``reader_conninfo`` (a read replica) when given."""
+    viewer = Viewer(settings, conninfo, reader_conninfo=reader_conninfo)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         viewer.pool = await open_async_pool(conninfo, min_size=1, max_size=POOL_SIZE, check=True)
+        if reader_conninfo is not None:
+            viewer.reader_pool = await open_async_pool(
+                reader_conninfo, min_size=1, max_size=POOL_SIZE, check=True
+            )
         viewer.hub = Hub(conninfo)
         viewer.feeds = Feeds(viewer.hub)
         await viewer.hub.start()
@@ -92,6 +99,8 @@ def create_app(settings: UiSettings, conninfo: str) -> Starlette:
             await viewer.feeds.close()
             await viewer.hub.stop()
             await viewer.pool.close()
+            if viewer.reader_pool is not None:
+                await viewer.reader_pool.close()
 
     app = Starlette(
         routes=_routes(settings.read_only),

@@ -79,8 +79,11 @@ def _bind_error(host: str, port: int, exc: OSError) -> ConfigurationError:
     )
 
 
-def prepare(settings: UiSettings, conninfo: str) -> tuple[UiServer, socket.socket, UiSettings]:
-    """Check the settings and the database, bind, and build the server (not started).
+def prepare(
+    settings: UiSettings, conninfo: str, reader_conninfo: str | None = None
+) -> tuple[UiServer, socket.socket, UiSettings]:
+    """Check the settings and the database (and the read replica pages read from, when
+    given), bind, and build the server (not started).
 
     Returns:
         The server, its socket, and the settings with the port actually bound.
@@ -91,9 +94,11 @@ def prepare(settings: UiSettings, conninfo: str) -> tuple[UiServer, socket.socke
     """
     settings.check()
     connect(conninfo).close()  # a wrong URL fails here, not on the first page
+    if reader_conninfo is not None:
+        connect(reader_conninfo).close()
     sock = bind(settings.host, settings.port)
     bound = settings.with_port(sock.getsockname()[1])
-    app = create_app(bound, conninfo)
+    app = create_app(bound, conninfo, reader_conninfo)
     config = uvicorn.Config(
         app,
         log_level="warning",
@@ -104,9 +109,14 @@ def prepare(settings: UiSettings, conninfo: str) -> tuple[UiServer, socket.socke
     return UiServer(config, app.state.viewer), sock, bound
 
 
-def serve(settings: UiSettings, conninfo: str, announce: Callable[[str], None] = print) -> None:
+def serve(
+    settings: UiSettings,
+    conninfo: str,
+    announce: Callable[[str], None] = print,
+    reader_conninfo: str | None = None,
+) -> None:
     """Serve until interrupted; ``announce`` gets the line that says where."""
-    server, sock, bound = prepare(settings, conninfo)
+    server, sock, bound = prepare(settings, conninfo, reader_conninfo)
     mode = " (read-only)" if bound.read_only else ""
     announce(f"pgflow ui{mode}: open {bound.url(with_token=True)} (Ctrl+C to stop)")
     try:

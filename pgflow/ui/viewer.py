@@ -35,6 +35,10 @@ class Viewer:
     conninfo: str
     env: Environment = field(default_factory=environment)
     pool: AsyncConnectionPool | None = None
+    # page reads from a read replica when one is given (pgflow ui --reader-url); actions and
+    # LISTEN stay on the primary: a replica cannot write, and notifications are not replicated
+    reader_conninfo: str | None = None
+    reader_pool: AsyncConnectionPool | None = None
     hub: Hub | None = None
     feeds: Feeds | None = None
     templates: Jinja2Templates = field(init=False)
@@ -46,6 +50,8 @@ class Viewer:
     def store(self) -> Store:
         """The page reads (available while the app runs)."""
         assert self.pool is not None, "the viewer is not started"
+        if self.reader_pool is not None and self.reader_conninfo is not None:
+            return Store(self.reader_pool, self.reader_conninfo)
         return Store(self.pool, self.conninfo)
 
     @property

@@ -150,3 +150,24 @@ def test_stats_read_from_the_reader_url(lagging: dict[str, Any]) -> None:
     # replay is paused: the replica knows the tasks earlier tests finished, not these
     seen_there = sum(s["tasks"] for s in json.loads(on_replica.stdout))
     assert seen_there == build["tasks"] - len(claimed)
+
+
+def test_the_viewer_reads_pages_from_the_reader_and_acts_on_the_primary(
+    lagging: dict[str, Any],
+) -> None:
+    from starlette.testclient import TestClient
+
+    from pgflow.ui.app import create_app
+    from pgflow.ui.settings import UiSettings
+
+    before, after = str(lagging["before"]), str(lagging["after"])
+    app = create_app(UiSettings(), lagging["primary"], lagging["replica"])
+    base = "http://127.0.0.1:8765"
+    with TestClient(app, base_url=base) as viewer:
+        runs = viewer.get("/runs")
+        assert runs.status_code == 200
+        assert before in runs.text and after not in runs.text  # the replica lags
+        assert viewer.get(f"/runs/{after}").status_code == 404
+        assert viewer.get(f"/runs/{before}").status_code == 200
+    with TestClient(create_app(UiSettings(), lagging["primary"]), base_url=base) as direct:
+        assert after in direct.get("/runs").text  # without a reader: the primary
