@@ -5,13 +5,11 @@ without an offset; local time when it has none)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
-
-import click
 
 from pgflow._duration import parse_duration
+from pgflow.errors import InvalidInputError
 
-__all__ = ["SINCE", "parse_since"]
+__all__ = ["parse_since", "since_option"]
 
 
 def parse_since(text: str) -> datetime | timedelta:
@@ -27,23 +25,16 @@ def parse_since(text: str) -> datetime | timedelta:
     return moment if moment.utcoffset() is not None else moment.astimezone()
 
 
-class _Since(click.ParamType["datetime | timedelta"]):
-    name = "DURATION"
+def since_option(text: str, option: str = "--since") -> datetime | timedelta:
+    """Parse the value of a ``--since``-like option, or refuse it with a hint (exit 1).
 
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> datetime | timedelta:
-        if isinstance(value, datetime | timedelta):
-            return value
-        try:
-            return parse_since(str(value))
-        except (ValueError, OverflowError):
-            self.fail(
-                f"{value!r} is neither a duration (90m, 12h, 7d, 2w) nor a date "
-                "(2026-11-28, 2026-11-28T09:30)",
-                param,
-                ctx,
-            )
-
-
-SINCE = _Since()
+    Raises:
+        InvalidInputError: it is neither a duration nor a date.
+    """
+    try:
+        return parse_since(text)
+    except (ValueError, OverflowError):
+        raise InvalidInputError(
+            f"{option} {text!r} is neither a duration nor a date",
+            hint=f"write e.g. {option} 90s, 15m, 24h, 7d, 1h30m or {option} 2026-11-28T09:30",
+        ) from None

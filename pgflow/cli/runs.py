@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from pgflow.cli._render import (
     format_duration,
     runs_table,
 )
-from pgflow.cli._since import SINCE
+from pgflow.cli._since import since_option
 from pgflow.cli._status import show_status
 from pgflow.client import Client
 from pgflow.db.connection import connect
@@ -227,8 +226,8 @@ def status(
 @click.option("--status", "run_status", type=click.Choice(RUN_STATUSES), default=None)
 @click.option(
     "--since",
-    type=SINCE,
     default=None,
+    metavar="DURATION",
     help="Only runs started within this duration (90m, 12h, 7d, 2w) or since this date.",
 )
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
@@ -238,16 +237,17 @@ def status(
 def runs(
     flow_slug: str | None,
     run_status: str | None,
-    since: datetime | timedelta | None,
+    since: str | None,
     limit: int,
     as_json: bool,
     reader_url: str | None,
     database_url: str | None,
 ) -> None:
     """List recent runs, newest first."""
+    window = None if since is None else since_option(since)
     target = resolve_reader_target(reader_url, database_url)
     with Client(target.url) as client:
-        found = client.runs(flow_slug=flow_slug, status=run_status, limit=limit, since=since)
+        found = client.runs(flow_slug=flow_slug, status=run_status, limit=limit, since=window)
     if as_json:
         echo_json([r.model_dump(mode="json", exclude={"steps"}) for r in found])
     elif not found:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import click
 from rich.table import Table
@@ -24,7 +24,7 @@ from pgflow.cli._group import (
 )
 from pgflow.cli._interrupt import EXIT_INTERRUPTED
 from pgflow.cli._render import console, echo_json
-from pgflow.cli._since import parse_since
+from pgflow.cli._since import since_option
 from pgflow.db.connection import connect
 from pgflow.errors import InvalidInputError
 from pgflow.telemetry.events import (
@@ -41,17 +41,6 @@ __all__ = ["events", "stats", "workers"]
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 flow_option = click.option("--flow", "flow_slug", default=None, help="Only this flow.")
-
-
-def _since(text: str, option: str = "--since") -> datetime | timedelta:
-    """Parse a duration or a date for an option, or refuse it with a hint (exit 1)."""
-    try:
-        return parse_since(text)
-    except (ValueError, OverflowError):
-        raise InvalidInputError(
-            f"{option} {text!r} is neither a duration nor a date",
-            hint=f"write e.g. {option} 90s, 15m, 24h, 7d, 1h30m or {option} 2026-11-28T09:30",
-        ) from None
 
 
 @main.command()
@@ -86,7 +75,7 @@ def events(
     Replays the newest --limit events since --since (derived from the timestamps pgflow
     stores); with -f, then keeps printing new ones until Ctrl+C.
     """
-    window = _since(since)
+    window = since_option(since)
     target = resolve_target(database_url)
     with connect(target.url) as conn:
         if not follow:
@@ -133,7 +122,7 @@ def stats(
     Duration: from the last attempt's claim to its result; queue wait: from the task
     becoming claimable to that claim.
     """
-    window = _since(since)
+    window = since_option(since)
     target = resolve_reader_target(reader_url, database_url)
     with connect(target.url) as conn:
         found = step_stats(conn, since=window, flow_slug=flow_slug)
@@ -189,7 +178,7 @@ def workers(include_all: bool, gone_after: str, as_json: bool, database_url: str
 
     With --all, also workers that shut down (stopped) and older silent ones.
     """
-    live_within = _since(gone_after, "--gone-after")
+    live_within = since_option(gone_after, "--gone-after")
     if not isinstance(live_within, timedelta):
         raise InvalidInputError(
             f"--gone-after {gone_after!r} is a date, not a duration", hint="e.g. --gone-after 30s"

@@ -167,3 +167,12 @@ def test_unknown_flow_run_id_and_database_are_user_errors(db_url: str) -> None:
     assert_user_error(pgflow(db_url, "cancel", str(uuid.uuid4())), "unknown run")
     unreachable = "postgresql://nobody@127.0.0.1:1/nowhere?connect_timeout=1"
     assert_user_error(pgflow(unreachable, "runs"), "127.0.0.1")
+
+
+@pytest.mark.parametrize("since", ["yesterday", "10 parsecs", "2026-13-45"])
+def test_a_nonsense_since_is_a_one_line_error_like_events_and_stats(
+    db_url: str, since: str
+) -> None:
+    # the same exit code (1), message and hint as `pgflow events --since` and `stats --since`
+    result = pgflow(db_url, "runs", "--since", since)
+    assert_user_error(result, f"--since {since!r} is neither a duration nor a date", "e.g.")
