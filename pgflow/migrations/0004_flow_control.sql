@@ -2618,8 +2618,8 @@ begin
 
   for cand in
     select c.* from (
-      select x.*, row_number() over (partition by x.flow_slug, x.band
-                                     order by x.priority_at) as turn
+      select x.*, x.flow_slug || '|' || x.step_slug || '|' || x.rkey_value as rscope,
+        row_number() over (partition by x.flow_slug, x.band order by x.priority_at) as turn
       from (
         select st.flow_slug, st.step_slug, st.fmax, st.smax, st.rmax, st.rper,
           t.ctid, t.priority_at,
@@ -2628,8 +2628,6 @@ begin
             as fscope,
           st.flow_slug || '|' || st.step_slug || '|'
             || pgflow._key_value(coalesce(r.limit_keys, r.input), st.skey) as sscope,
-          st.flow_slug || '|' || st.step_slug || '|'
-            || pgflow._key_value(coalesce(r.limit_keys, r.input), st.rkey) as rscope,
           pgflow._key_value(coalesce(r.limit_keys, r.input), st.rkey) as rkey_value
         from (
           select s.flow_slug, s.step_slug, fl.max_count as fmax, fl.key as fkey,
