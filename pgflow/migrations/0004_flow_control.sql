@@ -2738,7 +2738,9 @@ $$;
 -- _key_value(input, key): the group a run belongs to under a limit keyed by `key`: the JSON
 -- text of that input field ('null' when absent or not an object); '*' for an unkeyed limit.
 -- Callers pass coalesce(runs.limit_keys, runs.input): for an input stored by reference, the
--- fields start_flow kept inline.
+-- fields start_flow kept inline. A JSON text over 128 characters stands as 'md5:' and its
+-- md5 (JSON text never starts so), so a huge key value costs a claim and a rate bucket row
+-- no more than a short one.
 create or replace function pgflow._key_value(input jsonb, key text)
 returns text
 language sql
@@ -2746,8 +2748,10 @@ immutable
 set search_path = pg_catalog, pg_temp
 as $$
   select case when key is null then '*'
-    else coalesce(case when jsonb_typeof(input) = 'object' then (input -> key)::text end,
-      'null') end
+    when length(v.text) > 128 then 'md5:' || md5(v.text)
+    else v.text end
+  from (select coalesce(case when jsonb_typeof(input) = 'object' then (input -> key)::text end,
+    'null') as text) as v
 $$;
 
 -- ---- pgflow/sql/schema/0242_function_expire_leases.sql ----

@@ -324,3 +324,28 @@ def test_a_keyed_limit_groups_runs_whose_input_is_stored_by_reference(conn):
     }
     got = claim(conn, "bulky", 100)
     assert len(got) == 3  # one per distinct size, as with inline inputs
+
+
+def test_a_huge_key_value_groups_like_a_short_one_and_keeps_bucket_rows_small(conn, db_url):
+    """Key values are compared by their JSON text; one over 128 characters stands as its
+    md5, so a starter cannot make every claim (or a rate bucket row) carry megabytes."""
+    clock = DatabaseClock(db_url)
+    clock.install()
+    try:
+        clock.freeze()
+        define(conn, "huge", ("call", []))
+        set_limits(
+            conn,
+            "huge",
+            {"step": "call", "kind": "concurrency", "max": 1, "key": "k"},
+            {"step": "call", "kind": "rate", "max": 5, "per": 60, "key": "k"},
+        )
+        big, other = "x" * 50_000, "x" * 49_999 + "y"
+        for value in [big, big, other, "short"]:
+            start(conn, "huge", {"k": value})
+        got = claim(conn, "huge", 100)
+        assert sorted(len(t["flow_input"]["k"]) for t in got) == [5, 50_000, 50_000]
+        widths = [r["n"] for r in q(conn, "select length(key_value) as n from pgflow.rate_buckets")]
+        assert len(widths) == 3 and max(widths) <= 128
+    finally:
+        clock.close()
