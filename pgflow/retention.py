@@ -1,8 +1,10 @@
 """Pruning finished runs in short transactions: what ``pgflow prune`` runs.
 
-:func:`prune_runs` calls ``pgflow.prune_batch`` until a batch comes back short, each batch
-its own transaction, so pruning a million runs never holds one long transaction (or its
-locks) open. Live runs are never touched. Workers apply each flow's ``retention`` on their
+:func:`prune_runs` first drops the months of history whose every run qualifies
+(``pgflow.drop_history_partitions``: a month goes in one step, whatever its size), then
+calls ``pgflow.prune_batch`` until a batch comes back short, each batch its own
+transaction, so pruning a million runs never holds one long transaction (or its locks)
+open. Live runs are never touched. Workers apply each flow's ``retention`` on their
 own (``pgflow.apply_retention``, see :mod:`pgflow.worker.retention`).
 """
 
@@ -33,10 +35,18 @@ class PruneResult:
     Attributes:
         counts: runs deleted per ``(flow_slug, status)``.
         batches: how many transactions it took.
+        months: the months of history dropped whole (``"2026-09"``), oldest first.
     """
 
     counts: dict[tuple[str, str], int] = field(default_factory=dict)
     batches: int = 0
+    months: list[str] = field(default_factory=list)
+
+    def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Count rows of ``(flow, status, runs)``."""
+        for row in rows:
+            key = (row["flow"], row["status"])
+            self.counts[key] = self.counts.get(key, 0) + row["runs"]
 
     @property
     def total(self) -> int:
@@ -73,6 +83,9 @@ def prune_runs(
 ) -> PruneResult:
     """Delete finished runs that finished more than ``older_than`` ago, batch by batch.
 
+    Without ``flow_slug`` and ``statuses``, whole months whose every run finished before
+    ``older_than`` are dropped first (see ``pgflow.drop_history_partitions``).
+
     Args:
         conn: an autocommit connection (each batch commits on its own).
         older_than: the age past which finished runs go.
@@ -103,13 +116,16 @@ def prune_runs(
         raise InvalidInputError(f"batch_size must be at least 1, got {batch_size!r}")
     result = PruneResult()
     with wrap_db_errors():
+        if flow_slug is None and statuses is None:
+            with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+                dropped = cur.execute(query("drop_history_partitions"), params).fetchall()
+            result.add(dropped)
+            result.months = sorted({row["month"] for row in dropped})
         while True:
             with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
                 rows = cur.execute(query("prune_batch"), params).fetchall()
             result.batches += 1
-            for row in rows:
-                key = (row["flow"], row["status"])
-                result.counts[key] = result.counts.get(key, 0) + row["runs"]
+            result.add(rows)
             if on_batch is not None:
                 on_batch(result)
             if sum(row["runs"] for row in rows) < batch_size:

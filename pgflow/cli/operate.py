@@ -129,8 +129,9 @@ def prune(
 ) -> None:
     """Delete old finished runs and print how many, per flow and status.
 
-    Runs that finished more than --older-than ago go with their steps and tasks, in batches
-    of --batch-size runs, each its own short transaction. Live runs are never touched.
+    Runs that finished more than --older-than ago go with their steps and tasks: whole months
+    of history at once when all their runs qualify, the rest in batches of --batch-size runs,
+    each its own short transaction. Live runs are never touched.
     """
     age = _duration(older_than)
     wanted = check_statuses(_split(statuses))
@@ -148,6 +149,8 @@ def prune(
     click.echo(f"Pruned {result.total} {what}:")
     for line in _table(result):
         click.echo(f"  {line}")
+    if result.months:
+        _stderr(f"Dropped whole months of history: {', '.join(result.months)}")
 
 
 def _duration(text: str) -> timedelta:

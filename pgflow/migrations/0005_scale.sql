@@ -24,6 +24,33 @@ join pg_catalog.pg_roles r on r.oid = a.grantee
 where p.pronamespace = 'pgflow'::regnamespace and a.privilege_type = 'EXECUTE'
   and a.grantee <> p.proowner and r.rolname not in ('pgflow_worker', 'pgflow_reader');
 
+-- History partitioned by run id (0048_function_partition_history.sql, called by
+-- 0049_partition_history.sql): the tables runs, step_states and step_tasks are renamed to
+-- <table>_default and become the default partitions of new partitioned tables of the same
+-- names. A row type follows its table, so functions whose result or arguments are these row
+-- types would keep the old table's: drop them here (the schema files create them again on
+-- the new tables; their users' EXECUTE grants were saved above and are given back by 0990).
+do $$
+declare
+  f record;
+begin
+  for f in
+    select p.oid::regprocedure as signature
+    from pg_catalog.pg_proc p
+    where p.pronamespace = 'pgflow'::regnamespace
+      and (p.prorettype in ('pgflow.runs'::regtype, 'pgflow.step_states'::regtype,
+                            'pgflow.step_tasks'::regtype)
+        or p.proargtypes::oid[] && array['pgflow.runs'::regtype, 'pgflow.step_states'::regtype,
+                                        'pgflow.step_tasks'::regtype]::oid[])
+  loop
+    execute format('drop function %s', f.signature);
+  end loop;
+end
+$$;
+-- A ctid is unique only within one partition: claim_tasks' picks now carry run ids, and
+-- _pick_limited returns them beside the ctids.
+drop function if exists pgflow._pick_limited(text[], text[], int);
+
 -- ---- pgflow/sql/schema/0010_schema.sql ----
 -- The pgflow schema: every table and function of the engine lives here.
 -- No extension is required (gen_random_uuid and sha256 are built in since PostgreSQL 13/11).
@@ -67,6 +94,25 @@ stable
 parallel safe
 as $$
   select pg_catalog.now()
+$$;
+
+-- ---- pgflow/sql/schema/0026_function_uuid7_floor.sql ----
+-- _uuid7_floor(at): the smallest UUIDv7 of the millisecond `at` (its 48-bit Unix
+-- milliseconds, then zero bits): where the time-ordered run ids of that instant begin. The
+-- runtime tables are partitioned by run id at these bounds (0047). NULL in, NULL out;
+-- reads no clock and takes no lock.
+create or replace function pgflow._uuid7_floor(at timestamptz)
+returns uuid
+language sql
+immutable
+strict
+parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+  select encode(
+    substring(int8send(floor(extract(epoch from _uuid7_floor.at) * 1000)::bigint) from 3)
+      || decode('00000000000000000000', 'hex'),
+    'hex')::uuid;
 $$;
 
 -- ---- pgflow/sql/schema/0030_tables_definition.sql ----
@@ -549,6 +595,177 @@ where exists (
   where w.stopped_at is null and w.last_heartbeat_at > pgflow._now() - interval '5 minutes'
     and not exists (select 1 from pgflow.listeners l where l.listener_id = w.worker_id))
 on conflict do nothing;
+
+-- ---- pgflow/sql/schema/0047_function_add_history_partition.sql ----
+-- _add_history_partition(month): give the UTC month of `month` its partition in each runtime
+-- table (runs, step_states, step_tasks), named <table>_pYYYYMM and holding the run ids of
+-- that month: [_uuid7_floor(month start), _uuid7_floor(next month start)). Returns true
+-- when it created them, false when they were there already (or `month` is NULL).
+-- * A month that has begun may have rows in the default partitions already (inserted while
+--   it had no partition): they stay there, and the new partition begins at the current
+--   millisecond instead. Rows of the new range found in the default partitions (ids a caller
+--   chose that are not UUIDv7, ids of the future) move into it.
+-- * Locks: the three default partitions ACCESS EXCLUSIVE, taken first, so nothing is inserted
+--   into the range while it moves; each parent SHARE UPDATE EXCLUSIVE (ATTACH PARTITION), so
+--   DML on other partitions goes on. Attaching scans a default partition to prove that it
+--   holds no row of the new range, so keep the default partitions small (docs/scaling.md).
+--   Callers set lock_timeout.
+-- * The new partitions' indexes are named <partition><parent index suffix>
+--   (runs_p202612_by_flow for runs_by_flow), the same on every database.
+create or replace function pgflow._add_history_partition(month timestamptz)
+returns boolean
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  first timestamptz := date_trunc('month', _add_history_partition.month, 'UTC');
+  suffix text := to_char(first at time zone 'UTC', 'YYYYMM');
+  lo uuid := pgflow._uuid7_floor(first);
+  hi uuid := pgflow._uuid7_floor(((first at time zone 'UTC') + interval '1 month') at time zone 'UTC');
+  parent text;
+  part text;
+  columns text;
+  options text[];
+  idx record;
+begin
+  if _add_history_partition.month is null or to_regclass(format('pgflow.%I', 'runs_p' || suffix)) is not null then
+    return false;
+  end if;
+  lock table pgflow.runs_default, pgflow.step_states_default, pgflow.step_tasks_default
+    in access exclusive mode;
+  if exists (select 1 from pgflow.runs_default d
+             where d.run_id >= lo and d.run_id < pgflow._uuid7_floor(clock_timestamp())) then
+    lo := pgflow._uuid7_floor(clock_timestamp());
+  end if;
+  foreach parent in array array['runs', 'step_states', 'step_tasks'] loop
+    part := parent || '_p' || suffix;
+    execute format('create table pgflow.%I (like pgflow.%I including defaults including '
+      || 'constraints including storage including compression)', part, parent);
+    select c.reloptions into options from pg_catalog.pg_class c
+    where c.oid = format('pgflow.%I', parent || '_default')::regclass;
+    if options is not null then
+      execute format('alter table pgflow.%I set (%s)', part, array_to_string(options, ', '));
+    end if;
+    select string_agg(quote_ident(a.attname), ', ' order by a.attnum) into columns
+    from pg_catalog.pg_attribute a
+    where a.attrelid = format('pgflow.%I', parent)::regclass and a.attnum > 0
+      and not a.attisdropped;
+    execute format('with moved as (delete from pgflow.%I d where d.run_id >= $1 '
+      || 'and d.run_id < $2 returning d.*) insert into pgflow.%I (%s) select %s from moved',
+      parent || '_default', part, columns, columns) using lo, hi;
+    execute format('alter table pgflow.%I attach partition pgflow.%I for values from (%L) '
+      || 'to (%L)', parent, part, lo, hi);
+    for idx in
+      select c.relname as name, p.relname as parent_index
+      from pg_catalog.pg_index i
+      join pg_catalog.pg_class c on c.oid = i.indexrelid
+      join pg_catalog.pg_inherits h on h.inhrelid = i.indexrelid
+      join pg_catalog.pg_class p on p.oid = h.inhparent
+      where i.indrelid = format('pgflow.%I', part)::regclass
+        and c.relname <> part || substr(p.relname, length(parent) + 1)
+    loop
+      execute format('alter index pgflow.%I rename to %I', idx.name,
+        part || substr(idx.parent_index, length(parent) + 1));
+    end loop;
+  end loop;
+  return true;
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0048_function_partition_history.sql ----
+-- _partition_history(): turn the runtime tables (runs, step_states, step_tasks) into tables
+-- partitioned by run id, if they are not yet, and give the current month and the next two
+-- their partitions (_add_history_partition). Idempotent; a fresh install and an upgrade go
+-- the same way, so both build the same schema.
+-- * Run ids are UUIDv7 (pgflow._uuid7()): ordered by start time, so a range of ids is a
+--   range of start times and a month's runs, with their step states and tasks, live in one
+--   partition that retention drops whole (drop_history_partitions). Every primary key leads
+--   with run_id, so every lookup of a run, step or task reads one partition.
+-- * The existing table becomes the DEFAULT partition, <table>_default, with its rows and
+--   indexes (renamed <table>_default<suffix>): nothing is copied or rebuilt. It keeps the
+--   history from before partitioning, and later takes any row whose month has no partition
+--   (an id a caller chose that is not UUIDv7). The parent gets the same columns,
+--   constraints and indexes, under the names the table had.
+-- * Privileges granted on a table are granted on its parent too. A view a user defined on
+--   one of these tables keeps reading the renamed table, i.e. only the history from before
+--   partitioning: a WARNING names each such view, to be created again.
+-- * Locks: ACCESS EXCLUSIVE on the three tables until the caller's transaction commits (it
+--   runs inside the schema migration).
+create or replace function pgflow._partition_history()
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  parent text;
+  legacy text;
+  idx record;
+  definition text;
+  grant_ record;
+begin
+  foreach parent in array array['runs', 'step_states', 'step_tasks'] loop
+    continue when (select c.relkind from pg_catalog.pg_class c
+                   where c.oid = format('pgflow.%I', parent)::regclass) = 'p';
+    legacy := parent || '_default';
+    execute format('alter table pgflow.%I rename to %I', parent, legacy);
+    execute format('create table pgflow.%I (like pgflow.%I including defaults including '
+      || 'constraints including storage including compression including comments) '
+      || 'partition by range (run_id)', parent, legacy);
+    for idx in
+      select c.relname as name, i.indisprimary as is_primary,
+        pg_catalog.pg_get_indexdef(i.indexrelid) as def
+      from pg_catalog.pg_index i
+      join pg_catalog.pg_class c on c.oid = i.indexrelid
+      where i.indrelid = format('pgflow.%I', legacy)::regclass
+      order by c.relname
+    loop
+      execute format('alter index pgflow.%I rename to %I', idx.name,
+        legacy || substr(idx.name, length(parent) + 1));
+      definition := substring(idx.def from ' USING .*$');
+      if idx.is_primary then
+        execute format('alter table pgflow.%I add constraint %I primary key %s', parent,
+          idx.name, substring(definition from '[(].*[)]$'));
+      else
+        execute format('create index %I on pgflow.%I%s', idx.name, parent, definition);
+      end if;
+    end loop;
+    execute format('alter table pgflow.%I attach partition pgflow.%I default', parent, legacy);
+    for grant_ in
+      select a.privilege_type, coalesce(quote_ident(r.rolname), 'public') as grantee
+      from pg_catalog.pg_class c
+      cross join lateral pg_catalog.aclexplode(c.relacl) a
+      left join pg_catalog.pg_roles r on r.oid = a.grantee
+      where c.oid = format('pgflow.%I', legacy)::regclass and a.grantee <> c.relowner
+    loop
+      execute format('grant %s on pgflow.%I to %s', grant_.privilege_type, parent,
+        grant_.grantee);
+    end loop;
+    for grant_ in
+      select distinct v.oid::regclass::text as view_name
+      from pg_catalog.pg_depend d
+      join pg_catalog.pg_rewrite w on w.oid = d.objid
+      join pg_catalog.pg_class v on v.oid = w.ev_class
+      where d.classid = 'pg_catalog.pg_rewrite'::regclass
+        and d.refobjid = format('pgflow.%I', legacy)::regclass and v.oid <> d.refobjid
+    loop
+      raise warning 'view % reads pgflow.%, which is now only the history from before '
+        'partitioning', grant_.view_name, legacy
+        using hint = format('Create the view again on pgflow.%I.', parent);
+    end loop;
+  end loop;
+  for m in 0..2 loop
+    perform pgflow._add_history_partition((date_trunc('month', clock_timestamp(), 'UTC')
+      at time zone 'UTC' + make_interval(months => m)) at time zone 'UTC');
+  end loop;
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0049_partition_history.sql ----
+-- The runtime tables are partitioned by run id (0048 explains how); from here on every
+-- statement sees the partitioned tables.
+select pgflow._partition_history();
 
 -- ---- pgflow/sql/schema/0100_functions_shape.sql ----
 -- Shapes and checksums.
@@ -1867,7 +2084,7 @@ begin
     -- waiting could deadlock); claim_tasks never hands out a task of a finished run.
     update pgflow.step_tasks t set status = 'cancelled', cancelled_at = pgflow._now(),
       leased_until = null
-    where t.ctid = any(array(
+    where t.run_id = _finish_run.run_id and t.ctid = any(array(
       select x.ctid from pgflow.step_tasks x
       where x.run_id = _finish_run.run_id and x.status in ('queued', 'started')
       for update skip locked));
@@ -1875,7 +2092,7 @@ begin
       perform pgflow._signal_cancelled(run_id);
     end if;
     update pgflow.step_states ss set status = 'cancelled', cancelled_at = pgflow._now()
-    where ss.ctid = any(array(
+    where ss.run_id = _finish_run.run_id and ss.ctid = any(array(
       select x.ctid from pgflow.step_states x
       where x.run_id = _finish_run.run_id and x.status in ('created', 'started')
       for update skip locked));
@@ -2377,30 +2594,34 @@ declare
   result pgflow.claimed_task;
   limit_bytes bigint := pgflow._jsonb_limit_bytes();
   picked tid[];
+  picked_runs uuid[];
   returned int := 0;
 begin
   perform pgflow._expire_leases(flow_slugs, 100);
   perform pgflow._tag_due_tasks(flow_slugs, 1000);
-  -- Plans here must not depend on statistics: the picked rows are re-found by ctid (stable
-  -- while we hold their row locks) and everything else is looked up per row, so a claim
-  -- never scans the table, whatever the planner estimates.
+  -- Plans here must not depend on statistics: the picked rows are re-found by run id and
+  -- ctid (the run id picks the partition, the ctid the row, stable while we hold its row
+  -- lock; a ctid alone is not unique across partitions) and everything else is looked up
+  -- per row, so a claim never scans the table, whatever the planner estimates.
   -- Picked: per flow, the oldest tags, locked as the index is walked (SKIP LOCKED); then
   -- bands (priorities) in order and, within one, the flows take turns. A pool walks
   -- step_tasks_ready_by_step per flow and served step instead, merged per flow by tag. Two
   -- statements rather than one with both branches: that one costs every claim more.
   if exists (select 1 from pgflow.limits l where l.flow_slug = any(claim_tasks.flow_slugs))
   then
-    picked := pgflow._pick_limited(claim_tasks.flow_slugs, claim_tasks.step_slugs,
-      claim_tasks.max_tasks);
+    select l.run_ids, l.tasks into picked_runs, picked
+    from pgflow._pick_limited(claim_tasks.flow_slugs, claim_tasks.step_slugs,
+      claim_tasks.max_tasks) as l;
   elsif claim_tasks.step_slugs is null then
-    picked := array(select p.ctid from (
-        select q.ctid, q.priority_at, q.turn, q.band
+    select array_agg(o.run_id), array_agg(o.ctid) into picked_runs, picked from (
+      select p.run_id, p.ctid from (
+        select q.run_id, q.ctid, q.priority_at, q.turn, q.band
         from (select distinct s.slug from unnest(claim_tasks.flow_slugs) as s(slug)) as fs
         cross join lateral (
-          select x.ctid, x.priority_at, x.band,
+          select x.run_id, x.ctid, x.priority_at, x.band,
             row_number() over (partition by x.band order by x.priority_at) as turn
           from (
-            select t.ctid, t.priority_at,
+            select t.run_id, t.ctid, t.priority_at,
               round(date_part('epoch', pgflow._now() - t.priority_at) / 315360000.0) as band
             from pgflow.step_tasks t
             where t.flow_slug = fs.slug and t.status = 'queued' and t.priority_at is not null
@@ -2412,20 +2633,21 @@ begin
         ) as q
       ) as p
       order by p.band desc, p.turn, p.priority_at
-      limit greatest(claim_tasks.max_tasks, 0));
+      limit greatest(claim_tasks.max_tasks, 0)) as o;
   else
-    picked := array(select p.ctid from (
-        select y.ctid, y.priority_at,
+    select array_agg(o.run_id), array_agg(o.ctid) into picked_runs, picked from (
+      select p.run_id, p.ctid from (
+        select y.run_id, y.ctid, y.priority_at,
           row_number() over (partition by y.flow_slug, y.band order by y.priority_at) as turn,
           y.band
         from (
-          select x.ctid, x.priority_at, fs.slug as flow_slug,
+          select x.run_id, x.ctid, x.priority_at, fs.slug as flow_slug,
             round(date_part('epoch', pgflow._now() - x.priority_at) / 315360000.0) as band
           from (select distinct s.slug from unnest(claim_tasks.flow_slugs) as s(slug)) as fs
           cross join (select distinct s.slug
                       from unnest(claim_tasks.step_slugs) as s(slug)) as ss
           cross join lateral (
-            select t.ctid, t.priority_at
+            select t.run_id, t.ctid, t.priority_at
             from pgflow.step_tasks t
             where (t.flow_slug || '.' || t.step_slug) = fs.slug || '.' || ss.slug
               and t.status = 'queued' and t.priority_at is not null
@@ -2437,7 +2659,7 @@ begin
         ) as y
       ) as p
       order by p.band desc, p.turn, p.priority_at
-      limit greatest(claim_tasks.max_tasks, 0));
+      limit greatest(claim_tasks.max_tasks, 0)) as o;
   end if;
   for task in
     with claimed as (
@@ -2450,7 +2672,8 @@ begin
           select coalesce(s.opt_timeout, f.opt_timeout)
           from pgflow.steps s join pgflow.flows f on f.flow_slug = s.flow_slug
           where s.flow_slug = t.flow_slug and s.step_slug = t.step_slug), 60))
-      where t.ctid = any(picked)
+      from unnest(picked_runs, picked) as p(run_id, task)
+      where t.run_id = p.run_id and t.ctid = p.task
       returning t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempts_count, t.input,
         t.input_bytes, t.leased_until, t.priority_at, t.available_at
     )
@@ -2517,7 +2740,7 @@ declare
   n int;
 begin
   with due as (
-    select d.ctid, d.flow_slug, d.task_index, d.attempts_count,
+    select d.run_id, d.ctid, d.flow_slug, d.task_index, d.attempts_count,
       coalesce((select r.priority from pgflow.runs r where r.run_id = d.run_id), 0) as priority
     from (select distinct s.slug from unnest(_tag_due_tasks.flow_slugs) as s(slug)) as fs
     cross join lateral (
@@ -2538,7 +2761,7 @@ begin
   set priority_at = h.head + case when d.attempts_count = 0
     then make_interval(secs => d.task_index / 1000.0) else interval '0' end
   from due d join heads h on h.flow_slug = d.flow_slug and h.priority = d.priority
-  where t.ctid = d.ctid;
+  where t.run_id = d.run_id and t.ctid = d.ctid;
   get diagnostics n = row_count;
   return n;
 end;
@@ -2561,9 +2784,8 @@ $$;
 -- Cost: only claims of limited flows pay: a lookup per step of those flows, a count over
 -- the leased tasks of those flows, the rate buckets of the candidates' keys.
 create or replace function pgflow._pick_limited(
-  flow_slugs text[], step_slugs text[], max_tasks int
+  flow_slugs text[], step_slugs text[], max_tasks int, out run_ids uuid[], out tasks tid[]
 )
-returns tid[]
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
@@ -2575,12 +2797,15 @@ declare
   tokens jsonb; -- rate tokens left as of now_, by the same scopes
   spent text[] := '{}'::text[];  -- the scopes whose tokens this claim took
   picked tid[] := '{}'::tid[];
+  picked_runs uuid[] := '{}'::uuid[];
   cand record;
   left_ float8;
   scan int := greatest(10 * max_tasks, 100);
 begin
   if coalesce(max_tasks, 0) <= 0 then
-    return picked;
+    run_ids := picked_runs;
+    tasks := picked;
+    return;
   end if;
   perform pg_advisory_xact_lock(hashtext('pgflow.limits:' || f.flow_slug))
   from (select distinct l.flow_slug from pgflow.limits l
@@ -2608,7 +2833,7 @@ begin
         row_number() over (partition by x.flow_slug, x.band order by x.priority_at) as turn
       from (
         select st.flow_slug, st.step_slug, st.fmax, st.smax, st.rmax, st.rper,
-          t.ctid, t.priority_at,
+          t.run_id, t.ctid, t.priority_at,
           round(date_part('epoch', now_ - t.priority_at) / 315360000.0) as band,
           st.flow_slug || '||' || pgflow._key_value(coalesce(r.limit_keys, r.input), st.fkey)
             as fscope,
@@ -2677,6 +2902,7 @@ begin
         to_jsonb(coalesce((used ->> cand.sscope)::int, 0) + 1));
     end if;
     picked := picked || cand.ctid;
+    picked_runs := picked_runs || cand.run_id;
     exit when cardinality(picked) >= max_tasks;
   end loop;
 
@@ -2684,8 +2910,13 @@ begin
   -- to use few): claims of a limited flow are serialised by its limits lock, so only an
   -- expiry, a cancellation or a claim of an unlimited flow in the same call can have taken
   -- one since, and such a task is left out.
-  picked := array(select t.ctid from pgflow.step_tasks t
-    where t.ctid = any(picked) and t.status = 'queued' for update skip locked);
+  select coalesce(array_agg(x.run_id), '{}'), coalesce(array_agg(x.ctid), '{}')
+  into run_ids, tasks
+  from (select t.run_id, t.ctid from pgflow.step_tasks t
+        join unnest(picked_runs, picked) as p(run_id, task)
+          on t.run_id = p.run_id and t.ctid = p.task
+        where t.status = 'queued'
+        for update of t skip locked) as x;
   insert into pgflow.rate_buckets as b (flow_slug, step_slug, key_value, tokens, refilled_at)
   select split_part(s.scope, '|', 1), split_part(s.scope, '|', 2),
     substr(s.scope, length(split_part(s.scope, '|', 1))
@@ -2702,7 +2933,6 @@ begin
     where i.refilled_at < now_ - l.per
     order by i.refilled_at
     limit 10));
-  return picked;
 end;
 $$;
 
@@ -3344,6 +3574,8 @@ $$;
 -- batch_size NULL (the default) deletes every such run in this one call, so prune('30 days')
 -- works as it always did. To keep transactions short, pass a batch_size and call again until
 -- it returns less than that (what `pgflow prune` does, one transaction per batch).
+-- Without flow_slug and statuses, whole months of history whose every run qualifies are
+-- dropped as well (drop_history_partitions), whatever batch_size says.
 create or replace function pgflow.prune(
   older_than interval,
   flow_slug text default null,
@@ -3351,13 +3583,22 @@ create or replace function pgflow.prune(
   batch_size int default null
 )
 returns int
-language sql
+language plpgsql
 volatile
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select coalesce(sum(p.runs), 0)::int
-  from pgflow.prune_batch(prune.older_than, prune.flow_slug, prune.statuses, prune.batch_size) p;
+declare
+  dropped int := 0;
+begin
+  if prune.flow_slug is null and prune.statuses is null and prune.older_than >= interval '0' then
+    select coalesce(sum(d.runs), 0)::int into dropped
+    from pgflow._drop_history_partitions(prune.older_than) d;
+  end if;
+  return dropped + (select coalesce(sum(p.runs), 0)::int
+    from pgflow.prune_batch(prune.older_than, prune.flow_slug, prune.statuses,
+      prune.batch_size) p);
+end;
 $$;
 
 -- ---- pgflow/sql/schema/0275_function_apply_retention.sql ----
@@ -3367,6 +3608,8 @@ $$;
 -- while it returns max_runs, each call its own short transaction.
 -- * One caller at a time: a transaction-level advisory try-lock. A caller that does not get
 --   it returns NULL at once (another worker is pruning); otherwise the number of runs deleted.
+-- * Months of history whose every run is past its flow's retention are dropped whole first
+--   (_drop_history_partitions), whatever max_runs says; the rest goes run by run.
 -- * Live runs are never touched (see prune_batch). max_runs NULL or below 1 raises PGF08.
 create or replace function pgflow.apply_retention(max_runs int default 500)
 returns int
@@ -3389,6 +3632,8 @@ begin
   if not pg_try_advisory_xact_lock(hashtext('pgflow'), hashtext('retention')) then
     return null;
   end if;
+  -- whole months first: a month of runs all past their flows' retention goes in one step
+  select coalesce(sum(d.runs), 0)::int into total from pgflow._drop_history_partitions(null) d;
   for f in
     select x.flow_slug, x.retention from pgflow.flows x
     where x.retention is not null order by x.flow_slug
@@ -4351,6 +4596,185 @@ as $$
     || case when l.key is not null then format(' per %s', l.key) else '' end
 $$;
 
+-- ---- pgflow/sql/schema/0297_function_create_history_partitions.sql ----
+-- create_history_partitions(months_ahead): make sure the current month and the next
+-- `months_ahead` months (UTC) have their partitions of runs, step_states and step_tasks
+-- (_add_history_partition); returns the months it created ('2027-01'), nothing when all
+-- were there. Workers call it every hour and at start-up, so a month's partitions exist
+-- long before its first run; start_flow never waits for it (a run whose month has no
+-- partition goes to the default partition, and nothing is lost).
+-- * months_ahead NULL, below 0 or above 24: PGF08.
+-- * One caller at a time: a transaction-level advisory try-lock; a caller that does not get
+--   it returns nothing at once (another is at it).
+-- * Locks: see _add_history_partition. lock_timeout 5 s: when the default partitions stay
+--   busy longer, it fails with SQLSTATE 55P03 and changes nothing; the next call tries again.
+create or replace function pgflow.create_history_partitions(months_ahead int default 2)
+returns setof text
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+set lock_timeout = '5s'
+as $$
+declare
+  first timestamptz := date_trunc('month', clock_timestamp(), 'UTC');
+  month timestamptz;
+begin
+  if create_history_partitions.months_ahead is null
+    or create_history_partitions.months_ahead not between 0 and 24 then
+    perform pgflow._raise('PGF08', format('create_history_partitions: months_ahead must be '
+      || '0 to 24, got %s', coalesce(create_history_partitions.months_ahead::text, 'NULL')),
+      'Pass e.g. 2: the current month and the next two.');
+  end if;
+  if not pg_try_advisory_xact_lock(hashtext('pgflow'), hashtext('partitions')) then
+    return;
+  end if;
+  for i in 0..create_history_partitions.months_ahead loop
+    month := ((first at time zone 'UTC') + make_interval(months => i)) at time zone 'UTC';
+    if pgflow._add_history_partition(month) then
+      return next to_char(month at time zone 'UTC', 'YYYY-MM');
+    end if;
+  end loop;
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0298_function_history_partitions.sql ----
+-- history_partitions(): the partitions of the run history, oldest first, then the default
+-- one: month ('2026-12', or 'default'), the run ids they hold ([lower_run_id, upper_run_id),
+-- NULL for the default), the runs in them as the statistics estimate (NULL before the
+-- first ANALYZE) and the bytes of the three tables' partitions with their indexes.
+-- Reads the catalog only; takes no lock beyond the catalog's.
+create or replace function pgflow.history_partitions()
+returns table (month text, lower_run_id uuid, upper_run_id uuid, runs bigint, bytes bigint)
+language sql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select coalesce(to_char(to_date(p.suffix, 'YYYYMM'), 'YYYY-MM'), 'default'),
+    b.bounds[1]::uuid, b.bounds[2]::uuid,
+    nullif(greatest(c.reltuples, -1), -1)::bigint,
+    (select sum(pg_catalog.pg_total_relation_size(x.oid))::bigint
+     from pg_catalog.pg_class x
+     where x.relnamespace = 'pgflow'::regnamespace
+       and x.relname in ('runs' || p.tail, 'step_states' || p.tail, 'step_tasks' || p.tail))
+  from pg_catalog.pg_inherits i
+  join pg_catalog.pg_class c on c.oid = i.inhrelid
+  cross join lateral (select substring(c.relname from '^runs_p([0-9]{6})$') as suffix,
+    substring(c.relname from '^runs(_.*)$') as tail) as p
+  cross join lateral (select regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid),
+    'FROM [(]''([^'']+)''[)] TO [(]''([^'']+)''[)]') as bounds) as b
+  where i.inhparent = 'pgflow.runs'::regclass
+  order by p.suffix is null, b.bounds[1]::uuid;
+$$;
+
+-- ---- pgflow/sql/schema/0299_function_drop_history_partitions.sql ----
+-- _drop_history_partitions(older_than): drop the monthly partitions of runs, step_states and
+-- step_tasks whose every run finished more than `older_than` ago (NULL: more than its flow's
+-- retention ago, and only runs of flows that have one), with the runs' stored values (those
+-- of external stores are tombstoned for the workers, as prune_batch does); returns one row
+-- (month, flow, status, runs) per month, flow and status of the runs dropped, oldest first.
+-- * A month is looked at only once it is over (by run ids, i.e. start times). It is kept
+--   while any of its runs is live or finished too recently: such a month is left to
+--   prune_batch, run by run, and goes once its last run is old enough.
+-- * The default partition (history from before partitioning, ids that are not UUIDv7) is
+--   never dropped: prune_batch deletes its rows.
+-- * Locks: the runs of a month are checked without a lock first; for the months that pass,
+--   the three tables are locked ACCESS EXCLUSIVE, the runs checked again (so nothing can be
+--   added or changed after the check) and the partitions dropped. Other work on the tables
+--   waits for the second check, a read of those months' runs. lock_timeout 5 s: when the
+--   locks cannot be had (or a deadlock is detected), nothing is dropped and nothing
+--   returned; the next call tries again.
+create or replace function pgflow._drop_history_partitions(older_than interval)
+returns table (month text, flow text, status text, runs int)
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+set lock_timeout = '5s'
+as $$
+declare
+  now_ timestamptz := pgflow._now();
+  part record;
+  doomed text[] := '{}'::text[];
+  kept text := 'select exists (select 1 from pgflow.%I r left join pgflow.flows f '
+    || 'on f.flow_slug = r.flow_slug where r.finished_at is null or r.finished_at >= '
+    || 'coalesce($1 - $2, $1 - f.retention) or ($2 is null and f.retention is null))';
+  busy boolean;
+  month_suffix text;
+  dropped jsonb := '[]'::jsonb;
+begin
+  for part in
+    select c.relname as name, substring(c.relname from '^runs_p([0-9]{6})$') as suffix,
+      (to_date(substring(c.relname from '^runs_p([0-9]{6})$'), 'YYYYMM')
+        + interval '1 month')::timestamp at time zone 'UTC' as ends_at
+    from pg_catalog.pg_inherits i
+    join pg_catalog.pg_class c on c.oid = i.inhrelid
+    where i.inhparent = 'pgflow.runs'::regclass and c.relname ~ '^runs_p[0-9]{6}$'
+    order by c.relname
+  loop
+    continue when part.ends_at > now_ - coalesce(_drop_history_partitions.older_than,
+      interval '0');
+    execute format(kept, part.name) into busy using now_, _drop_history_partitions.older_than;
+    if not busy then
+      doomed := doomed || part.suffix;
+    end if;
+  end loop;
+  if cardinality(doomed) = 0 then
+    return;
+  end if;
+  begin
+    lock table pgflow.step_tasks, pgflow.step_states, pgflow.runs in access exclusive mode;
+    foreach month_suffix in array doomed loop
+      execute format(kept, 'runs_p' || month_suffix) into busy
+        using now_, _drop_history_partitions.older_than;
+      continue when busy;
+      execute format('select $1 || coalesce(jsonb_agg(jsonb_build_array(to_char(to_date(%L, '
+        || '''YYYYMM''), ''YYYY-MM''), g.flow_slug, g.status, g.n) order by g.flow_slug, '
+        || 'g.status), ''[]'') from (select r.flow_slug, r.status, count(*)::int as n '
+        || 'from pgflow.%I r group by 1, 2) as g', month_suffix, 'runs_p' || month_suffix)
+        into dropped using dropped;
+      execute format('with gone as (delete from pgflow.blobs b where b.run_id in '
+        || '(select r.run_id from pgflow.%I r) returning b.store, b.run_id, b.blob_id) '
+        || 'insert into pgflow.blob_tombstones (store, run_id, blob_id) '
+        || 'select g.store, g.run_id, g.blob_id from gone g where g.store <> ''pg'' '
+        || 'on conflict do nothing', 'runs_p' || month_suffix);
+      execute format('delete from pgflow.blob_chunks c where c.run_id in '
+        || '(select r.run_id from pgflow.%I r)', 'runs_p' || month_suffix);
+      execute format('drop table pgflow.%I, pgflow.%I, pgflow.%I',
+        'step_tasks_p' || month_suffix, 'step_states_p' || month_suffix,
+        'runs_p' || month_suffix);
+    end loop;
+  exception when lock_not_available or deadlock_detected then
+    return;
+  end;
+  return query select d ->> 0, d ->> 1, d ->> 2, (d ->> 3)::int
+    from jsonb_array_elements(dropped) as d;
+end;
+$$;
+
+-- drop_history_partitions(older_than): drop the months of run history whose every run
+-- finished more than `older_than` ago, in one step per month instead of prune's run by run
+-- deletes; returns (month, flow, status, runs) per month, flow and status dropped (see
+-- _drop_history_partitions for the rules and locks). `pgflow prune` calls it first.
+-- * older_than NULL or negative: PGF08.
+create or replace function pgflow.drop_history_partitions(older_than interval)
+returns table (month text, flow text, status text, runs int)
+language plpgsql
+volatile
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if drop_history_partitions.older_than is null
+    or drop_history_partitions.older_than < interval '0' then
+    perform pgflow._raise('PGF08', format('drop_history_partitions: older_than must be an '
+      || 'interval of 0 or more, got %s',
+      coalesce(drop_history_partitions.older_than::text, 'NULL')), 'Pass e.g. ''90 days''.');
+  end if;
+  return query select * from pgflow._drop_history_partitions(drop_history_partitions.older_than);
+end;
+$$;
+
 -- ---- pgflow/sql/schema/0300_function_value_limits.sql ----
 -- value_limits(): the owner's limits on values, for workers and clients to decide before
 -- writing: inline_limit_bytes (larger run inputs and outputs are stored by reference) and
@@ -4605,7 +5029,8 @@ $$;
 -- Every public function is SECURITY DEFINER with a fixed search_path, so callers need no
 -- table privileges at all. Nothing is executable by PUBLIC.
 -- * pgflow_worker: EXECUTE on the worker functions only (claim, report, release, heartbeat,
---   cancelled_attempts, apply_retention, storing and reading values by reference) and on
+--   cancelled_attempts, apply_retention, create_history_partitions, storing and reading
+--   values by reference) and on
 --   flow_input_schema.
 --   It cannot read or write the tables directly and cannot start flows unless granted
 --   (GRANT EXECUTE ON FUNCTION pgflow.start_flow(text, jsonb, uuid, jsonb, int)
@@ -4647,7 +5072,7 @@ begin
       || 'pgflow.release_tasks(uuid), pgflow.register_worker(uuid, text[], text, int), '
       || 'pgflow.heartbeat(uuid), pgflow.worker_stopped(uuid), '
       || 'pgflow.cancelled_attempts(uuid[], text[], int[], int[]), '
-      || 'pgflow.apply_retention(int), '
+      || 'pgflow.apply_retention(int), pgflow.create_history_partitions(int), '
       || 'pgflow.active_schedules(text[]), pgflow.start_scheduled(text, text, timestamptz, boolean), '
       -- values stored by reference (docs/large-values.md): store, read, delete external ones
       || 'pgflow.value_limits(), pgflow.put_blob_chunk(uuid, uuid, int, bytea), '
@@ -4666,7 +5091,8 @@ begin
     'grant execute on function pgflow.get_run_with_states(uuid), '
       || 'pgflow.get_flow_shape(text), pgflow.flow_checksum(text), '
       || 'pgflow.is_valid_slug(text), pgflow.shape_checksum(jsonb), '
-      || 'pgflow.value_limits(), pgflow.read_blob(uuid, uuid, int, int) to pgflow_reader'
+      || 'pgflow.value_limits(), pgflow.read_blob(uuid, uuid, int, int), '
+      || 'pgflow.history_partitions() to pgflow_reader'
   ] loop
     if exists (select 1 from pg_catalog.pg_roles r where r.rolname = 'pgflow_worker')
        and exists (select 1 from pg_catalog.pg_roles r where r.rolname = 'pgflow_reader') then

@@ -168,6 +168,10 @@ select pgflow.heartbeat(%(worker_id)s::uuid) as known;
 -- Prune a batch of runs past their flow's retention (NULL: another worker is doing it).
 select pgflow.apply_retention(%(max_runs)s::int) as pruned;
 
+-- name: worker_create_history_partitions
+-- Create the missing history partitions of this month and the next ones; the months created.
+select m as month from pgflow.create_history_partitions(%(months_ahead)s::int) as m;
+
 -- name: worker_stopped
 -- Mark the worker as stopped.
 select pgflow.worker_stopped(%(worker_id)s::uuid);
@@ -248,6 +252,12 @@ select pgflow.flow_input_schema(%(flow_slug)s::text)::text as schema;
 -- name: client_retry_run
 -- Start a failed or cancelled run again where it stopped (no-op on a live or completed run).
 select run_id from pgflow.retry_run(%(run_id)s::uuid);
+
+-- name: drop_history_partitions
+-- Drop the months of history whose every run finished before older_than; runs per month,
+-- flow and status.
+select month, flow, status, runs
+from pgflow.drop_history_partitions(%(older_than)s::interval);
 
 -- name: prune_batch
 -- Delete one batch of finished runs older than older_than; the deleted runs per flow and status.

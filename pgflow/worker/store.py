@@ -229,6 +229,16 @@ class WorkerStore:
         pruned = await self._scalar("worker_apply_retention", max_runs=max_runs)
         return None if pruned is None else int(pruned)
 
+    async def create_history_partitions(self, months_ahead: int) -> list[str]:
+        """Create the missing history partitions up to ``months_ahead`` months ahead; the
+        months created, e.g. ``["2027-01"]`` (see ``pgflow.create_history_partitions``)."""
+        async with self.pool.connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                query("worker_create_history_partitions"), {"months_ahead": months_ahead}
+            )
+            return [row["month"] for row in await cur.fetchall()]
+
     async def active_schedules(self) -> list[dict[str, Any]]:
         """The unpaused schedules of this worker's flows (see ``pgflow.active_schedules``)."""
         async with self.pool.connection() as conn:

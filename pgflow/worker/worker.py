@@ -42,6 +42,7 @@ from pgflow.worker.cancel import CancelWatch
 from pgflow.worker.heartbeat import Heartbeat
 from pgflow.worker.listener import WORKER_APPLICATION_NAME, TaskListener
 from pgflow.worker.loop import Supervisor
+from pgflow.worker.partitions import HistoryPartitions
 from pgflow.worker.registration import TaskRegistration, registration_ttl
 from pgflow.worker.reporter import Reporter
 from pgflow.worker.retention import Retention
@@ -85,8 +86,9 @@ class Worker:
             transaction-pooling PgBouncer (default: ``PGFLOW_LISTEN_URL``). Without one
             such a worker polls (docs/scaling.md).
         retry_base_delay: the first delay in seconds when retrying database calls.
-        retention_interval: seconds between passes that prune runs past their flow's
-            ``retention`` (one worker at a time; 0 turns it off in this worker).
+        retention_interval: seconds between housekeeping passes: pruning runs past their
+            flow's ``retention`` and creating the coming months' history partitions (one
+            worker at a time; 0 turns both off in this worker).
         schedule_interval: seconds between passes that start due schedule ticks of the
             served flows (each tick once across all workers; 0 turns it off here).
         telemetry: what task attempts are reported to (default: OpenTelemetry when it is
@@ -304,10 +306,11 @@ class Worker:
             registration.register if registration is not None else None,
         )  # fmt: skip
         retention = Retention(store, self.settings.retention_interval)
+        partitions = HistoryPartitions(store, self.settings.retention_interval)
         scheduler = Scheduler(store, self.settings.schedule_interval)
         jobs = (
-            heartbeat.run(), supervisor.reporter_task(), cancels.run(),
-            retention.run(), scheduler.run(), *([listener.run()] if listener else []),
+            heartbeat.run(), supervisor.reporter_task(), cancels.run(), retention.run(),
+            partitions.run(), scheduler.run(), *([listener.run()] if listener else []),
             *self._sweeps(store),
         )  # fmt: skip
         background = [asyncio.create_task(job) for job in jobs]

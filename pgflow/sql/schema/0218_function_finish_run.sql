@@ -28,7 +28,7 @@ begin
     -- waiting could deadlock); claim_tasks never hands out a task of a finished run.
     update pgflow.step_tasks t set status = 'cancelled', cancelled_at = pgflow._now(),
       leased_until = null
-    where t.ctid = any(array(
+    where t.run_id = _finish_run.run_id and t.ctid = any(array(
       select x.ctid from pgflow.step_tasks x
       where x.run_id = _finish_run.run_id and x.status in ('queued', 'started')
       for update skip locked));
@@ -36,7 +36,7 @@ begin
       perform pgflow._signal_cancelled(run_id);
     end if;
     update pgflow.step_states ss set status = 'cancelled', cancelled_at = pgflow._now()
-    where ss.ctid = any(array(
+    where ss.run_id = _finish_run.run_id and ss.ctid = any(array(
       select x.ctid from pgflow.step_states x
       where x.run_id = _finish_run.run_id and x.status in ('created', 'started')
       for update skip locked));

@@ -52,30 +52,34 @@ declare
   result pgflow.claimed_task;
   limit_bytes bigint := pgflow._jsonb_limit_bytes();
   picked tid[];
+  picked_runs uuid[];
   returned int := 0;
 begin
   perform pgflow._expire_leases(flow_slugs, 100);
   perform pgflow._tag_due_tasks(flow_slugs, 1000);
-  -- Plans here must not depend on statistics: the picked rows are re-found by ctid (stable
-  -- while we hold their row locks) and everything else is looked up per row, so a claim
-  -- never scans the table, whatever the planner estimates.
+  -- Plans here must not depend on statistics: the picked rows are re-found by run id and
+  -- ctid (the run id picks the partition, the ctid the row, stable while we hold its row
+  -- lock; a ctid alone is not unique across partitions) and everything else is looked up
+  -- per row, so a claim never scans the table, whatever the planner estimates.
   -- Picked: per flow, the oldest tags, locked as the index is walked (SKIP LOCKED); then
   -- bands (priorities) in order and, within one, the flows take turns. A pool walks
   -- step_tasks_ready_by_step per flow and served step instead, merged per flow by tag. Two
   -- statements rather than one with both branches: that one costs every claim more.
   if exists (select 1 from pgflow.limits l where l.flow_slug = any(claim_tasks.flow_slugs))
   then
-    picked := pgflow._pick_limited(claim_tasks.flow_slugs, claim_tasks.step_slugs,
-      claim_tasks.max_tasks);
+    select l.run_ids, l.tasks into picked_runs, picked
+    from pgflow._pick_limited(claim_tasks.flow_slugs, claim_tasks.step_slugs,
+      claim_tasks.max_tasks) as l;
   elsif claim_tasks.step_slugs is null then
-    picked := array(select p.ctid from (
-        select q.ctid, q.priority_at, q.turn, q.band
+    select array_agg(o.run_id), array_agg(o.ctid) into picked_runs, picked from (
+      select p.run_id, p.ctid from (
+        select q.run_id, q.ctid, q.priority_at, q.turn, q.band
         from (select distinct s.slug from unnest(claim_tasks.flow_slugs) as s(slug)) as fs
         cross join lateral (
-          select x.ctid, x.priority_at, x.band,
+          select x.run_id, x.ctid, x.priority_at, x.band,
             row_number() over (partition by x.band order by x.priority_at) as turn
           from (
-            select t.ctid, t.priority_at,
+            select t.run_id, t.ctid, t.priority_at,
               round(date_part('epoch', pgflow._now() - t.priority_at) / 315360000.0) as band
             from pgflow.step_tasks t
             where t.flow_slug = fs.slug and t.status = 'queued' and t.priority_at is not null
@@ -87,20 +91,21 @@ begin
         ) as q
       ) as p
       order by p.band desc, p.turn, p.priority_at
-      limit greatest(claim_tasks.max_tasks, 0));
+      limit greatest(claim_tasks.max_tasks, 0)) as o;
   else
-    picked := array(select p.ctid from (
-        select y.ctid, y.priority_at,
+    select array_agg(o.run_id), array_agg(o.ctid) into picked_runs, picked from (
+      select p.run_id, p.ctid from (
+        select y.run_id, y.ctid, y.priority_at,
           row_number() over (partition by y.flow_slug, y.band order by y.priority_at) as turn,
           y.band
         from (
-          select x.ctid, x.priority_at, fs.slug as flow_slug,
+          select x.run_id, x.ctid, x.priority_at, fs.slug as flow_slug,
             round(date_part('epoch', pgflow._now() - x.priority_at) / 315360000.0) as band
           from (select distinct s.slug from unnest(claim_tasks.flow_slugs) as s(slug)) as fs
           cross join (select distinct s.slug
                       from unnest(claim_tasks.step_slugs) as s(slug)) as ss
           cross join lateral (
-            select t.ctid, t.priority_at
+            select t.run_id, t.ctid, t.priority_at
             from pgflow.step_tasks t
             where (t.flow_slug || '.' || t.step_slug) = fs.slug || '.' || ss.slug
               and t.status = 'queued' and t.priority_at is not null
@@ -112,7 +117,7 @@ begin
         ) as y
       ) as p
       order by p.band desc, p.turn, p.priority_at
-      limit greatest(claim_tasks.max_tasks, 0));
+      limit greatest(claim_tasks.max_tasks, 0)) as o;
   end if;
   for task in
     with claimed as (
@@ -125,7 +130,8 @@ begin
           select coalesce(s.opt_timeout, f.opt_timeout)
           from pgflow.steps s join pgflow.flows f on f.flow_slug = s.flow_slug
           where s.flow_slug = t.flow_slug and s.step_slug = t.step_slug), 60))
-      where t.ctid = any(picked)
+      from unnest(picked_runs, picked) as p(run_id, task)
+      where t.run_id = p.run_id and t.ctid = p.task
       returning t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempts_count, t.input,
         t.input_bytes, t.leased_until, t.priority_at, t.available_at
     )
@@ -192,7 +198,7 @@ declare
   n int;
 begin
   with due as (
-    select d.ctid, d.flow_slug, d.task_index, d.attempts_count,
+    select d.run_id, d.ctid, d.flow_slug, d.task_index, d.attempts_count,
       coalesce((select r.priority from pgflow.runs r where r.run_id = d.run_id), 0) as priority
     from (select distinct s.slug from unnest(_tag_due_tasks.flow_slugs) as s(slug)) as fs
     cross join lateral (
@@ -213,7 +219,7 @@ begin
   set priority_at = h.head + case when d.attempts_count = 0
     then make_interval(secs => d.task_index / 1000.0) else interval '0' end
   from due d join heads h on h.flow_slug = d.flow_slug and h.priority = d.priority
-  where t.ctid = d.ctid;
+  where t.run_id = d.run_id and t.ctid = d.ctid;
   get diagnostics n = row_count;
   return n;
 end;
@@ -236,9 +242,8 @@ $$;
 -- Cost: only claims of limited flows pay: a lookup per step of those flows, a count over
 -- the leased tasks of those flows, the rate buckets of the candidates' keys.
 create or replace function pgflow._pick_limited(
-  flow_slugs text[], step_slugs text[], max_tasks int
+  flow_slugs text[], step_slugs text[], max_tasks int, out run_ids uuid[], out tasks tid[]
 )
-returns tid[]
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
@@ -250,12 +255,15 @@ declare
   tokens jsonb; -- rate tokens left as of now_, by the same scopes
   spent text[] := '{}'::text[];  -- the scopes whose tokens this claim took
   picked tid[] := '{}'::tid[];
+  picked_runs uuid[] := '{}'::uuid[];
   cand record;
   left_ float8;
   scan int := greatest(10 * max_tasks, 100);
 begin
   if coalesce(max_tasks, 0) <= 0 then
-    return picked;
+    run_ids := picked_runs;
+    tasks := picked;
+    return;
   end if;
   perform pg_advisory_xact_lock(hashtext('pgflow.limits:' || f.flow_slug))
   from (select distinct l.flow_slug from pgflow.limits l
@@ -283,7 +291,7 @@ begin
         row_number() over (partition by x.flow_slug, x.band order by x.priority_at) as turn
       from (
         select st.flow_slug, st.step_slug, st.fmax, st.smax, st.rmax, st.rper,
-          t.ctid, t.priority_at,
+          t.run_id, t.ctid, t.priority_at,
           round(date_part('epoch', now_ - t.priority_at) / 315360000.0) as band,
           st.flow_slug || '||' || pgflow._key_value(coalesce(r.limit_keys, r.input), st.fkey)
             as fscope,
@@ -352,6 +360,7 @@ begin
         to_jsonb(coalesce((used ->> cand.sscope)::int, 0) + 1));
     end if;
     picked := picked || cand.ctid;
+    picked_runs := picked_runs || cand.run_id;
     exit when cardinality(picked) >= max_tasks;
   end loop;
 
@@ -359,8 +368,13 @@ begin
   -- to use few): claims of a limited flow are serialised by its limits lock, so only an
   -- expiry, a cancellation or a claim of an unlimited flow in the same call can have taken
   -- one since, and such a task is left out.
-  picked := array(select t.ctid from pgflow.step_tasks t
-    where t.ctid = any(picked) and t.status = 'queued' for update skip locked);
+  select coalesce(array_agg(x.run_id), '{}'), coalesce(array_agg(x.ctid), '{}')
+  into run_ids, tasks
+  from (select t.run_id, t.ctid from pgflow.step_tasks t
+        join unnest(picked_runs, picked) as p(run_id, task)
+          on t.run_id = p.run_id and t.ctid = p.task
+        where t.status = 'queued'
+        for update of t skip locked) as x;
   insert into pgflow.rate_buckets as b (flow_slug, step_slug, key_value, tokens, refilled_at)
   select split_part(s.scope, '|', 1), split_part(s.scope, '|', 2),
     substr(s.scope, length(split_part(s.scope, '|', 1))
@@ -377,7 +391,6 @@ begin
     where i.refilled_at < now_ - l.per
     order by i.refilled_at
     limit 10));
-  return picked;
 end;
 $$;
 

@@ -4,6 +4,8 @@
 -- while it returns max_runs, each call its own short transaction.
 -- * One caller at a time: a transaction-level advisory try-lock. A caller that does not get
 --   it returns NULL at once (another worker is pruning); otherwise the number of runs deleted.
+-- * Months of history whose every run is past its flow's retention are dropped whole first
+--   (_drop_history_partitions), whatever max_runs says; the rest goes run by run.
 -- * Live runs are never touched (see prune_batch). max_runs NULL or below 1 raises PGF08.
 create or replace function pgflow.apply_retention(max_runs int default 500)
 returns int
@@ -26,6 +28,8 @@ begin
   if not pg_try_advisory_xact_lock(hashtext('pgflow'), hashtext('retention')) then
     return null;
   end if;
+  -- whole months first: a month of runs all past their flows' retention goes in one step
+  select coalesce(sum(d.runs), 0)::int into total from pgflow._drop_history_partitions(null) d;
   for f in
     select x.flow_slug, x.retention from pgflow.flows x
     where x.retention is not null order by x.flow_slug

@@ -3,7 +3,8 @@
 -- Every public function is SECURITY DEFINER with a fixed search_path, so callers need no
 -- table privileges at all. Nothing is executable by PUBLIC.
 -- * pgflow_worker: EXECUTE on the worker functions only (claim, report, release, heartbeat,
---   cancelled_attempts, apply_retention, storing and reading values by reference) and on
+--   cancelled_attempts, apply_retention, create_history_partitions, storing and reading
+--   values by reference) and on
 --   flow_input_schema.
 --   It cannot read or write the tables directly and cannot start flows unless granted
 --   (GRANT EXECUTE ON FUNCTION pgflow.start_flow(text, jsonb, uuid, jsonb, int)
@@ -45,7 +46,7 @@ begin
       || 'pgflow.release_tasks(uuid), pgflow.register_worker(uuid, text[], text, int), '
       || 'pgflow.heartbeat(uuid), pgflow.worker_stopped(uuid), '
       || 'pgflow.cancelled_attempts(uuid[], text[], int[], int[]), '
-      || 'pgflow.apply_retention(int), '
+      || 'pgflow.apply_retention(int), pgflow.create_history_partitions(int), '
       || 'pgflow.active_schedules(text[]), pgflow.start_scheduled(text, text, timestamptz, boolean), '
       -- values stored by reference (docs/large-values.md): store, read, delete external ones
       || 'pgflow.value_limits(), pgflow.put_blob_chunk(uuid, uuid, int, bytea), '
@@ -64,7 +65,8 @@ begin
     'grant execute on function pgflow.get_run_with_states(uuid), '
       || 'pgflow.get_flow_shape(text), pgflow.flow_checksum(text), '
       || 'pgflow.is_valid_slug(text), pgflow.shape_checksum(jsonb), '
-      || 'pgflow.value_limits(), pgflow.read_blob(uuid, uuid, int, int) to pgflow_reader'
+      || 'pgflow.value_limits(), pgflow.read_blob(uuid, uuid, int, int), '
+      || 'pgflow.history_partitions() to pgflow_reader'
   ] loop
     if exists (select 1 from pg_catalog.pg_roles r where r.rolname = 'pgflow_worker')
        and exists (select 1 from pg_catalog.pg_roles r where r.rolname = 'pgflow_reader') then

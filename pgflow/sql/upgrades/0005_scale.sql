@@ -18,3 +18,30 @@ cross join lateral pg_catalog.aclexplode(p.proacl) a
 join pg_catalog.pg_roles r on r.oid = a.grantee
 where p.pronamespace = 'pgflow'::regnamespace and a.privilege_type = 'EXECUTE'
   and a.grantee <> p.proowner and r.rolname not in ('pgflow_worker', 'pgflow_reader');
+
+-- History partitioned by run id (0048_function_partition_history.sql, called by
+-- 0049_partition_history.sql): the tables runs, step_states and step_tasks are renamed to
+-- <table>_default and become the default partitions of new partitioned tables of the same
+-- names. A row type follows its table, so functions whose result or arguments are these row
+-- types would keep the old table's: drop them here (the schema files create them again on
+-- the new tables; their users' EXECUTE grants were saved above and are given back by 0990).
+do $$
+declare
+  f record;
+begin
+  for f in
+    select p.oid::regprocedure as signature
+    from pg_catalog.pg_proc p
+    where p.pronamespace = 'pgflow'::regnamespace
+      and (p.prorettype in ('pgflow.runs'::regtype, 'pgflow.step_states'::regtype,
+                            'pgflow.step_tasks'::regtype)
+        or p.proargtypes::oid[] && array['pgflow.runs'::regtype, 'pgflow.step_states'::regtype,
+                                        'pgflow.step_tasks'::regtype]::oid[])
+  loop
+    execute format('drop function %s', f.signature);
+  end loop;
+end
+$$;
+-- A ctid is unique only within one partition: claim_tasks' picks now carry run ids, and
+-- _pick_limited returns them beside the ctids.
+drop function if exists pgflow._pick_limited(text[], text[], int);

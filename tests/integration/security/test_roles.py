@@ -37,6 +37,7 @@ WORKER_FUNCTIONS = {
     "worker_stopped(uuid)",
     "cancelled_attempts(uuid[],text[],integer[],integer[])",
     "apply_retention(integer)",
+    "create_history_partitions(integer)",
     "flow_input_schema(text)",
     "active_schedules(text[])",
     "start_scheduled(text,text,timestamp time zone,boolean)",  # as executable() renders it
@@ -67,6 +68,7 @@ READER_FUNCTIONS = {
     "flow_input_schema(text)",
     "value_limits()",
     "read_blob(uuid,uuid,integer,integer)",
+    "history_partitions()",
     *LISTENER_FUNCTIONS,
 }
 TABLE_PRIVILEGES = ("select", "insert", "update", "delete", "truncate", "references", "trigger")

@@ -33,6 +33,13 @@ ALLOWED_FUNCTIONS.update(
         "listener registrations expire by the wall clock, not by the test clock",
     )
 )
+# History partitions (0047) cover ranges of run ids, which _uuid7 orders by the wall clock.
+ALLOWED_FUNCTIONS.update(
+    dict.fromkeys(
+        ("_add_history_partition", "_partition_history", "create_history_partitions"),
+        "history partitions hold ranges of run ids, which follow the wall clock (_uuid7)",
+    )
+)
 ALLOWED_DEFAULTS = {
     ("schema_migrations", "applied_at"): "when the installer ran, for people reading it",
 }

@@ -1,0 +1,283 @@
+"""History partitions: runs, step states and tasks partitioned by run id, month by month.
+
+Run ids are UUIDv7, so a month of runs lives in one partition with its step states and
+tasks; retention drops such a month whole. Ids that are not time-ordered go to the default
+partition and lose nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.integration.sql.helpers import claim, complete, define, one, q, start, tasks
+
+TABLES = ("runs", "step_states", "step_tasks")
+
+
+def _home(conn: psycopg.Connection[Any], table: str, run_id: Any) -> set[str]:
+    """The partitions holding the run's rows in a runtime table."""
+    rows = q(
+        conn,
+        f"select distinct tableoid::regclass::text as p from pgflow.{table} where run_id = %s",
+        run_id,
+    )
+    return {r["p"] for r in rows}
+
+
+def _month_id(conn: psycopg.Connection[Any], months: int) -> uuid.UUID:
+    """A UUIDv7-shaped id of the middle of the month `months` from now (negative: past)."""
+    row = one(
+        conn,
+        "select overlay(pgflow._uuid7_floor(date_trunc('month', now(), 'UTC')"
+        " + make_interval(months => %s, days => 14))::text placing '7abc-8def-0123'"
+        " from 15 for 14)::uuid as id",
+        months,
+    )
+    return uuid.UUID(str(row["id"]))
+
+
+def _months(conn: psycopg.Connection[Any]) -> list[str]:
+    return [r["month"] for r in q(conn, "select month from pgflow.history_partitions()")]
+
+
+def _suffix(conn: psycopg.Connection[Any], months: int) -> str:
+    row = one(
+        conn,
+        "select to_char(date_trunc('month', now(), 'UTC') at time zone 'UTC'"
+        " + make_interval(months => %s), 'YYYYMM') as s",
+        months,
+    )
+    return str(row["s"])
+
+
+def _past_month_with_runs(conn: psycopg.Connection[Any], n: int) -> tuple[str, list[Any]]:
+    """A partition for two months ago, holding n one-step runs of flow f (not finished)."""
+    q(conn, "select pgflow._add_history_partition(now() - interval '2 months')")
+    base = _month_id(conn, -2)
+    ids = [uuid.UUID(int=base.int + i) for i in range(n)]
+    for run_id in ids:
+        start(conn, "f", {}, run_id)
+    return _suffix(conn, -2), ids
+
+
+def test_a_fresh_install_partitions_the_runtime_tables_by_month(conn):
+    for table in TABLES:
+        kind = one(conn, f"select relkind from pg_class where oid = 'pgflow.{table}'::regclass")
+        assert kind["relkind"] == "p"
+    months = _months(conn)
+    assert months[-1] == "default" and len(months) == 4  # this month, the next two, default
+    this = _suffix(conn, 0)
+    assert months[0] == f"{this[:4]}-{this[4:]}"
+    parts = q(conn, "select lower_run_id, upper_run_id from pgflow.history_partitions()")
+    assert all(a["upper_run_id"] == b["lower_run_id"] for a, b in itertools.pairwise(parts[:3]))
+
+
+def test_a_run_lives_in_its_months_partition_with_its_states_and_tasks(conn):
+    define(conn, "f", ("a", []), ("b", ["a"]))
+    run_id = start(conn, "f")["run_id"]
+    [task] = claim(conn, "f")
+    complete(conn, task, 1)
+    this = _suffix(conn, 0)
+    for table in TABLES:
+        assert _home(conn, table, run_id) == {f"pgflow.{table}_p{this}"}
+
+
+def test_an_id_that_is_not_time_ordered_goes_to_the_default_partition_and_runs(conn):
+    define(conn, "f", ("a", []))
+    run_id = uuid.UUID("e1f4a9b2-5c3d-4e6f-8a7b-9c0d1e2f3a4b")  # a random (version 4) id
+    start(conn, "f", {}, run_id)
+    [task] = claim(conn, "f")
+    complete(conn, task, 7)
+    assert (
+        one(conn, "select status from pgflow.runs where run_id = %s", run_id)["status"]
+        == "completed"
+    )
+    for table in TABLES:
+        assert _home(conn, table, run_id) == {f"pgflow.{table}_default"}
+
+
+def test_a_claim_changes_only_the_tasks_it_picked_when_ctids_repeat_across_partitions(conn):
+    # A ctid is unique within one partition only: a claim that re-found its picks by ctid
+    # alone also leased the finished task of another partition at the same ctid.
+    define(conn, "f", ("a", []))
+    old = start(conn, "f", {}, uuid.UUID("ffff0000-0000-4000-8000-000000000001"))["run_id"]
+    [first] = claim(conn, "f")
+    complete(conn, first, "done")
+    taken = one(conn, "select ctid::text as c from pgflow.step_tasks where run_id = %s", old)["c"]
+    new = []
+    while taken not in {
+        r["c"]
+        for r in q(conn, "select ctid::text as c from pgflow.step_tasks where status = 'queued'")
+    }:
+        new.append(start(conn, "f")["run_id"])
+    assert {t["run_id"] for t in claim(conn, "f", 50)} == set(new)
+    assert tasks(conn, old)[0]["status"] == "completed"
+    started = one(conn, "select count(*) as n from pgflow.step_tasks where status = 'started'")
+    assert started["n"] == len(new)
+
+
+def test_a_run_finishing_cancels_only_its_own_tasks(conn):
+    define(conn, "f", ("a", []), ("b", []), max_attempts=1)
+    old = start(conn, "f", {}, uuid.UUID("ffff0000-0000-4000-8000-000000000002"))["run_id"]
+    new = start(conn, "f")["run_id"]
+    q(conn, "select pgflow.cancel_run(%s)", new)
+    assert {t["status"] for t in tasks(conn, old)} == {"queued"}
+    assert {t["status"] for t in tasks(conn, new)} == {"cancelled"}
+
+
+def test_creating_partitions_ahead_is_idempotent_and_moves_rows_of_the_new_month(conn):
+    define(conn, "f", ("a", []))
+    ahead = _month_id(conn, 4)  # a caller-chosen id four months ahead: no partition yet
+    start(conn, "f", {}, ahead)
+    assert _home(conn, "runs", ahead) == {"pgflow.runs_default"}
+    created = [r["m"] for r in q(conn, "select m from pgflow.create_history_partitions(5) m")]
+    assert len(created) == 3  # months 3, 4 and 5 ahead
+    assert q(conn, "select * from pgflow.create_history_partitions(5)") == []
+    suffix = _suffix(conn, 4)
+    for table in TABLES:
+        assert _home(conn, table, ahead) == {f"pgflow.{table}_p{suffix}"}
+    [task] = claim(conn, "f")
+    assert complete(conn, task, 1)["status"] == "completed"
+    assert _months(conn)[-1] == "default" and len(_months(conn)) == 7
+
+
+@pytest.mark.parametrize("months_ahead", [None, -1, 25])
+def test_create_history_partitions_refuses_a_bad_horizon(conn, months_ahead):
+    with pytest.raises(psycopg.Error, match="months_ahead must be 0 to 24") as raised:
+        q(conn, "select pgflow.create_history_partitions(%s)", months_ahead)
+    assert raised.value.sqlstate == "PGF08"
+
+
+def test_one_caller_at_a_time_creates_partitions(conn, db_url):
+    with psycopg.connect(db_url) as holder:
+        holder.execute("select pg_advisory_xact_lock(hashtext('pgflow'), hashtext('partitions'))")
+        assert q(conn, "select * from pgflow.create_history_partitions(6)") == []
+        holder.rollback()
+    assert len(q(conn, "select * from pgflow.create_history_partitions(6)")) == 4
+
+
+def test_dropping_a_month_removes_its_runs_in_one_step_and_reports_them(conn):
+    define(conn, "f", ("a", []), max_attempts=1)
+    suffix, ids = _past_month_with_runs(conn, 5)
+    blob = uuid.uuid4()
+    q(
+        conn,
+        "insert into pgflow.blobs (run_id, blob_id, store, size, sha256) values"
+        " (%s, %s, 'pg', 1, repeat('0', 64)), (%s, %s, 'files', 1, repeat('0', 64))",
+        ids[0],
+        blob,
+        ids[1],
+        blob,
+    )
+    for task in claim(conn, "f", 10):
+        complete(conn, task, 1)
+    current = start(conn, "f")["run_id"]
+    dropped = q(conn, "select * from pgflow.drop_history_partitions('0 seconds')")
+    assert dropped == [
+        {"month": f"{suffix[:4]}-{suffix[4:]}", "flow": "f", "status": "completed", "runs": 5}
+    ]
+    for table in TABLES:
+        assert q(conn, "select to_regclass(%s) as t", f"pgflow.{table}_p{suffix}")[0]["t"] is None
+    assert one(conn, "select count(*) as n from pgflow.runs")["n"] == 1  # the current run
+    assert _home(conn, "runs", current)
+    assert one(conn, "select count(*) as n from pgflow.blobs")["n"] == 0
+    tombstones = q(conn, "select store, run_id from pgflow.blob_tombstones")
+    assert tombstones == [{"store": "files", "run_id": ids[1]}]
+    # a caller may still start a run with an id of the dropped month: it goes to default
+    late = uuid.UUID(int=ids[0].int + 1000)
+    start(conn, "f", {}, late)
+    assert _home(conn, "runs", late) == {"pgflow.runs_default"}
+
+
+def test_a_month_with_a_live_or_recent_run_is_kept(conn):
+    define(conn, "f", ("a", []), max_attempts=1)
+    suffix, _ = _past_month_with_runs(conn, 3)
+    first, *rest = claim(conn, "f", 10)
+    complete(conn, first, 1)
+    assert q(conn, "select * from pgflow.drop_history_partitions('0 seconds')") == []  # 2 live
+    for task in rest:
+        complete(conn, task, 1)
+    assert q(conn, "select * from pgflow.drop_history_partitions('1 day')") == []  # recent
+    assert one(conn, "select to_regclass(%s) as t", f"pgflow.runs_p{suffix}")["t"] is not None
+    assert len(q(conn, "select * from pgflow.drop_history_partitions('0 seconds')")) == 1
+
+
+def test_the_current_month_and_the_default_partition_are_never_dropped(conn):
+    define(conn, "f", ("a", []))
+    start(conn, "f")
+    start(conn, "f", {}, uuid.UUID("ffff0000-0000-4000-8000-000000000003"))
+    for task in claim(conn, "f", 10):
+        complete(conn, task, 1)
+    assert q(conn, "select * from pgflow.drop_history_partitions('0 seconds')") == []
+    assert len(_months(conn)) == 4
+
+
+@pytest.mark.parametrize("older_than", [None, "-1 day"])
+def test_drop_history_partitions_refuses_a_bad_age(conn, older_than):
+    with pytest.raises(psycopg.Error, match="older_than must be an interval") as raised:
+        q(conn, "select * from pgflow.drop_history_partitions(%s::interval)", older_than)
+    assert raised.value.sqlstate == "PGF08"
+
+
+def test_prune_and_retention_drop_whole_months_first(conn):
+    define(conn, "f", ("a", []), max_attempts=1)
+    suffix, _ = _past_month_with_runs(conn, 4)
+    for task in claim(conn, "f", 10):
+        complete(conn, task, 1)
+    assert one(conn, "select pgflow.apply_retention(10) as n")["n"] == 0  # f keeps forever
+    assert one(conn, "select to_regclass(%s) as t", f"pgflow.runs_p{suffix}")["t"] is not None
+    q(conn, "update pgflow.flows set retention = '1 second' where flow_slug = 'f'")
+    q(conn, "update pgflow.runs set finished_at = finished_at - interval '1 hour'")
+    assert (
+        one(conn, "select pgflow.apply_retention(1) as n")["n"] == 4
+    )  # whole month, past max_runs
+    assert one(conn, "select to_regclass(%s) as t", f"pgflow.runs_p{suffix}")["t"] is None
+    suffix, _ = _past_month_with_runs(conn, 2)
+    for task in claim(conn, "f", 10):
+        complete(conn, task, 1)
+    assert one(conn, "select pgflow.prune('0 seconds', batch_size => 1) as n")["n"] == 2
+    assert one(conn, "select to_regclass(%s) as t", f"pgflow.runs_p{suffix}")["t"] is None
+
+
+def test_a_month_whose_tables_stay_busy_is_left_for_the_next_call(conn, db_url):
+    define(conn, "f", ("a", []))
+    suffix, ids = _past_month_with_runs(conn, 1)
+    q(conn, "select pgflow.cancel_run(%s)", ids[0])
+    with psycopg.connect(db_url) as reader:
+        reader.execute("select 1 from pgflow.runs where run_id = %s", (ids[0],))  # holds a lock
+        assert q(conn, "select * from pgflow.drop_history_partitions('0 seconds')") == []
+        reader.rollback()
+    assert one(conn, "select to_regclass(%s) as t", f"pgflow.runs_p{suffix}")["t"] is not None
+    assert len(q(conn, "select * from pgflow.drop_history_partitions('0 seconds')")) == 1
+
+
+def test_no_run_can_join_a_month_while_it_is_dropped(conn, db_url):
+    # The drop checks the month again under its locks: a run started in that month by a
+    # transaction that committed after the first check keeps the month.
+    define(conn, "f", ("a", []))
+    suffix, ids = _past_month_with_runs(conn, 1)
+    q(conn, "select pgflow.cancel_run(%s)", ids[0])
+    late = uuid.UUID(int=ids[0].int + 1)
+    with psycopg.connect(db_url) as starter:
+        starter.execute("select pgflow.start_flow('f', '{}', %s)", (late,))
+        result: list[Any] = []
+        dropper = threading.Thread(
+            target=lambda: result.extend(
+                q(conn, "select * from pgflow.drop_history_partitions('0 seconds')")
+            )
+        )
+        dropper.start()
+        waiting = "select count(*) as n from pg_stat_activity where wait_event_type = 'Lock'"
+        with psycopg.connect(db_url, autocommit=True, row_factory=psycopg.rows.dict_row) as watch:
+            while watch.execute(waiting).fetchone()["n"] == 0:  # type: ignore[index]
+                threading.Event().wait(0.01)
+        starter.commit()
+        dropper.join(10)
+    assert result == []
+    assert _home(conn, "runs", late) == {f"pgflow.runs_p{suffix}"}
