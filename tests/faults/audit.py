@@ -33,16 +33,19 @@ create table faults.transitions (
   task_index int, old_status text, new_status text not null, attempt int, output jsonb,
   at timestamptz not null default clock_timestamp()
 );
+-- the runtime tables are partitioned: a row trigger fires on the partition (step_tasks_p202611,
+-- step_tasks_default), recorded under its table's name
 create function faults.audit() returns trigger language plpgsql as $$
 declare
   r jsonb := to_jsonb(new);
+  tbl text := regexp_replace(tg_table_name, '_(p[0-9]{6}|default)$', '');
 begin
   insert into faults.transitions
     (tbl, run_id, step_slug, task_index, old_status, new_status, attempt, output)
-  values (tg_table_name, (r ->> 'run_id')::uuid, r ->> 'step_slug',
+  values (tbl, (r ->> 'run_id')::uuid, r ->> 'step_slug',
     (r ->> 'task_index')::int, case when tg_op = 'UPDATE' then to_jsonb(old) ->> 'status' end,
     new.status, (r ->> 'attempts_count')::int,
-    case when tg_table_name = 'step_tasks' and new.status = 'completed' then r -> 'output' end);
+    case when tbl = 'step_tasks' and new.status = 'completed' then r -> 'output' end);
   return null;
 end;
 $$;

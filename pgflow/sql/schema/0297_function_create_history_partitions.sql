@@ -7,15 +7,17 @@
 -- * months_ahead NULL, below 0 or above 24: PGF08.
 -- * One caller at a time: a transaction-level advisory try-lock; a caller that does not get
 --   it returns nothing at once (another is at it).
--- * Locks: see _add_history_partition. lock_timeout 5 s: when the default partitions stay
---   busy longer, it fails with SQLSTATE 55P03 and changes nothing; the next call tries again.
+-- * Locks: see _add_history_partition. lock_timeout 2 s: while it waits for a lock, other
+--   work on the tables queues behind it, so it waits no longer than that; when the default
+--   partitions stay busy longer, it fails with SQLSTATE 55P03 and changes nothing, and the
+--   next call tries again.
 create or replace function pgflow.create_history_partitions(months_ahead int default 2)
 returns setof text
 language plpgsql
 volatile
 security definer
 set search_path = pg_catalog, pg_temp
-set lock_timeout = '5s'
+set lock_timeout = '2s'
 as $$
 declare
   first timestamptz := date_trunc('month', clock_timestamp(), 'UTC');

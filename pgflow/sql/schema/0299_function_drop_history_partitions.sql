@@ -11,7 +11,7 @@
 -- * Locks: the runs of a month are checked without a lock first; for the months that pass,
 --   the three tables are locked ACCESS EXCLUSIVE, the runs checked again (so nothing can be
 --   added or changed after the check) and the partitions dropped. Other work on the tables
---   waits for the second check, a read of those months' runs. lock_timeout 5 s: when the
+--   waits for the second check, a read of those months' runs. lock_timeout 2 s: when the
 --   locks cannot be had (or a deadlock is detected), nothing is dropped and nothing
 --   returned; the next call tries again.
 create or replace function pgflow._drop_history_partitions(older_than interval)
@@ -19,7 +19,7 @@ returns table (month text, flow text, status text, runs int)
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
-set lock_timeout = '5s'
+set lock_timeout = '2s'
 as $$
 declare
   now_ timestamptz := pgflow._now();
