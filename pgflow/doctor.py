@@ -55,7 +55,53 @@ def check_database(conn: psycopg.Connection[Any], flows: Sequence[Flow]) -> list
     if state.version is None:
         return [Finding("problem", "schema: pgflow is not installed", "run `pgflow install`")]
     findings = [_schema_finding(state.version, state.latest)]
+    if state.version >= HISTORY_PARTITIONS:
+        findings += history_findings(conn)
     return findings + [_flow_finding(conn, flow) for flow in flows]
+
+
+HISTORY_PARTITIONS = 5
+"""The schema version whose run history is partitioned by month (docs/scaling.md)."""
+DEFAULT_PARTITION_WARN = 1_000_000
+"""Runs in the default history partition past which creating a month's partition pauses."""
+
+
+def history_findings(conn: psycopg.Connection[Any]) -> list[Finding]:
+    """Whether next month has its history partition, and how big the default one is."""
+    try:
+        with conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(query("doctor_history_partitions")).fetchall()
+    except psycopg.errors.InsufficientPrivilege:
+        return [Finding("info", "history partitions: not checked (this role may not list them)")]
+    months = {row["month"]: row["runs"] for row in rows}
+    nxt = next(row["next_month"] for row in rows)
+    findings = []
+    if nxt not in months:
+        findings.append(
+            Finding(
+                "warning",
+                f"history partitions: next month ({nxt}) has none yet; its runs would go to the "
+                "default partition and could not be dropped by month",
+                "workers create them every retention_interval (is it 0 on every worker?); "
+                "or run `select pgflow.create_history_partitions(2)` as the schema owner",
+            )
+        )
+    else:
+        findings.append(
+            Finding("ok", f"history partitions: up to {max(set(months) - {'default'})}")
+        )
+    crowded = months.get("default") or 0
+    if crowded >= DEFAULT_PARTITION_WARN:
+        findings.append(
+            Finding(
+                "info",
+                f"history partitions: about {crowded:,} runs in the default partition (history "
+                "from before partitioning, or ids that are not UUIDv7); creating each month's "
+                "partition reads it under a lock",
+                "prune what you no longer need: `pgflow prune --older-than ...`",
+            )
+        )
+    return findings
 
 
 def _schema_finding(version: int, latest: int) -> Finding:

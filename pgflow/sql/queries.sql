@@ -52,6 +52,13 @@ select f.status, coalesce(f.checksum, pgflow.flow_checksum(f.flow_slug)) as chec
 from pgflow.flows f
 where f.flow_slug = %(slug)s;
 
+-- name: doctor_history_partitions
+-- The months of history with their estimated runs, and next month's name (UTC).
+select h.month, h.runs,
+  to_char(date_trunc('month', now(), 'UTC') at time zone 'UTC' + interval '1 month', 'YYYY-MM')
+    as next_month
+from pgflow.history_partitions() h;
+
 -- name: doctor_can_inspect
 -- Whether this role may read pgflow's definitions (true before pgflow is installed).
 select to_regclass('pgflow.schema_migrations') is null

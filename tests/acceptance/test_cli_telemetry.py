@@ -116,6 +116,24 @@ def test_check_warns_when_no_live_worker_serves_a_deployed_flow(
     assert "pgflow worker" in result.stdout
 
 
+def test_check_reports_history_partitions_and_warns_when_next_month_has_none(
+    db_url: str, db: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    flows = tmp_path / "shop.py"
+    flows.write_text(FLOWS)
+    fine = pgflow(db_url, "check", str(flows))
+    assert "ok   history partitions: up to " in fine.stdout, fine.stdout
+    upcoming = q(db, "select month from pgflow.history_partitions() where month <> 'default'")
+    nxt = upcoming[1]["month"]
+    q(db, f"drop table pgflow.step_tasks_p{nxt.replace('-', '')}")
+    q(db, f"drop table pgflow.step_states_p{nxt.replace('-', '')}")
+    q(db, f"drop table pgflow.runs_p{nxt.replace('-', '')}")
+    result = pgflow(db_url, "check", str(flows))
+    assert result.exit_code == 0, result.output  # a warning, not a failure
+    assert f"WARN history partitions: next month ({nxt}) has none yet" in result.stdout
+    assert "create_history_partitions" in result.stdout
+
+
 @pytest.mark.parametrize(
     "args",
     [
