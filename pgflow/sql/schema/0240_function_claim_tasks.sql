@@ -46,6 +46,12 @@ security definer
 set search_path = pg_catalog, pg_temp
 -- every statement inside is an index lookup: a generic plan is right and saves re-planning
 set plan_cache_mode = force_generic_plan
+-- and rows are looked up one by one (nested loops; the picked rows by run id, which prunes
+-- the partitions, and ctid), whatever the statistics of a partition say (a new month's is
+-- empty when a plan is made, and fills up under it)
+set enable_hashjoin = off
+set enable_mergejoin = off
+set enable_seqscan = off
 as $$
 declare
   task record;
@@ -193,6 +199,9 @@ returns int
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+set enable_hashjoin = off
+set enable_mergejoin = off
+set enable_seqscan = off
 as $$
 declare
   n int;
@@ -248,6 +257,9 @@ language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
 set plan_cache_mode = force_generic_plan
+set enable_hashjoin = off
+set enable_mergejoin = off
+set enable_seqscan = off
 as $$
 declare
   now_ timestamptz := pgflow._now();
