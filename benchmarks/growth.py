@@ -78,6 +78,29 @@ def seed_history(url: str, tasks: int, ago: str = "2 days") -> dict[str, Any]:
     }
 
 
+# The hot paths' indexes (partial: live rows only) against the whole tables, summed over the
+# partitions of each parent index.
+_HOT_INDEXES = """
+select parent.relname as index, sum(pg_relation_size(part.relid)) as bytes
+from unnest(array['pgflow.step_tasks_ready', 'pgflow.step_tasks_ready_by_step',
+  'pgflow.step_tasks_waiting', 'pgflow.step_tasks_leased', 'pgflow.step_tasks_pkey',
+  'pgflow.step_tasks']::regclass[]) with ordinality as parent_oid(oid, n)
+join pg_class parent on parent.oid = parent_oid.oid
+cross join lateral pg_partition_tree(parent_oid.oid) as part
+group by parent.relname, parent_oid.n order by parent_oid.n
+"""
+
+
+def _print_hot_indexes(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(_HOT_INDEXES).fetchall()
+    print(
+        "sizes with the history: "
+        + ", ".join(f"{name} {int(size) / 2**20:,.1f} MiB" for name, size in rows),
+        flush=True,
+    )
+
+
 def main() -> None:
     """``python -m benchmarks.growth``: throughput on empty tables and after a history.
 
@@ -121,6 +144,7 @@ def main() -> None:
             f"({seed['tables_bytes'] / 2**30:.2f} GiB of runs, step states and tasks)",
             flush=True,
         )
+        _print_hot_indexes(grown.url)
         empty_load = Workload("growth_empty", "bench_single", args.runs, args.runs, "task")
         grown_load = Workload("growth", "bench_single", args.runs, args.runs, "task")
         figures: dict[tuple[str, str], list[float]] = {}

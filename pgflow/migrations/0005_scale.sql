@@ -4694,9 +4694,10 @@ $$;
 -- * The default partition (history from before partitioning, ids that are not UUIDv7) is
 --   never dropped: prune_batch deletes its rows.
 -- * Locks: the runs of a month are checked without a lock first; for the months that pass,
---   the three tables are locked ACCESS EXCLUSIVE, the runs checked again (so nothing can be
---   added or changed after the check) and the partitions dropped. Other work on the tables
---   waits for the second check, a read of those months' runs. lock_timeout 2 s: when the
+--   the three tables are locked ACCESS EXCLUSIVE, the runs checked again and counted in one
+--   read (so nothing can be added or changed after the check) and the partitions dropped.
+--   Other work on the tables waits for that read of those months' runs. Stored values go by
+--   the month's range of run ids. lock_timeout 2 s: when the
 --   locks cannot be had (or a deadlock is detected), nothing is dropped and nothing
 --   returned; the next call tries again.
 create or replace function pgflow._drop_history_partitions(older_than interval)
@@ -4713,8 +4714,20 @@ declare
   kept text := 'select exists (select 1 from pgflow.%I r left join pgflow.flows f '
     || 'on f.flow_slug = r.flow_slug where r.finished_at is null or r.finished_at >= '
     || 'coalesce($1 - $2, $1 - f.retention) or ($2 is null and f.retention is null))';
+  -- under the locks, one read of the month: whether a run keeps it, and the runs per flow
+  -- and status ($3: the month's name)
+  survey text := 'select coalesce(bool_or(g.busy), false), coalesce(jsonb_agg('
+    || 'jsonb_build_array($3, g.flow_slug, g.status, g.n) order by g.flow_slug, g.status), '
+    || '''[]'') from (select r.flow_slug, r.status, count(*)::int as n, bool_or('
+    || 'r.finished_at is null or r.finished_at >= coalesce($1 - $2, $1 - f.retention) '
+    || 'or ($2 is null and f.retention is null)) as busy from pgflow.%I r '
+    || 'left join pgflow.flows f on f.flow_slug = r.flow_slug group by 1, 2) as g';
   busy boolean;
+  counts jsonb;
   month_suffix text;
+  month_name text;
+  lo uuid;
+  hi uuid;
   dropped jsonb := '[]'::jsonb;
 begin
   for part in
@@ -4739,21 +4752,22 @@ begin
   begin
     lock table pgflow.step_tasks, pgflow.step_states, pgflow.runs in access exclusive mode;
     foreach month_suffix in array doomed loop
-      execute format(kept, 'runs_p' || month_suffix) into busy
-        using now_, _drop_history_partitions.older_than;
+      month_name := to_char(to_date(month_suffix, 'YYYYMM'), 'YYYY-MM');
+      execute format(survey, 'runs_p' || month_suffix) into busy, counts
+        using now_, _drop_history_partitions.older_than, month_name;
       continue when busy;
-      execute format('select $1 || coalesce(jsonb_agg(jsonb_build_array(to_char(to_date(%L, '
-        || '''YYYYMM''), ''YYYY-MM''), g.flow_slug, g.status, g.n) order by g.flow_slug, '
-        || 'g.status), ''[]'') from (select r.flow_slug, r.status, count(*)::int as n '
-        || 'from pgflow.%I r group by 1, 2) as g', month_suffix, 'runs_p' || month_suffix)
-        into dropped using dropped;
-      execute format('with gone as (delete from pgflow.blobs b where b.run_id in '
-        || '(select r.run_id from pgflow.%I r) returning b.store, b.run_id, b.blob_id) '
-        || 'insert into pgflow.blob_tombstones (store, run_id, blob_id) '
-        || 'select g.store, g.run_id, g.blob_id from gone g where g.store <> ''pg'' '
-        || 'on conflict do nothing', 'runs_p' || month_suffix);
-      execute format('delete from pgflow.blob_chunks c where c.run_id in '
-        || '(select r.run_id from pgflow.%I r)', 'runs_p' || month_suffix);
+      dropped := dropped || counts;
+      -- the month's run ids are exactly its partition's range: its stored values by range
+      select h.lower_run_id, h.upper_run_id into lo, hi
+      from pgflow.history_partitions() h where h.month = month_name;
+      with gone as (
+        delete from pgflow.blobs b where b.run_id >= lo and b.run_id < hi
+        returning b.store, b.run_id, b.blob_id
+      )
+      insert into pgflow.blob_tombstones (store, run_id, blob_id)
+      select g.store, g.run_id, g.blob_id from gone g where g.store <> 'pg'
+      on conflict do nothing;
+      delete from pgflow.blob_chunks c where c.run_id >= lo and c.run_id < hi;
       execute format('drop table pgflow.%I, pgflow.%I, pgflow.%I',
         'step_tasks_p' || month_suffix, 'step_states_p' || month_suffix,
         'runs_p' || month_suffix);
