@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import threading
 import time
+import uuid
 from typing import Any
 
 import psycopg
@@ -28,6 +30,7 @@ from benchmarks.flows import deploy
 from benchmarks.growth import seed_history
 from pgflow.testing import DatabaseFactory, start_server
 
+_ID = uuid.uuid4()  # a run the reader looks for (none: the read still locks every partition)
 _LAST_MONTH = "select pgflow._add_history_partition(now() - interval '1 month')"
 # from the first day of last month on, so that every seeded run starts in that month
 _AGO = (
@@ -44,11 +47,33 @@ def _seed(url: str, runs: int) -> dict[str, Any]:
     return seed_history(url, runs, ago=str(row[0]))
 
 
-def _drop(url: str) -> tuple[float, int]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        began = time.perf_counter()
-        rows = conn.execute("select runs from pgflow.drop_history_partitions('1 day')").fetchall()
-        return time.perf_counter() - began, sum(int(r[0]) for r in rows)
+def _drop(url: str) -> tuple[float, int, float]:
+    """Drop the month while another connection reads a task again and again: the seconds
+    the drop took, the runs it dropped, and the longest the reader waited (the pause)."""
+    done = threading.Event()
+    longest = 0.0
+
+    def probe() -> None:
+        nonlocal longest
+        with psycopg.connect(url, autocommit=True) as conn:
+            while not done.is_set():
+                began = time.perf_counter()
+                conn.execute("select count(*) from pgflow.step_tasks where run_id = %s", [_ID])
+                longest = max(longest, time.perf_counter() - began)
+
+    reader = threading.Thread(target=probe)
+    reader.start()
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            began = time.perf_counter()
+            rows = conn.execute(
+                "select runs from pgflow.drop_history_partitions('1 day')"
+            ).fetchall()
+            seconds = time.perf_counter() - began
+    finally:
+        done.set()
+        reader.join()
+    return seconds, sum(int(r[0]) for r in rows), longest
 
 
 def _prune(url: str, batch: int) -> tuple[float, int]:
@@ -83,7 +108,10 @@ def main() -> None:
                 deploy(url)
                 seed = _seed(url, args.runs)
                 figures[f"{way}_tables_bytes"] = seed["tables_bytes"]
-                seconds, runs = _drop(url) if way == "drop" else _prune(url, args.batch)
+                if way == "drop":
+                    seconds, runs, figures["drop_pause_seconds"] = _drop(url)
+                else:
+                    seconds, runs = _prune(url, args.batch)
                 figures[f"{way}_seconds"] = seconds
                 figures[f"{way}_runs"] = runs
             finally:
@@ -91,7 +119,8 @@ def main() -> None:
     print(
         f"{args.runs} finished runs of last month ({figures['drop_tables_bytes'] / 2**20:.0f} MiB"
         f" of runs, step states and tasks): drop_history_partitions removed"
-        f" {figures['drop_runs']} in {figures['drop_seconds']:.2f} s; prune_batch in batches of"
+        f" {figures['drop_runs']} in {figures['drop_seconds']:.2f} s (a reader of the tables waited"
+        f" at most {figures['drop_pause_seconds']:.2f} s); prune_batch in batches of"
         f" {args.batch} removed {figures['prune_runs']} in {figures['prune_seconds']:.1f} s"
         f" ({figures['prune_runs'] / figures['prune_seconds']:,.0f} runs/s)"
     )
