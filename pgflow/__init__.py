@@ -40,6 +40,7 @@ from pgflow.errors import ValueMissingError as ValueMissingError
 from pgflow.errors import ValueStoreError as ValueStoreError
 from pgflow.models import Run as Run
 from pgflow.models import StepState as StepState
+from pgflow.run_ids import keyed_run_id as keyed_run_id
 
 if TYPE_CHECKING:
     from pgflow.client import AsyncClient as AsyncClient
@@ -79,6 +80,7 @@ __all__ = [
     "ValueMissingError",
     "ValueStoreError",
     "Worker",
+    "keyed_run_id",
     "__version__",
 ]
 

@@ -115,6 +115,24 @@ as $$
     'hex')::uuid;
 $$;
 
+-- _uuid7_at(at, key): a UUIDv7-shaped id whose time is `at` (milliseconds) and whose other
+-- bits come from md5(key): the same (at, key) always gives the same id, and the id sorts
+-- (and is partitioned) with the runs started at `at`. Schedules derive their runs' ids from
+-- it (start_scheduled); pgflow.keyed_run_id does the same in Python. NULL in, NULL out.
+create or replace function pgflow._uuid7_at(at timestamptz, key text)
+returns uuid
+language sql
+immutable
+strict
+parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+  select encode(set_byte(set_byte(b, 6, 112 | (get_byte(b, 6) & 15)),
+    8, 128 | (get_byte(b, 8) & 63)), 'hex')::uuid
+  from (select substring(int8send(floor(extract(epoch from _uuid7_at.at) * 1000)::bigint)
+      from 3) || substring(decode(md5(_uuid7_at.key), 'hex') from 1 for 10) as b) as x;
+$$;
+
 -- ---- pgflow/sql/schema/0030_tables_definition.sql ----
 -- Definition tables: flows, steps, deps. Written only by create_flow / add_step and
 -- delete_flow_and_data; read on every claim (small, always cached).
@@ -4360,7 +4378,8 @@ $$;
 -- * Workers compute due ticks from the cron expression and call this for each, oldest first.
 --   The schedule row is locked, so any number of workers racing one tick start it once; the
 --   run id is derived from (flow, schedule, tick), so even a start replayed after the row
---   changed finds the same run (start_flow is idempotent on run ids).
+--   changed finds the same run (start_flow is idempotent on run ids). It is UUIDv7-shaped
+--   with the tick's time (_uuid7_at), so the run lands in that month's history partition.
 -- * skip => true records the tick as passed without starting it (catch_up = 'none' after
 --   downtime), so the next due tick is computed from there.
 create or replace function pgflow.start_scheduled(
@@ -4388,8 +4407,8 @@ begin
   if skip then
     return null;
   end if;
-  new_id := md5(format('pgflow.schedule:%s:%s:%s', sched.flow_slug, sched.name,
-    extract(epoch from tick)))::uuid;
+  new_id := pgflow._uuid7_at(tick, format('pgflow.schedule:%s:%s:%s', sched.flow_slug,
+    sched.name, extract(epoch from tick)));
   perform pgflow.start_flow(flow_slug => sched.flow_slug, input => sched.input,
     run_id => new_id);
   return new_id;

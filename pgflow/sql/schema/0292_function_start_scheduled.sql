@@ -5,7 +5,8 @@
 -- * Workers compute due ticks from the cron expression and call this for each, oldest first.
 --   The schedule row is locked, so any number of workers racing one tick start it once; the
 --   run id is derived from (flow, schedule, tick), so even a start replayed after the row
---   changed finds the same run (start_flow is idempotent on run ids).
+--   changed finds the same run (start_flow is idempotent on run ids). It is UUIDv7-shaped
+--   with the tick's time (_uuid7_at), so the run lands in that month's history partition.
 -- * skip => true records the tick as passed without starting it (catch_up = 'none' after
 --   downtime), so the next due tick is computed from there.
 create or replace function pgflow.start_scheduled(
@@ -33,8 +34,8 @@ begin
   if skip then
     return null;
   end if;
-  new_id := md5(format('pgflow.schedule:%s:%s:%s', sched.flow_slug, sched.name,
-    extract(epoch from tick)))::uuid;
+  new_id := pgflow._uuid7_at(tick, format('pgflow.schedule:%s:%s:%s', sched.flow_slug,
+    sched.name, extract(epoch from tick)));
   perform pgflow.start_flow(flow_slug => sched.flow_slug, input => sched.input,
     run_id => new_id);
   return new_id;

@@ -130,6 +130,24 @@ async def test_a_future_or_replayed_tick_is_refused_by_sql(deploy: Deploy, db_ur
     assert len(runs_of(db_url)) == 1
 
 
+async def test_a_ticks_run_id_is_time_ordered_and_kept_in_its_months_partition(
+    deploy: Deploy, db_url: str
+) -> None:
+    deploy(ticking("all"))
+    set_last_tick(db_url, 1)
+    [tick] = rows(db_url, "select date_trunc('minute', now()) as at")
+    [started] = rows(
+        db_url, "select pgflow.start_scheduled('ticking', 'default', %s) as run_id", tick["at"]
+    )
+    run_id = started["run_id"]
+    assert run_id.version == 7
+    assert run_id.int >> 80 == int(tick["at"].timestamp() * 1000)  # the tick's millisecond
+    [home] = rows(
+        db_url, "select tableoid::regclass::text as p from pgflow.runs where run_id = %s", run_id
+    )
+    assert home["p"].startswith("pgflow.runs_p")  # its month's partition, not the default one
+
+
 async def test_a_worker_starts_due_ticks_and_works_them(
     deploy: Deploy, workers: WorkerPool, db_url: str
 ) -> None:
