@@ -80,8 +80,8 @@ __all__ = [
     "ValueMissingError",
     "ValueStoreError",
     "Worker",
-    "keyed_run_id",
     "__version__",
+    "keyed_run_id",
 ]
 
 _LAZY = {"AsyncClient": "pgflow.client", "Client": "pgflow.client", "Worker": "pgflow.worker"}
