@@ -25,7 +25,7 @@ LAYERS: list[set[str]] = [
         "_duration",
         "_input_schema",
     },  # foundations: no pgflow imports at run time
-    {"dsl", "models", "sql", "migrations", "_decode"},  # definitions, values, packaged SQL
+    {"dsl", "models", "run_ids", "sql", "migrations", "_decode"},  # definitions, values, SQL
     {"shape", "db", "blobs"},  # shapes; connections, installer, errors; values by reference
     {
         "compiler",
