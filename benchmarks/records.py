@@ -29,6 +29,15 @@ class Records:
         """Tasks per second of each repetition."""
         return [r["tasks_per_s"] for r in self.drains(workload, layer, workers)]
 
+    def start_drain_rates(self, workload: str, layer: str, workers: int) -> list[float]:
+        """Tasks per second of each repetition, counting the start of its runs too (the
+        rate that compares workloads of different shapes: see benchmarks.workloads)."""
+        return [
+            r["tasks_per_s_with_start"]
+            for r in self.drains(workload, layer, workers)
+            if "tasks_per_s_with_start" in r
+        ]
+
     def drain_seconds(self, workload: str, layer: str, workers: int) -> list[float]:
         """Wall seconds of each repetition."""
         return [r["seconds"] for r in self.drains(workload, layer, workers)]

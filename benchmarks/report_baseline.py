@@ -53,7 +53,12 @@ def summary(records: Records, workers: Sequence[int]) -> dict[str, Any]:
             }
             if not rates:
                 continue
-            entry: dict[str, Any] = {"tasks_per_s": rates}
+            entry: dict[str, Any] = {
+                "tasks_per_s": rates,
+                "tasks_per_s_with_start": {
+                    layer: _mean(records.start_drain_rates(workload, layer, n)) for layer in rates
+                },
+            }
             if "pgflow" in rates:
                 entry["x_pgflow"] = {
                     layer: _ratio(value, rates["pgflow"])
@@ -172,12 +177,20 @@ def focused_section(records: Records, workers: Sequence[int]) -> str:
 
     rows = [
         [workload, LAYER.get(layer, layer),
-         *(rate(records.drain_rates(workload, layer, n)) for n in workers)]
+         *(rate(records.drain_rates(workload, layer, n)) for n in workers),
+         *(rate(records.start_drain_rates(workload, layer, n)) for n in workers)]
         for workload in THROUGHPUT
         for layer in LAYERS
         if any(records.drains(workload, layer, n) for n in workers)
     ]  # fmt: skip
     if not rows:
         return ""
-    heads = ["workload", "layer", *(f"{n} workers" for n in workers)]
-    return "## Throughput (tasks/s)\n\n" + table(heads, rows)
+    heads = ["workload", "layer", *(f"drain, {n} workers" for n in workers),
+             *(f"start + drain, {n} workers" for n in workers)]  # fmt: skip
+    note = (
+        "Drain: the tasks over the drain's time. Start + drain: over the time to start the "
+        "runs (on as many connections as workers) and drain them, the rate to compare "
+        "workloads of different shapes with (an independent run's task is created before "
+        "the drain, a chain's next steps inside it)."
+    )
+    return "## Throughput (tasks/s)\n\n" + table(heads, rows) + "\n\n" + note

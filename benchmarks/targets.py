@@ -1,4 +1,4 @@
-"""Issue 6's targets, each checked against figures measured in the same run."""
+"""Issues 6 and 17's targets, each checked against figures measured in the same run."""
 
 from __future__ import annotations
 
@@ -80,6 +80,7 @@ def checks(records: Records, n: int) -> list[Check]:
                   _mean(records.drain_rates("growth", layer, n))
                   / _mean(records.drain_rates("growth_empty", layer, n)), 0.9, ">=", X),
         ]  # fmt: skip
+    result += _issue17(records, n)
     dispatch = [r["dispatch_ms"]["mean"] for r in records.of_kind("dispatch")]
     result.append(
         Check("idle chain dispatch, mean ≤ 2 ms", "core", _mean(dispatch), 2.0, "<=", " ms")
@@ -95,6 +96,28 @@ def checks(records: Records, n: int) -> list[Check]:
     return result
 
 
+def _issue17(records: Records, n: int) -> list[Check]:
+    """Issue 17: Worker chains and diamonds ≥ 0.85 x independent (drain, and start + drain:
+    see benchmarks.workloads), and 8 workers ≥ 4 workers on every workload."""
+    result: list[Check] = []
+    if not records.drains("independent", "worker", n):
+        return result
+    for label, rates in (("", records.drain_rates), (", start + drain", records.start_drain_rates)):
+        ind = _mean(rates("independent", "worker", n))
+        for workload in ("chain", "diamond"):
+            ratio = _mean(rates(workload, "worker", n)) / ind
+            target = f"{workload} tasks/s ≥ 0.85 {X} independent{label}"
+            result.append(Check(target, "worker", ratio, 0.85, ">=", X))
+    for workload in ("independent", "chain", "diamond", "fanout"):
+        for layer in _LAYERS:
+            if records.drains(workload, layer, 8) and records.drains(workload, layer, 4):
+                result.append(Check(f"{workload}: 8 workers ≥ 4 workers", layer,
+                                    _mean(records.drain_rates(workload, layer, 8))
+                                    / _mean(records.drain_rates(workload, layer, 4)),
+                                    1.0, ">=", X))  # fmt: skip
+    return result
+
+
 def section(config: Config, records: Records, n: int) -> str:
     """The targets table, Markdown."""
     rows = [
@@ -106,5 +129,5 @@ def section(config: Config, records: Records, n: int) -> str:
     )
     if config.name == "quick":
         note += " **Quick sizes: indicative only** (the targets are set for the full sizes)."
-    head = "| target (issue 6) | layer | measured | verdict |\n|---|---|---|---|\n"
+    head = "| target (issues 6, 17) | layer | measured | verdict |\n|---|---|---|---|\n"
     return "## Targets\n\n" + head + "\n".join(rows) + "\n\n" + note

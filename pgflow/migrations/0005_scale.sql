@@ -51,6 +51,11 @@ $$;
 -- _pick_limited returns them beside the ctids.
 drop function if exists pgflow._pick_limited(text[], text[], int);
 
+-- Chains and diamonds (issue 17): _tasks_done can leave the dependents to its caller
+-- (complete_tasks starts them itself, 0250_function_complete_tasks.sql); the old signature
+-- would stay beside the new one.
+drop function if exists pgflow._tasks_done(uuid, text, int, jsonb, bigint);
+
 -- ---- pgflow/sql/schema/0010_schema.sql ----
 -- The pgflow schema: every table and function of the engine lives here.
 -- No extension is required (gen_random_uuid and sha256 are built in since PostgreSQL 13/11).
@@ -2001,6 +2006,106 @@ begin
 end;
 $$;
 
+-- ---- pgflow/sql/schema/0213_function_start_dependents.sql ----
+-- _start_dependents(run_id, flow_slug, step_slug): the step completed; one dependency of
+-- each direct dependent is resolved, and a dependent that becomes ready is started in the
+-- same statement when starting it needs nothing evaluated: a single step (not a map) with
+-- one dependency, no condition and no start delay (its task input is built at claim time;
+-- with one dependency no other completion can race it). This is what _start_step does for
+-- such a step, without the statements that find the ready steps again and start them one
+-- at a time: a chain's next step or a diamond's branches cost one statement.
+-- * Each started step gets one queued task, tagged at its flow's queue head in the run's
+--   priority band (_queue_head, probed once per call, and only when a step starts), a
+--   'step:<slug>:started' event (in step_index order) and, once per call, a wake-up of the
+--   flow's workers.
+-- * head (in and out): the flow's queue head at priority 0 as probed earlier in this
+--   transaction, or NULL; a run of priority 0 uses it instead of probing, and when this call
+--   probed it, it is returned for the next call (complete_tasks keeps it for its batch).
+-- * waiting: how many dependents became ready but were not started here (a fan-in, a map, a
+--   condition or a start delay): the caller then lets _advance_run start them (scan).
+-- NULL arguments match nothing (returns 0). Locks: the dependents' step-state rows (the
+-- same rows _release_dependents locks, in the same statement position).
+create or replace function pgflow._start_dependents(
+  run_id uuid, flow_slug text, step_slug text, inout head timestamptz, out waiting int
+)
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+-- index lookups only: a generic plan is right and saves re-planning
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+  dependents text[];
+  plains boolean[];
+  started text[];
+  tag timestamptz;
+  priority int;
+  s text;
+begin
+  -- a step without dependents (every run's last steps) costs one index probe
+  select array_agg(x.step_slug order by st.step_index),
+    array_agg(st.step_type = 'single' and st.deps_count = 1
+      and st.required_input_pattern is null and st.forbidden_input_pattern is null
+      and coalesce(st.opt_start_delay, 0) = 0 order by st.step_index)
+  into dependents, plains
+  from pgflow.deps x
+  join pgflow.steps st on st.flow_slug = x.flow_slug and st.step_slug = x.step_slug
+  where x.flow_slug = _start_dependents.flow_slug
+    and x.dep_slug = _start_dependents.step_slug;
+  if dependents is null then
+    waiting := 0;
+    return;
+  end if;
+  with released as (
+    update pgflow.step_states ss set
+      remaining_deps = ss.remaining_deps - 1,
+      status = case when d.plain and ss.remaining_deps = 1 then 'started' else ss.status end,
+      started_at = case when d.plain and ss.remaining_deps = 1 then pgflow._now()
+        else ss.started_at end,
+      initial_tasks = case when d.plain and ss.remaining_deps = 1 then 1
+        else ss.initial_tasks end,
+      remaining_tasks = case when d.plain and ss.remaining_deps = 1 then 1
+        else ss.remaining_tasks end
+    from unnest(dependents, plains) with ordinality as d(step_slug, plain, n)
+    where ss.run_id = _start_dependents.run_id and ss.step_slug = d.step_slug
+      and ss.status = 'created'
+    returning ss.step_slug, ss.status, ss.remaining_deps, d.n
+  ),
+  -- read only when a step starts (the run's priority band)
+  prio as materialized (
+    select coalesce((select u.priority from pgflow.runs u
+                     where u.run_id = _start_dependents.run_id), 0) as priority
+  ),
+  queued as (
+    insert into pgflow.step_tasks (run_id, step_slug, task_index, flow_slug, available_at,
+      priority_at)
+    select _start_dependents.run_id, r.step_slug, 0, _start_dependents.flow_slug,
+      pgflow._now(), (select case when p.priority = 0 and _start_dependents.head is not null
+          then _start_dependents.head
+          else pgflow._queue_head(_start_dependents.flow_slug, p.priority) end
+        from prio p)
+    from released r
+    where r.status = 'started'
+    returning priority_at
+  )
+  select (count(*) filter (where r.status = 'created' and r.remaining_deps = 0))::int,
+    array_agg(r.step_slug order by r.n) filter (where r.status = 'started'),
+    (select min(q.priority_at) from queued q),
+    case when bool_or(r.status = 'started') then (select p.priority from prio p) end
+  into waiting, started, tag, priority
+  from released r;
+  if priority = 0 then
+    head := tag;  -- the head at priority 0 (probed here, or the one passed in)
+  end if;
+  if started is not null then
+    foreach s in array started loop
+      perform pgflow._emit(run_id, flow_slug, 'step:' || s || ':started', 'started', s);
+    end loop;
+    perform pgflow._wake_workers(flow_slug);
+  end if;
+end;
+$$;
+
 -- ---- pgflow/sql/schema/0214_function_cancel_live_tasks.sql ----
 -- _cancel_live_tasks(run_id, step_slug): cancel the queued and started tasks of a run (or
 -- of one of its steps). Always the first lock a terminalising function takes, keeping the
@@ -3060,6 +3165,11 @@ $$;
 --   max_payload_bytes. An inline output larger than inline_limit_bytes is stored by
 --   reference here (_store_value) once the task is known to be leased to that attempt.
 -- Locks: the reported tasks in primary-key order, then step states, then the run rows.
+-- The fair-queuing tag of the dependents it starts (_queue_head) is probed at most once per
+-- flow per call (for runs of priority 0), when the first dependent starts, not once per
+-- started step: the call's time (now()) is one, and the tags it gives are that head, so its
+-- own inserts never move it; a concurrent claim that moves it meanwhile only leaves these
+-- tasks one claim nearer the front, as ties already do.
 create or replace function pgflow.complete_tasks(
   run_ids uuid[], step_slugs text[], task_indexes int[], outputs jsonb[],
   attempts int[] default null
@@ -3077,6 +3187,10 @@ declare
   t pgflow.step_tasks;
   cur_run uuid;
   cur_step text;
+  cur_flow text;
+  head_flow text;
+  head timestamptz;
+  dependents record;  -- _start_dependents' (head, waiting)
   n int := 0;
   last_output jsonb;
   last_bytes bigint;
@@ -3150,7 +3264,16 @@ begin
     end if;
     return next t;
     if n > 0 and (cur_run <> req.run_id or cur_step <> req.step_slug) then
-      done := pgflow._tasks_done(cur_run, cur_step, n, last_output, last_bytes);
+      if head_flow is distinct from cur_flow then
+        head_flow := cur_flow;
+        head := null;
+      end if;
+      done := pgflow._tasks_done(cur_run, cur_step, n, last_output, last_bytes, false);
+      if done = 1 then
+        dependents := pgflow._start_dependents(cur_run, cur_flow, cur_step, head);
+        head := dependents.head;
+        done := 1 + least(dependents.waiting, 1);
+      end if;
       finished := finished + least(done, 1);
       scan := scan or done = 2;
       n := 0;
@@ -3164,12 +3287,21 @@ begin
     end if;
     cur_run := req.run_id;
     cur_step := req.step_slug;
+    cur_flow := t.flow_slug;
     n := n + 1;
     last_output := val;
     last_bytes := size;
   end loop;
   if n > 0 then
-    done := pgflow._tasks_done(cur_run, cur_step, n, last_output, last_bytes);
+    if head_flow is distinct from cur_flow then
+      head := null;
+    end if;
+    done := pgflow._tasks_done(cur_run, cur_step, n, last_output, last_bytes, false);
+    if done = 1 then
+      dependents := pgflow._start_dependents(cur_run, cur_flow, cur_step, head);
+      head := dependents.head;
+      done := 1 + least(dependents.waiting, 1);
+    end if;
     finished := finished + least(done, 1);
     if finished > 0 then
       perform pgflow._advance_run(cur_run, finished, scan or done = 2);
@@ -3181,9 +3313,11 @@ $$;
 -- _tasks_done(run_id, step_slug, n, output): n tasks of a step completed. One update
 -- decrements the step's remaining tasks or, when these were the last, completes the step
 -- (a map's outputs aggregated once, in task_index order, [] for an empty map started with
--- n = 0; `output` is a single step's task output), then releases its dependents.
+-- n = 0; `output` is a single step's task output), then releases its dependents, starting
+-- at once those that need nothing evaluated (_start_dependents). With `release` false the
+-- dependents are left to the caller (complete_tasks calls _start_dependents itself).
 -- Returns 0 when the step is not done, 1 when it completed, 2 when it also made a
--- dependent ready (the caller then has steps to start).
+-- dependent ready that is not started yet (the caller then has steps to start).
 -- A map whose outputs total more than a jsonb value can hold fails its step (and the run)
 -- with OutputTooLarge instead of raising in the reporting transaction.
 -- A map's outputs are aggregated by a second statement, never inside the counting UPDATE:
@@ -3191,7 +3325,8 @@ $$;
 -- the row but its sub-selects keep the statement's old snapshot, which would miss the
 -- output the other transaction just committed. The next statement's snapshot sees it.
 create or replace function pgflow._tasks_done(
-  run_id uuid, step_slug text, n int, output jsonb, output_bytes bigint
+  run_id uuid, step_slug text, n int, output jsonb, output_bytes bigint,
+  release boolean default true
 )
 returns int
 language plpgsql
@@ -3239,7 +3374,10 @@ begin
     where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug;
   end if;
   perform pgflow._emit(run_id, flow, 'step:' || step_slug || ':completed', 'completed', step_slug);
-  return 1 + least(pgflow._release_dependents(run_id, flow, step_slug), 1);
+  if not release then
+    return 1;
+  end if;
+  return 1 + least((pgflow._start_dependents(run_id, flow, step_slug, null)).waiting, 1);
 end;
 $$;
 

@@ -12,6 +12,11 @@
 --   max_payload_bytes. An inline output larger than inline_limit_bytes is stored by
 --   reference here (_store_value) once the task is known to be leased to that attempt.
 -- Locks: the reported tasks in primary-key order, then step states, then the run rows.
+-- The fair-queuing tag of the dependents it starts (_queue_head) is probed at most once per
+-- flow per call (for runs of priority 0), when the first dependent starts, not once per
+-- started step: the call's time (now()) is one, and the tags it gives are that head, so its
+-- own inserts never move it; a concurrent claim that moves it meanwhile only leaves these
+-- tasks one claim nearer the front, as ties already do.
 create or replace function pgflow.complete_tasks(
   run_ids uuid[], step_slugs text[], task_indexes int[], outputs jsonb[],
   attempts int[] default null
@@ -29,6 +34,10 @@ declare
   t pgflow.step_tasks;
   cur_run uuid;
   cur_step text;
+  cur_flow text;
+  head_flow text;
+  head timestamptz;
+  dependents record;  -- _start_dependents' (head, waiting)
   n int := 0;
   last_output jsonb;
   last_bytes bigint;
@@ -102,7 +111,16 @@ begin
     end if;
     return next t;
     if n > 0 and (cur_run <> req.run_id or cur_step <> req.step_slug) then
-      done := pgflow._tasks_done(cur_run, cur_step, n, last_output, last_bytes);
+      if head_flow is distinct from cur_flow then
+        head_flow := cur_flow;
+        head := null;
+      end if;
+      done := pgflow._tasks_done(cur_run, cur_step, n, last_output, last_bytes, false);
+      if done = 1 then
+        dependents := pgflow._start_dependents(cur_run, cur_flow, cur_step, head);
+        head := dependents.head;
+        done := 1 + least(dependents.waiting, 1);
+      end if;
       finished := finished + least(done, 1);
       scan := scan or done = 2;
       n := 0;
@@ -116,12 +134,21 @@ begin
     end if;
     cur_run := req.run_id;
     cur_step := req.step_slug;
+    cur_flow := t.flow_slug;
     n := n + 1;
     last_output := val;
     last_bytes := size;
   end loop;
   if n > 0 then
-    done := pgflow._tasks_done(cur_run, cur_step, n, last_output, last_bytes);
+    if head_flow is distinct from cur_flow then
+      head := null;
+    end if;
+    done := pgflow._tasks_done(cur_run, cur_step, n, last_output, last_bytes, false);
+    if done = 1 then
+      dependents := pgflow._start_dependents(cur_run, cur_flow, cur_step, head);
+      head := dependents.head;
+      done := 1 + least(dependents.waiting, 1);
+    end if;
     finished := finished + least(done, 1);
     if finished > 0 then
       perform pgflow._advance_run(cur_run, finished, scan or done = 2);
@@ -133,9 +160,11 @@ $$;
 -- _tasks_done(run_id, step_slug, n, output): n tasks of a step completed. One update
 -- decrements the step's remaining tasks or, when these were the last, completes the step
 -- (a map's outputs aggregated once, in task_index order, [] for an empty map started with
--- n = 0; `output` is a single step's task output), then releases its dependents.
+-- n = 0; `output` is a single step's task output), then releases its dependents, starting
+-- at once those that need nothing evaluated (_start_dependents). With `release` false the
+-- dependents are left to the caller (complete_tasks calls _start_dependents itself).
 -- Returns 0 when the step is not done, 1 when it completed, 2 when it also made a
--- dependent ready (the caller then has steps to start).
+-- dependent ready that is not started yet (the caller then has steps to start).
 -- A map whose outputs total more than a jsonb value can hold fails its step (and the run)
 -- with OutputTooLarge instead of raising in the reporting transaction.
 -- A map's outputs are aggregated by a second statement, never inside the counting UPDATE:
@@ -143,7 +172,8 @@ $$;
 -- the row but its sub-selects keep the statement's old snapshot, which would miss the
 -- output the other transaction just committed. The next statement's snapshot sees it.
 create or replace function pgflow._tasks_done(
-  run_id uuid, step_slug text, n int, output jsonb, output_bytes bigint
+  run_id uuid, step_slug text, n int, output jsonb, output_bytes bigint,
+  release boolean default true
 )
 returns int
 language plpgsql
@@ -191,7 +221,10 @@ begin
     where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug;
   end if;
   perform pgflow._emit(run_id, flow, 'step:' || step_slug || ':completed', 'completed', step_slug);
-  return 1 + least(pgflow._release_dependents(run_id, flow, step_slug), 1);
+  if not release then
+    return 1;
+  end if;
+  return 1 + least((pgflow._start_dependents(run_id, flow, step_slug, null)).waiting, 1);
 end;
 $$;
 

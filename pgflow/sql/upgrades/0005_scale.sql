@@ -45,3 +45,8 @@ $$;
 -- A ctid is unique only within one partition: claim_tasks' picks now carry run ids, and
 -- _pick_limited returns them beside the ctids.
 drop function if exists pgflow._pick_limited(text[], text[], int);
+
+-- Chains and diamonds (issue 17): _tasks_done can leave the dependents to its caller
+-- (complete_tasks starts them itself, 0250_function_complete_tasks.sql); the old signature
+-- would stay beside the new one.
+drop function if exists pgflow._tasks_done(uuid, text, int, jsonb, bigint);

@@ -1,0 +1,98 @@
+-- _start_dependents(run_id, flow_slug, step_slug): the step completed; one dependency of
+-- each direct dependent is resolved, and a dependent that becomes ready is started in the
+-- same statement when starting it needs nothing evaluated: a single step (not a map) with
+-- one dependency, no condition and no start delay (its task input is built at claim time;
+-- with one dependency no other completion can race it). This is what _start_step does for
+-- such a step, without the statements that find the ready steps again and start them one
+-- at a time: a chain's next step or a diamond's branches cost one statement.
+-- * Each started step gets one queued task, tagged at its flow's queue head in the run's
+--   priority band (_queue_head, probed once per call, and only when a step starts), a
+--   'step:<slug>:started' event (in step_index order) and, once per call, a wake-up of the
+--   flow's workers.
+-- * head (in and out): the flow's queue head at priority 0 as probed earlier in this
+--   transaction, or NULL; a run of priority 0 uses it instead of probing, and when this call
+--   probed it, it is returned for the next call (complete_tasks keeps it for its batch).
+-- * waiting: how many dependents became ready but were not started here (a fan-in, a map, a
+--   condition or a start delay): the caller then lets _advance_run start them (scan).
+-- NULL arguments match nothing (returns 0). Locks: the dependents' step-state rows (the
+-- same rows _release_dependents locks, in the same statement position).
+create or replace function pgflow._start_dependents(
+  run_id uuid, flow_slug text, step_slug text, inout head timestamptz, out waiting int
+)
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+-- index lookups only: a generic plan is right and saves re-planning
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+  dependents text[];
+  plains boolean[];
+  started text[];
+  tag timestamptz;
+  priority int;
+  s text;
+begin
+  -- a step without dependents (every run's last steps) costs one index probe
+  select array_agg(x.step_slug order by st.step_index),
+    array_agg(st.step_type = 'single' and st.deps_count = 1
+      and st.required_input_pattern is null and st.forbidden_input_pattern is null
+      and coalesce(st.opt_start_delay, 0) = 0 order by st.step_index)
+  into dependents, plains
+  from pgflow.deps x
+  join pgflow.steps st on st.flow_slug = x.flow_slug and st.step_slug = x.step_slug
+  where x.flow_slug = _start_dependents.flow_slug
+    and x.dep_slug = _start_dependents.step_slug;
+  if dependents is null then
+    waiting := 0;
+    return;
+  end if;
+  with released as (
+    update pgflow.step_states ss set
+      remaining_deps = ss.remaining_deps - 1,
+      status = case when d.plain and ss.remaining_deps = 1 then 'started' else ss.status end,
+      started_at = case when d.plain and ss.remaining_deps = 1 then pgflow._now()
+        else ss.started_at end,
+      initial_tasks = case when d.plain and ss.remaining_deps = 1 then 1
+        else ss.initial_tasks end,
+      remaining_tasks = case when d.plain and ss.remaining_deps = 1 then 1
+        else ss.remaining_tasks end
+    from unnest(dependents, plains) with ordinality as d(step_slug, plain, n)
+    where ss.run_id = _start_dependents.run_id and ss.step_slug = d.step_slug
+      and ss.status = 'created'
+    returning ss.step_slug, ss.status, ss.remaining_deps, d.n
+  ),
+  -- read only when a step starts (the run's priority band)
+  prio as materialized (
+    select coalesce((select u.priority from pgflow.runs u
+                     where u.run_id = _start_dependents.run_id), 0) as priority
+  ),
+  queued as (
+    insert into pgflow.step_tasks (run_id, step_slug, task_index, flow_slug, available_at,
+      priority_at)
+    select _start_dependents.run_id, r.step_slug, 0, _start_dependents.flow_slug,
+      pgflow._now(), (select case when p.priority = 0 and _start_dependents.head is not null
+          then _start_dependents.head
+          else pgflow._queue_head(_start_dependents.flow_slug, p.priority) end
+        from prio p)
+    from released r
+    where r.status = 'started'
+    returning priority_at
+  )
+  select (count(*) filter (where r.status = 'created' and r.remaining_deps = 0))::int,
+    array_agg(r.step_slug order by r.n) filter (where r.status = 'started'),
+    (select min(q.priority_at) from queued q),
+    case when bool_or(r.status = 'started') then (select p.priority from prio p) end
+  into waiting, started, tag, priority
+  from released r;
+  if priority = 0 then
+    head := tag;  -- the head at priority 0 (probed here, or the one passed in)
+  end if;
+  if started is not null then
+    foreach s in array started loop
+      perform pgflow._emit(run_id, flow_slug, 'step:' || s || ':started', 'started', s);
+    end loop;
+    perform pgflow._wake_workers(flow_slug);
+  end if;
+end;
+$$;

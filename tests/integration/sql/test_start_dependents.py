@@ -1,0 +1,106 @@
+"""Dependents started by the completion itself (_start_dependents) and the queue head that
+complete_tasks probes once per batch: same states, tags and order as a step started by
+_start_step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from tests.integration.sql.helpers import claim, define, one, q, states, tasks
+
+
+def start(conn: psycopg.Connection, flow: str, priority: int = 0) -> Any:
+    return one(
+        conn,
+        "select run_id from pgflow.start_flow(%s, '{}'::jsonb, priority => %s)",
+        flow,
+        priority,
+    )["run_id"]
+
+
+def complete_batch(conn: psycopg.Connection, claimed: list[dict[str, Any]]) -> None:
+    q(
+        conn,
+        "select * from pgflow.complete_tasks(%s::uuid[], %s::text[], %s::int[], %s::jsonb[],"
+        " %s::int[])",
+        [t["run_id"] for t in claimed],
+        [t["step_slug"] for t in claimed],
+        [t["task_index"] for t in claimed],
+        [Jsonb({"from": t["step_slug"]}) for t in claimed],
+        [t["attempt"] for t in claimed],
+    )
+
+
+def task_of(conn: psycopg.Connection, run_id: Any, step: str) -> dict[str, Any]:
+    return next(t for t in tasks(conn, run_id) if t["step_slug"] == step)
+
+
+def test_a_chain_step_started_by_the_completion_is_queued_like_any_other(conn):
+    define(conn, "chain", ("a", []), ("b", ["a"]))
+    run_id = start(conn, "chain")
+    complete_batch(conn, claim(conn, "chain", 10))
+    b = states(conn, run_id)["b"]
+    assert (b["status"], b["remaining_deps"], b["initial_tasks"], b["remaining_tasks"]) == (
+        "started", 0, 1, 1,
+    )  # fmt: skip
+    assert b["started_at"] is not None
+    task = task_of(conn, run_id, "b")
+    assert (task["status"], task["input"], task["input_bytes"]) == ("queued", None, None)
+    assert task["priority_at"] is not None and task["available_at"] is not None
+    [got] = claim(conn, "chain", 10)
+    assert got["step_slug"] == "b" and got["input"] == {"a": {"from": "a"}}
+
+
+def test_a_fan_in_still_waits_for_every_dependency_and_records_its_input_size(conn):
+    define(conn, "diamond", ("root", []), ("l", ["root"]), ("r", ["root"]), ("join", ["l", "r"]))
+    run_id = start(conn, "diamond")
+    complete_batch(conn, claim(conn, "diamond", 10))
+    assert {s: states(conn, run_id)[s]["status"] for s in ("l", "r", "join")} == {
+        "l": "started", "r": "started", "join": "created",
+    }  # fmt: skip
+    branches = {t["step_slug"]: t for t in claim(conn, "diamond", 10)}
+    complete_batch(conn, [branches["l"]])
+    assert states(conn, run_id)["join"]["remaining_deps"] == 1
+    assert [t["step_slug"] for t in tasks(conn, run_id)].count("join") == 0
+    complete_batch(conn, [branches["r"]])
+    join = task_of(conn, run_id, "join")
+    assert join["status"] == "queued" and join["input_bytes"] > 0
+
+
+def test_one_batch_tags_every_started_step_at_the_queue_head(conn):
+    define(conn, "chain", ("a", []), ("b", ["a"]))
+    first, second = start(conn, "chain"), start(conn, "chain")
+    claimed = claim(conn, "chain", 2)
+    waiting = start(conn, "chain")  # queued now: the head of the flow's queue
+    head = task_of(conn, waiting, "a")["priority_at"]
+    complete_batch(conn, claimed)
+    assert task_of(conn, first, "b")["priority_at"] == head
+    assert task_of(conn, second, "b")["priority_at"] == head
+    # ties go to the older task: the waiting run's first step, then the two chains
+    order = [(t["run_id"], t["step_slug"]) for t in claim(conn, "chain", 3)]
+    assert order[0] == (waiting, "a")
+    assert set(order[1:]) == {(first, "b"), (second, "b")}
+
+
+def test_a_batch_never_gives_a_priority_run_the_default_band(conn):
+    define(conn, "chain", ("a", []), ("b", ["a"]))
+    backlog = [start(conn, "chain") for _ in range(3)]
+    normal, urgent = start(conn, "chain"), start(conn, "chain", priority=5)
+    claimed = [
+        t for t in claim(conn, "chain", 10) if t["run_id"] in (normal, urgent)
+    ]  # every a task: the backlog's go back to the queue below
+    q(
+        conn,
+        "update pgflow.step_tasks set status = 'queued', leased_until = null"
+        " where run_id = any(%s)",
+        backlog,
+    )
+    complete_batch(conn, claimed)  # one batch: a default-priority run and an urgent one
+    assert task_of(conn, urgent, "b")["priority_at"] < task_of(conn, normal, "b")["priority_at"]
+    [first] = claim(conn, "chain", 1)
+    assert (first["run_id"], first["step_slug"]) == (urgent, "b")
+    rest = {t["run_id"] for t in claim(conn, "chain", 10)}
+    assert rest == {normal, *backlog}
