@@ -46,8 +46,8 @@ security definer
 set search_path = pg_catalog, pg_temp
 -- every statement inside is an index lookup: a generic plan is right and saves re-planning
 set plan_cache_mode = force_generic_plan
--- and rows are looked up one by one (nested loops; the picked rows by run id, which prunes
--- the partitions, and ctid), whatever the statistics of a partition say (a new month's is
+-- and rows are looked up one by one (nested loops; the picked rows by primary key, whose run
+-- id prunes the partitions), whatever the statistics of a partition say (a new month's is
 -- empty when a plan is made, and fills up under it)
 set enable_hashjoin = off
 set enable_mergejoin = off
@@ -57,35 +57,38 @@ declare
   task record;
   result pgflow.claimed_task;
   limit_bytes bigint := pgflow._jsonb_limit_bytes();
-  picked tid[];
   picked_runs uuid[];
+  picked_steps text[];
+  picked_indexes int[];
   returned int := 0;
 begin
   perform pgflow._expire_leases(flow_slugs, 100);
   perform pgflow._tag_due_tasks(flow_slugs, 1000);
-  -- Plans here must not depend on statistics: the picked rows are re-found by run id and
-  -- ctid (the run id picks the partition, the ctid the row, stable while we hold its row
-  -- lock; a ctid alone is not unique across partitions) and everything else is looked up
-  -- per row, so a claim never scans the table, whatever the planner estimates.
+  -- Plans here must not depend on statistics: the picked rows are re-found by primary key
+  -- (its run id picks the partition) and everything else is looked up per row, so a claim
+  -- never scans the table, whatever the planner estimates. Not by ctid: a ctid is unique
+  -- within one partition only, and (run id, ctid) lets a plan made on an empty partition
+  -- read every task of the run to find each pick (a 10,000-element map: 10,000 per pick).
   -- Picked: per flow, the oldest tags, locked as the index is walked (SKIP LOCKED); then
   -- bands (priorities) in order and, within one, the flows take turns. A pool walks
   -- step_tasks_ready_by_step per flow and served step instead, merged per flow by tag. Two
   -- statements rather than one with both branches: that one costs every claim more.
   if exists (select 1 from pgflow.limits l where l.flow_slug = any(claim_tasks.flow_slugs))
   then
-    select l.run_ids, l.tasks into picked_runs, picked
+    select l.run_ids, l.steps, l.task_indexes into picked_runs, picked_steps, picked_indexes
     from pgflow._pick_limited(claim_tasks.flow_slugs, claim_tasks.step_slugs,
       claim_tasks.max_tasks) as l;
   elsif claim_tasks.step_slugs is null then
-    select array_agg(o.run_id), array_agg(o.ctid) into picked_runs, picked from (
-      select p.run_id, p.ctid from (
-        select q.run_id, q.ctid, q.priority_at, q.turn, q.band
+    select array_agg(o.run_id), array_agg(o.step_slug), array_agg(o.task_index)
+    into picked_runs, picked_steps, picked_indexes from (
+      select p.run_id, p.step_slug, p.task_index from (
+        select q.run_id, q.step_slug, q.task_index, q.priority_at, q.turn, q.band
         from (select distinct s.slug from unnest(claim_tasks.flow_slugs) as s(slug)) as fs
         cross join lateral (
-          select x.run_id, x.ctid, x.priority_at, x.band,
+          select x.run_id, x.step_slug, x.task_index, x.priority_at, x.band,
             row_number() over (partition by x.band order by x.priority_at) as turn
           from (
-            select t.run_id, t.ctid, t.priority_at,
+            select t.run_id, t.step_slug, t.task_index, t.priority_at,
               round(date_part('epoch', pgflow._now() - t.priority_at) / 315360000.0) as band
             from pgflow.step_tasks t
             where t.flow_slug = fs.slug and t.status = 'queued' and t.priority_at is not null
@@ -99,19 +102,20 @@ begin
       order by p.band desc, p.turn, p.priority_at
       limit greatest(claim_tasks.max_tasks, 0)) as o;
   else
-    select array_agg(o.run_id), array_agg(o.ctid) into picked_runs, picked from (
-      select p.run_id, p.ctid from (
-        select y.run_id, y.ctid, y.priority_at,
+    select array_agg(o.run_id), array_agg(o.step_slug), array_agg(o.task_index)
+    into picked_runs, picked_steps, picked_indexes from (
+      select p.run_id, p.step_slug, p.task_index from (
+        select y.run_id, y.step_slug, y.task_index, y.priority_at,
           row_number() over (partition by y.flow_slug, y.band order by y.priority_at) as turn,
           y.band
         from (
-          select x.run_id, x.ctid, x.priority_at, fs.slug as flow_slug,
+          select x.run_id, x.step_slug, x.task_index, x.priority_at, fs.slug as flow_slug,
             round(date_part('epoch', pgflow._now() - x.priority_at) / 315360000.0) as band
           from (select distinct s.slug from unnest(claim_tasks.flow_slugs) as s(slug)) as fs
           cross join (select distinct s.slug
                       from unnest(claim_tasks.step_slugs) as s(slug)) as ss
           cross join lateral (
-            select t.run_id, t.ctid, t.priority_at
+            select t.run_id, t.step_slug, t.task_index, t.priority_at
             from pgflow.step_tasks t
             where (t.flow_slug || '.' || t.step_slug) = fs.slug || '.' || ss.slug
               and t.status = 'queued' and t.priority_at is not null
@@ -136,8 +140,8 @@ begin
           select coalesce(s.opt_timeout, f.opt_timeout)
           from pgflow.steps s join pgflow.flows f on f.flow_slug = s.flow_slug
           where s.flow_slug = t.flow_slug and s.step_slug = t.step_slug), 60))
-      from unnest(picked_runs, picked) as p(run_id, task)
-      where t.run_id = p.run_id and t.ctid = p.task
+      from unnest(picked_runs, picked_steps, picked_indexes) as p(run_id, step_slug, task_index)
+      where t.run_id = p.run_id and t.step_slug = p.step_slug and t.task_index = p.task_index
       returning t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempts_count, t.input,
         t.input_bytes, t.leased_until, t.priority_at, t.available_at
     )
@@ -207,11 +211,11 @@ declare
   n int;
 begin
   with due as (
-    select d.run_id, d.ctid, d.flow_slug, d.task_index, d.attempts_count,
+    select d.run_id, d.step_slug, d.flow_slug, d.task_index, d.attempts_count,
       coalesce((select r.priority from pgflow.runs r where r.run_id = d.run_id), 0) as priority
     from (select distinct s.slug from unnest(_tag_due_tasks.flow_slugs) as s(slug)) as fs
     cross join lateral (
-      select t.ctid, t.flow_slug, t.task_index, t.attempts_count, t.run_id
+      select t.run_id, t.step_slug, t.flow_slug, t.task_index, t.attempts_count
       from pgflow.step_tasks t
       where t.flow_slug = fs.slug and t.status = 'queued' and t.priority_at is null
         and t.available_at <= pgflow._now()
@@ -228,7 +232,7 @@ begin
   set priority_at = h.head + case when d.attempts_count = 0
     then make_interval(secs => d.task_index / 1000.0) else interval '0' end
   from due d join heads h on h.flow_slug = d.flow_slug and h.priority = d.priority
-  where t.run_id = d.run_id and t.ctid = d.ctid;
+  where t.run_id = d.run_id and t.step_slug = d.step_slug and t.task_index = d.task_index;
   get diagnostics n = row_count;
   return n;
 end;
@@ -251,7 +255,8 @@ $$;
 -- Cost: only claims of limited flows pay: a lookup per step of those flows, a count over
 -- the leased tasks of those flows, the rate buckets of the candidates' keys.
 create or replace function pgflow._pick_limited(
-  flow_slugs text[], step_slugs text[], max_tasks int, out run_ids uuid[], out tasks tid[]
+  flow_slugs text[], step_slugs text[], max_tasks int,
+  out run_ids uuid[], out steps text[], out task_indexes int[]
 )
 language plpgsql
 volatile
@@ -266,15 +271,17 @@ declare
   used jsonb;   -- concurrency slots taken, by scope "flow|step|key value" ('' step: the flow)
   tokens jsonb; -- rate tokens left as of now_, by the same scopes
   spent text[] := '{}'::text[];  -- the scopes whose tokens this claim took
-  picked tid[] := '{}'::tid[];
   picked_runs uuid[] := '{}'::uuid[];
+  picked_steps text[] := '{}'::text[];
+  picked_indexes int[] := '{}'::int[];
   cand record;
   left_ float8;
   scan int := greatest(10 * max_tasks, 100);
 begin
   if coalesce(max_tasks, 0) <= 0 then
     run_ids := picked_runs;
-    tasks := picked;
+    steps := picked_steps;
+    task_indexes := picked_indexes;
     return;
   end if;
   perform pg_advisory_xact_lock(hashtext('pgflow.limits:' || f.flow_slug))
@@ -303,7 +310,7 @@ begin
         row_number() over (partition by x.flow_slug, x.band order by x.priority_at) as turn
       from (
         select st.flow_slug, st.step_slug, st.fmax, st.smax, st.rmax, st.rper,
-          t.run_id, t.ctid, t.priority_at,
+          t.run_id, t.task_index, t.priority_at,
           round(date_part('epoch', now_ - t.priority_at) / 315360000.0) as band,
           st.flow_slug || '||' || pgflow._key_value(coalesce(r.limit_keys, r.input), st.fkey)
             as fscope,
@@ -332,7 +339,7 @@ begin
             and (_pick_limited.step_slugs is null or s.step_slug = any(_pick_limited.step_slugs))
         ) as st
         cross join lateral (
-          select t.ctid, t.priority_at, t.run_id
+          select t.run_id, t.task_index, t.priority_at
           from pgflow.step_tasks t
           where (t.flow_slug || '.' || t.step_slug) = st.flow_slug || '.' || st.step_slug
             and t.status = 'queued' and t.priority_at is not null
@@ -371,20 +378,22 @@ begin
       used := jsonb_set(used, array[cand.sscope],
         to_jsonb(coalesce((used ->> cand.sscope)::int, 0) + 1));
     end if;
-    picked := picked || cand.ctid;
     picked_runs := picked_runs || cand.run_id;
-    exit when cardinality(picked) >= max_tasks;
+    picked_steps := picked_steps || cand.step_slug;
+    picked_indexes := picked_indexes || cand.task_index;
+    exit when cardinality(picked_runs) >= max_tasks;
   end loop;
 
   -- Lock what was picked. Candidates are read without locks (a keyed limit may look at many
   -- to use few): claims of a limited flow are serialised by its limits lock, so only an
   -- expiry, a cancellation or a claim of an unlimited flow in the same call can have taken
   -- one since, and such a task is left out.
-  select coalesce(array_agg(x.run_id), '{}'), coalesce(array_agg(x.ctid), '{}')
-  into run_ids, tasks
-  from (select t.run_id, t.ctid from pgflow.step_tasks t
-        join unnest(picked_runs, picked) as p(run_id, task)
-          on t.run_id = p.run_id and t.ctid = p.task
+  select coalesce(array_agg(x.run_id), '{}'), coalesce(array_agg(x.step_slug), '{}'),
+    coalesce(array_agg(x.task_index), '{}')
+  into run_ids, steps, task_indexes
+  from (select t.run_id, t.step_slug, t.task_index from pgflow.step_tasks t
+        join unnest(picked_runs, picked_steps, picked_indexes) as p(run_id, step_slug, task_index)
+          on t.run_id = p.run_id and t.step_slug = p.step_slug and t.task_index = p.task_index
         where t.status = 'queued'
         for update of t skip locked) as x;
   insert into pgflow.rate_buckets as b (flow_slug, step_slug, key_value, tokens, refilled_at)

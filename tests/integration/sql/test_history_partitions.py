@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from tests.integration.sql.helpers import claim, complete, define, one, q, start, tasks
 
@@ -120,6 +121,34 @@ def test_a_claim_changes_only_the_tasks_it_picked_when_ctids_repeat_across_parti
     assert tasks(conn, old)[0]["status"] == "completed"
     started = one(conn, "select count(*) as n from pgflow.step_tasks where status = 'started'")
     assert started["n"] == len(new)
+
+
+@pytest.mark.parametrize("pick", ["plain", "due", "limited"])
+def test_a_claim_reads_only_the_tasks_it_takes_even_in_a_run_with_thousands(conn, pick):
+    # Picks were re-found by (run id, ctid). With the run id as the index condition and the
+    # ctid as a filter, each pick read every task of its run: a 10,000-element map took
+    # minutes to drain in a new month's partition (its plan is made while it is empty).
+    define(conn, "m", ("each", [], {"step_type": "map"}))
+    if pick == "limited":
+        q(conn, "select pgflow.set_limits('m', %s)",
+          Jsonb([{"step": "each", "kind": "concurrency", "max": 5000}]))  # fmt: skip
+    assert claim(conn, "m") == []  # this session's plans are made on an empty partition
+    run_id = start(conn, "m", list(range(2000)))["run_id"]
+    if pick == "due":  # waited (a delay, a backoff): tagged by the claim, see _tag_due_tasks
+        q(conn, "update pgflow.step_tasks set priority_at = null where run_id = %s", run_id)
+    with conn.transaction():
+        assert len(claim(conn, "m", 100)) == 100
+        read = one(
+            conn,
+            "select sum(coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0)) as n"
+            " from pg_stat_xact_user_tables where relname like 'step_tasks%%'",
+        )["n"]
+        tagged = one(
+            conn,
+            "select count(*) as n from pgflow.step_tasks where priority_at is not null",
+        )["n"]
+    touched = tagged if pick == "due" else 100  # due: the claim tagged up to 1,000 first
+    assert read < 5 * touched, f"one claim of 100 tasks ({touched} touched) read {read} rows"
 
 
 def test_a_run_finishing_cancels_only_its_own_tasks(conn):
