@@ -92,6 +92,20 @@ as $$
     'hex')::uuid;
 $$;
 
+-- _utc_month(at, months): the start of the UTC month `months` after the one holding `at`
+-- (0: that month's own start; negative: earlier). The history partitions' bounds (0047).
+create or replace function pgflow._utc_month(at timestamptz, months int)
+returns timestamptz
+language sql
+immutable
+strict
+parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+  select (date_trunc('month', _utc_month.at, 'UTC') at time zone 'UTC'
+    + make_interval(months => _utc_month.months)) at time zone 'UTC';
+$$;
+
 -- _uuid7_at(at, key): a UUIDv7-shaped id whose time is `at` (milliseconds) and whose other
 -- bits come from md5(key): the same (at, key) always gives the same id, and the id sorts
 -- (and is partitioned) with the runs started at `at`. Schedules derive their runs' ids from
@@ -614,10 +628,10 @@ volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  first timestamptz := date_trunc('month', _add_history_partition.month, 'UTC');
+  first timestamptz := pgflow._utc_month(_add_history_partition.month, 0);
   suffix text := to_char(first at time zone 'UTC', 'YYYYMM');
   lo uuid := pgflow._uuid7_floor(first);
-  hi uuid := pgflow._uuid7_floor(((first at time zone 'UTC') + interval '1 month') at time zone 'UTC');
+  hi uuid := pgflow._uuid7_floor(pgflow._utc_month(first, 1));
   parent text;
   part text;
   columns text;
@@ -751,8 +765,7 @@ begin
     end loop;
   end loop;
   for m in 0..2 loop
-    perform pgflow._add_history_partition((date_trunc('month', clock_timestamp(), 'UTC')
-      at time zone 'UTC' + make_interval(months => m)) at time zone 'UTC');
+    perform pgflow._add_history_partition(pgflow._utc_month(clock_timestamp(), m));
   end loop;
 end;
 $$;
@@ -4769,7 +4782,7 @@ set search_path = pg_catalog, pg_temp
 set lock_timeout = '2s'
 as $$
 declare
-  first timestamptz := date_trunc('month', clock_timestamp(), 'UTC');
+  now_ timestamptz := clock_timestamp();
   month timestamptz;
 begin
   if create_history_partitions.months_ahead is null
@@ -4782,7 +4795,7 @@ begin
     return;
   end if;
   for i in 0..create_history_partitions.months_ahead loop
-    month := ((first at time zone 'UTC') + make_interval(months => i)) at time zone 'UTC';
+    month := pgflow._utc_month(now_, i);
     if pgflow._add_history_partition(month) then
       return next to_char(month at time zone 'UTC', 'YYYY-MM');
     end if;
@@ -4870,8 +4883,8 @@ declare
 begin
   for part in
     select c.relname as name, substring(c.relname from '^runs_p([0-9]{6})$') as suffix,
-      (to_date(substring(c.relname from '^runs_p([0-9]{6})$'), 'YYYYMM')
-        + interval '1 month')::timestamp at time zone 'UTC' as ends_at
+      pgflow._utc_month(to_date(substring(c.relname from '^runs_p([0-9]{6})$'), 'YYYYMM')
+        ::timestamp at time zone 'UTC', 1) as ends_at
     from pg_catalog.pg_inherits i
     join pg_catalog.pg_class c on c.oid = i.inhrelid
     where i.inhparent = 'pgflow.runs'::regclass and c.relname ~ '^runs_p[0-9]{6}$'

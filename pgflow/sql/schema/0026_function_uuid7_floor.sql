@@ -16,6 +16,20 @@ as $$
     'hex')::uuid;
 $$;
 
+-- _utc_month(at, months): the start of the UTC month `months` after the one holding `at`
+-- (0: that month's own start; negative: earlier). The history partitions' bounds (0047).
+create or replace function pgflow._utc_month(at timestamptz, months int)
+returns timestamptz
+language sql
+immutable
+strict
+parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+  select (date_trunc('month', _utc_month.at, 'UTC') at time zone 'UTC'
+    + make_interval(months => _utc_month.months)) at time zone 'UTC';
+$$;
+
 -- _uuid7_at(at, key): a UUIDv7-shaped id whose time is `at` (milliseconds) and whose other
 -- bits come from md5(key): the same (at, key) always gives the same id, and the id sorts
 -- (and is partitioned) with the runs started at `at`. Schedules derive their runs' ids from

@@ -20,10 +20,10 @@ volatile
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  first timestamptz := date_trunc('month', _add_history_partition.month, 'UTC');
+  first timestamptz := pgflow._utc_month(_add_history_partition.month, 0);
   suffix text := to_char(first at time zone 'UTC', 'YYYYMM');
   lo uuid := pgflow._uuid7_floor(first);
-  hi uuid := pgflow._uuid7_floor(((first at time zone 'UTC') + interval '1 month') at time zone 'UTC');
+  hi uuid := pgflow._uuid7_floor(pgflow._utc_month(first, 1));
   parent text;
   part text;
   columns text;

@@ -80,8 +80,7 @@ begin
     end loop;
   end loop;
   for m in 0..2 loop
-    perform pgflow._add_history_partition((date_trunc('month', clock_timestamp(), 'UTC')
-      at time zone 'UTC' + make_interval(months => m)) at time zone 'UTC');
+    perform pgflow._add_history_partition(pgflow._utc_month(clock_timestamp(), m));
   end loop;
 end;
 $$;

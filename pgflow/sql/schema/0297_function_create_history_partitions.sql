@@ -20,7 +20,7 @@ set search_path = pg_catalog, pg_temp
 set lock_timeout = '2s'
 as $$
 declare
-  first timestamptz := date_trunc('month', clock_timestamp(), 'UTC');
+  now_ timestamptz := clock_timestamp();
   month timestamptz;
 begin
   if create_history_partitions.months_ahead is null
@@ -33,7 +33,7 @@ begin
     return;
   end if;
   for i in 0..create_history_partitions.months_ahead loop
-    month := ((first at time zone 'UTC') + make_interval(months => i)) at time zone 'UTC';
+    month := pgflow._utc_month(now_, i);
     if pgflow._add_history_partition(month) then
       return next to_char(month at time zone 'UTC', 'YYYY-MM');
     end if;

@@ -47,8 +47,8 @@ declare
 begin
   for part in
     select c.relname as name, substring(c.relname from '^runs_p([0-9]{6})$') as suffix,
-      (to_date(substring(c.relname from '^runs_p([0-9]{6})$'), 'YYYYMM')
-        + interval '1 month')::timestamp at time zone 'UTC' as ends_at
+      pgflow._utc_month(to_date(substring(c.relname from '^runs_p([0-9]{6})$'), 'YYYYMM')
+        ::timestamp at time zone 'UTC', 1) as ends_at
     from pg_catalog.pg_inherits i
     join pg_catalog.pg_class c on c.oid = i.inhrelid
     where i.inhparent = 'pgflow.runs'::regclass and c.relname ~ '^runs_p[0-9]{6}$'
