@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -18,6 +19,7 @@ from pgflow import (
     RunFailedError,
     ShapeMismatchError,
     UnknownRunError,
+    keyed_run_id,
 )
 from tests.integration.runtime import Deploy, WorkerPool
 
@@ -219,3 +221,29 @@ def test_a_redeployed_input_model_is_what_starts_are_checked_against(
     with pytest.raises(InvalidInputError, match="'country' is a required property"):
         client.start("signups", {"email": "a@b.c", "age": 1})
     client.start("signups", {"email": "a@b.c", "age": 1, "country": "NL"})
+
+
+ship = Flow("ship", input=dict[str, int])
+
+
+@ship.step()
+def label(input: dict[str, int]) -> int:
+    return input["order"]
+
+
+def test_the_documented_keyed_start_starts_an_order_once_in_its_month(
+    client: Client, deploy: Deploy, db_url: str
+) -> None:
+    # docs/runs.md, "Idempotent starts"
+    deploy(ship)
+    order_id, placed_at = 7, datetime.now(UTC)
+    run = client.start(
+        ship, {"order": order_id}, run_id=keyed_run_id(f"order:{order_id}", placed_at)
+    )
+    again = client.start(ship, {"order": 8}, run_id=keyed_run_id(f"order:{order_id}", placed_at))
+    assert again.run_id == run.run_id and again.input == {"order": order_id}
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "select tableoid::regclass::text from pgflow.runs where run_id = %s", [run.run_id]
+        ).fetchone()
+    assert row is not None and row[0] == f"pgflow.runs_p{placed_at:%Y%m}"
