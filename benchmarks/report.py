@@ -147,7 +147,7 @@ def _throughput(config: Config, records: Records, missing: dict[str, str | None]
         f"steps; diamond {config.diamond_runs:,} runs {X} (root + 8 + join); fan-out one run, "
         f"root → map over {config.fanout_elements:,} → reduce. All runs started up front, "
         "then drained; the clock runs from the moment every worker is connected and ready "
-        "until the last completion is committed."
+        "(a Worker: started up, at its first claim) until the last completion is committed."
     )
     shutdowns = [
         m["shutdown_s"] for r in records.of_kind("drain") for m in r["members"] if "shutdown_s" in m
