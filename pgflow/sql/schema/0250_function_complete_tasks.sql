@@ -52,65 +52,71 @@ declare
 begin
   -- One primary-key update per task (the planner cannot pick a scan of all leased tasks),
   -- in primary-key order, so concurrent batches lock rows in the same order.
+  -- A last row without a task closes the last step and run.
   for req in
-    select * from unnest(run_ids, step_slugs, task_indexes, outputs, attempts)
-      as r(run_id, step_slug, task_index, output, attempt)
-    order by r.run_id, r.step_slug, r.task_index
+    select * from (
+      select u.*, false from unnest(run_ids, step_slugs, task_indexes, outputs, attempts) as u
+      union all
+      select null::uuid, null::text, null::int, null::jsonb, null::int, true
+    ) as r(run_id, step_slug, task_index, output, attempt, last)
+    order by r.last, r.run_id, r.step_slug, r.task_index
   loop
-    -- the reported value is not compressed yet: this is its full size
-    size := pg_column_size(req.output)::bigint;
-    if size > max_bytes then
-      -- an oversized output is a failed attempt, not a completion
-      return next pgflow._fail_task(req.run_id, req.step_slug, req.task_index, req.attempt,
-        format('output is %s bytes, over the limit of %s bytes (setting max_payload_bytes)',
-          size, max_bytes), 'OutputTooLarge', null);
-      continue;
-    end if;
-    val := req.output;
-    if jsonb_typeof(val) = 'object' and val ? '$pgflow_ref' then
-      problem := pgflow._check_ref(req.run_id, val);
-      if problem is not null or (val ->> 'size')::bigint > max_bytes then
+    if not req.last then
+      -- the reported value is not compressed yet: this is its full size
+      size := pg_column_size(req.output)::bigint;
+      if size > max_bytes then
+        -- an oversized output is a failed attempt, not a completion
         return next pgflow._fail_task(req.run_id, req.step_slug, req.task_index, req.attempt,
-          case when problem is not null then format('step %L: the output looks like a '
-            || 'reference to a stored value but is not one: %s; the key "$pgflow_ref" is '
-            || 'reserved for pgflow''s references (wrap such a value in another object)',
-            req.step_slug, problem)
-          else format('output is %s bytes, over the limit of %s bytes (setting '
-            || 'max_payload_bytes)', val ->> 'size', max_bytes) end,
-          case when problem is null then 'OutputTooLarge' else 'InvalidReference' end, null);
+          format('output is %s bytes, over the limit of %s bytes (setting max_payload_bytes)',
+            size, max_bytes), 'OutputTooLarge', null);
         continue;
       end if;
-    elsif size > 1024 then  -- the smallest inline limit: no lookup for small outputs
-      inline_bytes := coalesce(inline_bytes, pgflow._inline_limit_bytes());
-      -- stored once the task is known to be leased to this attempt (not for a stale report)
-      if size > inline_bytes then
-        perform 1 from pgflow.step_tasks x
-        where x.run_id = req.run_id and x.step_slug = req.step_slug
-          and x.task_index = req.task_index and x.status = 'started'
-          and (req.attempt is null or x.attempts_count = req.attempt)
-        for update;
-        if found then
-          val := pgflow._store_value(req.run_id, val);
-          size := pg_column_size(val)::bigint;
+      val := req.output;
+      if jsonb_typeof(val) = 'object' and val ? '$pgflow_ref' then
+        problem := pgflow._check_ref(req.run_id, val);
+        if problem is not null or (val ->> 'size')::bigint > max_bytes then
+          return next pgflow._fail_task(req.run_id, req.step_slug, req.task_index, req.attempt,
+            case when problem is not null then format('step %L: the output looks like a '
+              || 'reference to a stored value but is not one: %s; the key "$pgflow_ref" is '
+              || 'reserved for pgflow''s references (wrap such a value in another object)',
+              req.step_slug, problem)
+            else format('output is %s bytes, over the limit of %s bytes (setting '
+              || 'max_payload_bytes)', val ->> 'size', max_bytes) end,
+            case when problem is null then 'OutputTooLarge' else 'InvalidReference' end, null);
+          continue;
+        end if;
+      elsif size > 1024 then  -- the smallest inline limit: no lookup for small outputs
+        inline_bytes := coalesce(inline_bytes, pgflow._inline_limit_bytes());
+        -- stored once the task is known to be leased to this attempt (not for a stale report)
+        if size > inline_bytes then
+          perform 1 from pgflow.step_tasks x
+          where x.run_id = req.run_id and x.step_slug = req.step_slug
+            and x.task_index = req.task_index and x.status = 'started'
+            and (req.attempt is null or x.attempts_count = req.attempt)
+          for update;
+          if found then
+            val := pgflow._store_value(req.run_id, val);
+            size := pg_column_size(val)::bigint;
+          end if;
         end if;
       end if;
-    end if;
-    update pgflow.step_tasks x set
-      status = 'completed', output = val, completed_at = pgflow._now(), leased_until = null,
-      output_bytes = size
-    where x.run_id = req.run_id and x.step_slug = req.step_slug
-      and x.task_index = req.task_index and x.status = 'started'
-      and (req.attempt is null or x.attempts_count = req.attempt)
-    returning * into t;
-    if not found then
-      select * into t from pgflow.step_tasks x
+      update pgflow.step_tasks x set
+        status = 'completed', output = val, completed_at = pgflow._now(), leased_until = null,
+        output_bytes = size
       where x.run_id = req.run_id and x.step_slug = req.step_slug
-        and x.task_index = req.task_index;
+        and x.task_index = req.task_index and x.status = 'started'
+        and (req.attempt is null or x.attempts_count = req.attempt)
+      returning * into t;
+      if not found then
+        select * into t from pgflow.step_tasks x
+        where x.run_id = req.run_id and x.step_slug = req.step_slug
+          and x.task_index = req.task_index;
+        return next t;
+        continue;
+      end if;
       return next t;
-      continue;
     end if;
-    return next t;
-    if n > 0 and (cur_run <> req.run_id or cur_step <> req.step_slug) then
+    if n > 0 and (req.last or cur_run <> req.run_id or cur_step <> req.step_slug) then
       if head_flow is distinct from cur_flow then
         head_flow := cur_flow;
         head := null;
@@ -124,7 +130,7 @@ begin
       finished := finished + least(done, 1);
       scan := scan or done = 2;
       n := 0;
-      if cur_run <> req.run_id then
+      if req.last or cur_run <> req.run_id then
         if finished > 0 then
           perform pgflow._advance_run(cur_run, finished, scan);
         end if;
@@ -132,6 +138,7 @@ begin
         scan := false;
       end if;
     end if;
+    exit when req.last;
     cur_run := req.run_id;
     cur_step := req.step_slug;
     cur_flow := t.flow_slug;
@@ -139,21 +146,6 @@ begin
     last_output := val;
     last_bytes := size;
   end loop;
-  if n > 0 then
-    if head_flow is distinct from cur_flow then
-      head := null;
-    end if;
-    done := pgflow._tasks_done(cur_run, cur_step, n, last_output, last_bytes, false);
-    if done = 1 then
-      dependents := pgflow._start_dependents(cur_run, cur_flow, cur_step, head);
-      head := dependents.head;
-      done := 1 + least(dependents.waiting, 1);
-    end if;
-    finished := finished + least(done, 1);
-    if finished > 0 then
-      perform pgflow._advance_run(cur_run, finished, scan or done = 2);
-    end if;
-  end if;
 end;
 $$;
 
