@@ -1,9 +1,38 @@
+-- _run_output(run_id): a completed run's output, {leaf_slug: output} of its completed leaf
+-- steps in step order, and its size. Leaves are inlined while they fit in one jsonb value;
+-- any past that are stored as {"$truncated": true, "bytes": N} (their steps keep the full
+-- output). VOLATILE on purpose: in READ COMMITTED its query takes a snapshot of its own,
+-- so called from _advance_run's update after that update waited for the run row (a
+-- concurrent completion of another leaf), it sees the output that completion committed;
+-- a sub-select of the update would keep the statement's older snapshot and miss it.
+create or replace function pgflow._run_output(run_id uuid, out output jsonb, out bytes bigint)
+language sql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+  select coalesce(jsonb_object_agg(l.step_slug, case
+           when l.running <= pgflow._jsonb_limit_bytes() then l.output
+           else pgflow._truncated(l.size) end),
+         '{}'::jsonb),
+         coalesce(sum(l.size) filter (where l.running <= pgflow._jsonb_limit_bytes()), 0)
+  from (
+    select ss.step_slug, ss.output, coalesce(ss.output_bytes, pg_column_size(ss.output), 0)
+        as size,
+      sum(coalesce(ss.output_bytes, pg_column_size(ss.output), 0))
+        over (order by ss.step_index) as running
+    from pgflow.step_states ss
+    where ss.run_id = _run_output.run_id and ss.status = 'completed'
+      and not exists (select 1 from pgflow.deps d
+                      where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug)
+  ) l
+$$;
+
 -- _advance_run(run_id, finished, scan): with `scan`, start every step whose dependencies
 -- are resolved (again and again while empty maps and skips resolve more); then count
 -- `finished` (steps the caller completed or skipped) plus those finished here off the run's
 -- remaining steps, completing the run when none remain: its output is {leaf_slug: output}
--- of its completed leaf steps (leaves past what one jsonb value holds are truncated markers). The run row is locked last (one update, and one more that
--- stores the output when the run completes).
+-- of its completed leaf steps (leaves past what one jsonb value holds are truncated markers).
+-- The run row is locked last, by one update.
 create or replace function pgflow._advance_run(run_id uuid, finished int, scan boolean)
 returns void
 language plpgsql
@@ -40,39 +69,19 @@ begin
     end loop;
   end loop;
 
+  -- One update counts the steps off and, when none remain, stores the output
+  -- (_run_output, which reads the leaves in a snapshot of its own: see there).
   update pgflow.runs r set
     remaining_steps = r.remaining_steps - finished,
     status = case when r.remaining_steps = finished then 'completed' else r.status end,
     completed_at = case when r.remaining_steps = finished then pgflow._now() end,
-    finished_at = case when r.remaining_steps = finished then pgflow._now() end
+    finished_at = case when r.remaining_steps = finished then pgflow._now() end,
+    (output, output_bytes) = (select o.output, o.bytes from pgflow._run_output(r.run_id) o
+                              where r.remaining_steps = finished)
   where r.run_id = _advance_run.run_id and r.status = 'started'
     and (finished > 0 or r.remaining_steps = 0)
   returning r.status, r.flow_slug into run_status, flow;
   if run_status = 'completed' then
-    -- A statement of its own, so its snapshot sees leaf outputs committed by concurrent
-    -- completions this transaction waited for (see _tasks_done).
-    -- Leaves are inlined in step order while they fit in one jsonb value; any past that
-    -- are stored as {"$truncated": true, "bytes": N} (their steps keep the full output).
-    update pgflow.runs r set output = o.output, output_bytes = o.bytes
-    from (
-      select coalesce(jsonb_object_agg(l.step_slug, case
-               when l.running <= pgflow._jsonb_limit_bytes() then l.output
-               else pgflow._truncated(l.size) end),
-             '{}'::jsonb) as output,
-             coalesce(sum(l.size) filter (where l.running <= pgflow._jsonb_limit_bytes()), 0)
-               as bytes
-      from (
-        select ss.step_slug, ss.output, coalesce(ss.output_bytes, pg_column_size(ss.output), 0)
-            as size,
-          sum(coalesce(ss.output_bytes, pg_column_size(ss.output), 0))
-            over (order by ss.step_index) as running
-        from pgflow.step_states ss
-        where ss.run_id = _advance_run.run_id and ss.status = 'completed'
-          and not exists (select 1 from pgflow.deps d
-                          where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug)
-      ) l
-    ) o
-    where r.run_id = _advance_run.run_id;
     perform pgflow._emit(run_id, flow, 'run:completed', 'completed');
   end if;
 end;
