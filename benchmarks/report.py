@@ -178,11 +178,8 @@ def _with_start(config: Config, records: Records, missing: dict[str, str | None]
     heads = ["workload", "layer", *(workers(n) for n in config.workers)]
     note = (
         "The same drains, counting the time to start their runs too (on as many connections "
-        "as workers, each starting its share in one statement, just before the drain). The "
-        "drain rates above leave that out, and it is not the same work for every shape: an "
-        "independent run's task is created by `start_flow`, before the clock starts, while a "
-        "chain's drain creates 9 of its 10 tasks itself (each completion starts the next "
-        "step). These rates count every task's creation and run, so they compare shapes."
+        "as workers, each starting its share in one statement, just before the drain). "
+        + report_baseline.WHY_START
     )
     return "\n\n### Start + drain (tasks/s)\n\n" + table(heads, rows) + "\n\n" + note
 

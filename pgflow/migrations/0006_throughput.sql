@@ -4883,12 +4883,12 @@ declare
   dropped jsonb := '[]'::jsonb;
 begin
   for part in
-    select c.relname as name, substring(c.relname from '^runs_p([0-9]{6})$') as suffix,
-      pgflow._utc_month(to_date(substring(c.relname from '^runs_p([0-9]{6})$'), 'YYYYMM')
-        ::timestamp at time zone 'UTC', 1) as ends_at
+    select c.relname as name, p.suffix,
+      pgflow._utc_month(to_date(p.suffix, 'YYYYMM')::timestamp at time zone 'UTC', 1) as ends_at
     from pg_catalog.pg_inherits i
     join pg_catalog.pg_class c on c.oid = i.inhrelid
-    where i.inhparent = 'pgflow.runs'::regclass and c.relname ~ '^runs_p[0-9]{6}$'
+    cross join lateral (select substring(c.relname from '^runs_p([0-9]{6})$') as suffix) as p
+    where i.inhparent = 'pgflow.runs'::regclass and p.suffix is not null
     order by c.relname
   loop
     continue when part.ends_at > now_ - coalesce(_drop_history_partitions.older_than,
