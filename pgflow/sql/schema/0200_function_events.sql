@@ -39,11 +39,11 @@
 --   waits for it): impossible, N then notifies.
 -- Notifiers never wait on the lock (a try-lock), so they can never queue behind a barrier
 -- or deadlock with one; a barrier waits only for the notifiers of its key in flight, and
--- holds one key at a time. Notifying is always safe, so a notifier first looks without the
--- lock and notifies when that look finds a reason to (the common case of an idle worker or
--- a watched run costs one index probe); only a decision to skip needs the lock and a
--- second look. Transactions that are not READ COMMITTED (their snapshot may
--- predate the registration) always notify. Bucketing bounds what one transaction holds: at
+-- holds one key at a time. A notifier takes its try-lock first and then looks once, so
+-- every case costs one look: a skip (nobody watches the run, every worker of the flow is
+-- busy: the common case under load), and a notification alike. (Looking first without the
+-- lock, and again after it only to skip, cost a skip two looks.) Transactions that are not
+-- READ COMMITTED (their snapshot may predate the registration) always notify. Bucketing bounds what one transaction holds: at
 -- most 16 + 16 of these locks, however many runs and flows it touches.
 create or replace function pgflow._emit(
   run_id uuid, flow_slug text, event text, status text, step_slug text default null
@@ -59,17 +59,13 @@ declare
   runs uuid[] := array[run_id, '00000000-0000-0000-0000-000000000000'::uuid];
   locked boolean;
 begin
-  -- notifying is always safe: a first look that finds a listener is enough; one that
-  -- finds none counts only when made again after the shared lock, in a statement of its own
-  if not exists (select 1 from pgflow.listeners l
-                 where l.run_id = any(runs) and l.expires_at > pg_catalog.now()) then
-    locked := pg_try_advisory_xact_lock_shared(1885824626, hashtext(run_id::text) & 15);
-    if locked and current_setting('transaction_isolation') = 'read committed'
-       and not exists (select 1 from pgflow.listeners l
-                       where l.run_id = any(runs) and l.expires_at > pg_catalog.now())
-    then
-      return;
-    end if;
+  -- skip only on a look made after the shared lock, in a statement of its own
+  locked := pg_try_advisory_xact_lock_shared(1885824626, hashtext(run_id::text) & 15);
+  if locked and current_setting('transaction_isolation') = 'read committed'
+     and not exists (select 1 from pgflow.listeners l
+                     where l.run_id = any(runs) and l.expires_at > pg_catalog.now())
+  then
+    return;
   end if;
   perform pg_notify('pgflow_run_' || run_id::text, jsonb_build_object(
     'event', event, 'run_id', run_id, 'flow_slug', flow_slug,
@@ -89,24 +85,16 @@ declare
   locked boolean;
 begin
   -- as in _emit: skip only on a look made after the shared lock
-  if not exists (select 1 from pgflow.listeners l
-                 where l.flow_slug = any(flows) and l.waiting
-                   and l.expires_at > pg_catalog.now())
+  locked := pg_try_advisory_xact_lock_shared(1885824628, hashtext(flow_slug) & 15);
+  if locked and current_setting('transaction_isolation') = 'read committed'
+     and not exists (select 1 from pgflow.listeners l
+                     where l.flow_slug = any(flows) and l.waiting
+                       and l.expires_at > pg_catalog.now())
      and exists (select 1 from pgflow.listeners l
                  where l.flow_slug = any(flows) and l.waiting = any('{t,f}'::boolean[])
                    and l.expires_at > pg_catalog.now())
   then
-    locked := pg_try_advisory_xact_lock_shared(1885824628, hashtext(flow_slug) & 15);
-    if locked and current_setting('transaction_isolation') = 'read committed'
-       and not exists (select 1 from pgflow.listeners l
-                       where l.flow_slug = any(flows) and l.waiting
-                         and l.expires_at > pg_catalog.now())
-       and exists (select 1 from pgflow.listeners l
-                   where l.flow_slug = any(flows) and l.waiting = any('{t,f}'::boolean[])
-                     and l.expires_at > pg_catalog.now())
-    then
-      return;
-    end if;
+    return;
   end if;
   perform pg_notify('pgflow_tasks', flow_slug);
 end;

@@ -6,9 +6,11 @@
 -- such a step, without the statements that find the ready steps again and start them one
 -- at a time: a chain's next step or a diamond's branches cost one statement.
 -- * Each started step gets one queued task, tagged at its flow's queue head in the run's
---   priority band (_queue_head, probed once per call, and only when a step starts), a
---   'step:<slug>:started' event (in step_index order) and, once per call, a wake-up of the
---   flow's workers.
+--   priority band (_queue_head, probed once per call, and only when a step starts) and a
+--   'step:<slug>:started' event (in step_index order).
+-- * started: how many dependents it started. Waking the flow's workers is the caller's
+--   (_wake_workers once, however many it started): complete_tasks wakes each flow once per
+--   batch, not once per completed step.
 -- * head (in and out): the flow's queue head at priority 0 as probed earlier in this
 --   transaction, or NULL; a run of priority 0 uses it instead of probing, and when this call
 --   probed it, it is returned for the next call (complete_tasks keeps it for its batch).
@@ -17,7 +19,8 @@
 -- NULL arguments match nothing (returns 0). Locks: the dependents' step-state rows (the
 -- same rows _release_dependents locks, in the same statement position).
 create or replace function pgflow._start_dependents(
-  run_id uuid, flow_slug text, step_slug text, inout head timestamptz, out waiting int
+  run_id uuid, flow_slug text, step_slug text, inout head timestamptz, out waiting int,
+  out started int
 )
 language plpgsql
 volatile
@@ -28,7 +31,7 @@ as $$
 declare
   dependents text[];
   plains boolean[];
-  started text[];
+  slugs text[];
   tag timestamptz;
   priority int;
   s text;
@@ -45,6 +48,7 @@ begin
     and x.dep_slug = _start_dependents.step_slug;
   if dependents is null then
     waiting := 0;
+    started := 0;
     return;
   end if;
   with released as (
@@ -83,16 +87,16 @@ begin
     array_agg(r.step_slug order by r.n) filter (where r.status = 'started'),
     (select min(q.priority_at) from queued q),
     case when bool_or(r.status = 'started') then (select p.priority from prio p) end
-  into waiting, started, tag, priority
+  into waiting, slugs, tag, priority
   from released r;
   if priority = 0 then
     head := tag;  -- the head at priority 0 (probed here, or the one passed in)
   end if;
-  if started is not null then
-    foreach s in array started loop
+  started := coalesce(cardinality(slugs), 0);
+  if started > 0 then
+    foreach s in array slugs loop
       perform pgflow._emit(run_id, flow_slug, 'step:' || s || ':started', 'started', s);
     end loop;
-    perform pgflow._wake_workers(flow_slug);
   end if;
 end;
 $$;

@@ -17,6 +17,8 @@
 -- started step: the call's time (now()) is one, and the tags it gives are that head, so its
 -- own inserts never move it; a concurrent claim that moves it meanwhile only leaves these
 -- tasks one claim nearer the front, as ties already do.
+-- The workers of a flow whose tasks it queued are woken once per call (_wake_workers, at
+-- the end: the notification is sent at commit wherever it is made), not once per step.
 create or replace function pgflow.complete_tasks(
   run_ids uuid[], step_slugs text[], task_indexes int[], outputs jsonb[],
   attempts int[] default null
@@ -26,8 +28,14 @@ language plpgsql
 volatile
 security definer
 set search_path = pg_catalog, pg_temp
--- every statement inside is an index lookup: a generic plan is right and saves re-planning
+-- every statement inside is an index lookup: a generic plan is right and saves re-planning;
+-- the batch's update joins the reported keys to the tasks, and must do it by primary-key
+-- probes in key order (a session's generic plan, made while a partition was nearly empty,
+-- could otherwise hash-join a scan of every task)
 set plan_cache_mode = force_generic_plan
+set enable_hashjoin = off
+set enable_mergejoin = off
+set enable_seqscan = off
 as $$
 declare
   req record;
@@ -37,7 +45,8 @@ declare
   cur_flow text;
   head_flow text;
   head timestamptz;
-  dependents record;  -- _start_dependents' (head, waiting)
+  dependents record;  -- _start_dependents' (head, waiting, started)
+  wake text[] := '{}'::text[];  -- flows whose workers to wake once, at the end
   n int := 0;
   last_output jsonb;
   last_bytes bigint;
@@ -49,19 +58,73 @@ declare
   inline_bytes bigint;
   val jsonb;
   problem text;
+  batch boolean;
 begin
-  -- One primary-key update per task (the planner cannot pick a scan of all leased tasks),
-  -- in primary-key order, so concurrent batches lock rows in the same order.
-  -- A last row without a task closes the last step and run.
+  -- A batch of small plain outputs (the common case: no size limit to check, nothing to
+  -- store by reference, no key twice) is completed by one update; otherwise each task is
+  -- handled in a statement of its own. Either way rows are locked in primary-key order,
+  -- so concurrent reports lock them in the same order.
+  select coalesce(bool_and(pg_column_size(u.output) <= least(1024, max_bytes)
+           and not (jsonb_typeof(u.output) = 'object' and u.output ? '$pgflow_ref')
+           and u.run_id is not null and u.step_slug is not null and u.task_index is not null),
+         false)
+         and count(*) = count(distinct (u.run_id, u.step_slug, u.task_index))
+  into batch
+  from unnest(run_ids, step_slugs, task_indexes, outputs)
+    as u(run_id, step_slug, task_index, output);
+  -- Rows, in primary-key order: 'done' (completed by the batch's update), 'stale' (not
+  -- leased to the reported attempt: changed by nothing, returned as they are), 'report' (to handle one by one,
+  -- when the batch cannot be done in one update), and a last row without a task that closes
+  -- the last step and run.
   for req in
+    with reported as materialized (
+      select u.* from unnest(run_ids, step_slugs, task_indexes, outputs, attempts)
+        as u(run_id, step_slug, task_index, output, attempt)
+      order by u.run_id, u.step_slug, u.task_index
+    ),
+    completed as (
+      update pgflow.step_tasks x set
+        status = 'completed', output = r.output, completed_at = pgflow._now(),
+        leased_until = null, output_bytes = pg_column_size(r.output)
+      from reported r
+      where batch and x.run_id = r.run_id and x.step_slug = r.step_slug
+        and x.task_index = r.task_index and x.status = 'started'
+        and (r.attempt is null or x.attempts_count = r.attempt)
+      returning x as task
+    )
     select * from (
-      select u.*, false from unnest(run_ids, step_slugs, task_indexes, outputs, attempts) as u
+      select c.task, (c.task).run_id, (c.task).step_slug, (c.task).task_index,
+        null::jsonb, null::int, 'done', false
+      from completed c
       union all
-      select null::uuid, null::text, null::int, null::jsonb, null::int, true
-    ) as r(run_id, step_slug, task_index, output, attempt, last)
+      select null, r.run_id, r.step_slug, r.task_index, null, null, 'stale', false
+      from reported r
+      where batch and not exists (select 1 from completed c
+                                  where (c.task).run_id = r.run_id
+                                    and (c.task).step_slug = r.step_slug
+                                    and (c.task).task_index = r.task_index)
+      union all
+      select null, r.run_id, r.step_slug, r.task_index, r.output, r.attempt, 'report', false
+      from reported r
+      where not batch
+      union all
+      select null, null, null, null, null, null, 'last', true
+    ) as r(task, run_id, step_slug, task_index, output, attempt, kind, last)
     order by r.last, r.run_id, r.step_slug, r.task_index
   loop
-    if not req.last then
+    if req.kind = 'stale' then
+      -- read in a statement of its own: the current row, not the batch update's snapshot
+      select * into t from pgflow.step_tasks x
+      where x.run_id = req.run_id and x.step_slug = req.step_slug
+        and x.task_index = req.task_index;
+      return next t;
+      continue;
+    elsif req.kind = 'done' then
+      t := req.task;
+      val := t.output;
+      size := t.output_bytes;
+      return next t;
+    elsif not req.last then
       -- the reported value is not compressed yet: this is its full size
       size := pg_column_size(req.output)::bigint;
       if size > max_bytes then
@@ -126,6 +189,9 @@ begin
         dependents := pgflow._start_dependents(cur_run, cur_flow, cur_step, head);
         head := dependents.head;
         done := 1 + least(dependents.waiting, 1);
+        if dependents.started > 0 and not cur_flow = any(wake) then
+          wake := wake || cur_flow;
+        end if;
       end if;
       finished := finished + least(done, 1);
       scan := scan or done = 2;
@@ -138,7 +204,10 @@ begin
         scan := false;
       end if;
     end if;
-    exit when req.last;
+    if req.last then
+      perform pgflow._wake_workers(f) from unnest(wake) as f;
+      exit;
+    end if;
     cur_run := req.run_id;
     cur_step := req.step_slug;
     cur_flow := t.flow_slug;
@@ -177,6 +246,7 @@ declare
   flow text;
   kind text;
   total bigint;
+  dependents record;  -- _start_dependents' (head, waiting, started)
 begin
   update pgflow.step_states ss set
     remaining_tasks = ss.remaining_tasks - n,
@@ -216,7 +286,11 @@ begin
   if not release then
     return 1;
   end if;
-  return 1 + least((pgflow._start_dependents(run_id, flow, step_slug, null)).waiting, 1);
+  dependents := pgflow._start_dependents(run_id, flow, step_slug, null);
+  if dependents.started > 0 then
+    perform pgflow._wake_workers(flow);
+  end if;
+  return 1 + least(dependents.waiting, 1);
 end;
 $$;
 

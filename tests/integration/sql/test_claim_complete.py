@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
+from typing import Any
 
 from tests.integration.sql.helpers import (
     claim,
@@ -146,6 +148,72 @@ def test_batch_completion_of_several_runs(conn):
     assert all(r["status"] == "completed" for r in rows)
     outputs = {rid: run(conn, rid)["output"] for rid in runs}
     assert outputs == {rid: {"a": {"i": i}} for i, rid in enumerate(runs)}
+
+
+def report(conn, keys: list[tuple[Any, str, int, int | None]], outputs: list[Any]) -> list:
+    """complete_tasks for (run_id, step_slug, task_index, attempt) keys; the returned rows."""
+    return q(
+        conn,
+        "select * from pgflow.complete_tasks(%s, %s, %s, %s::jsonb[], %s)",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
+        [json.dumps(o) for o in outputs],
+        [k[3] for k in keys],
+    )
+
+
+def key(task: dict[str, Any], attempt: int | None = None) -> tuple[Any, str, int, int | None]:
+    return (task["run_id"], task["step_slug"], task["task_index"], attempt or task["attempt"])
+
+
+def test_one_batch_completes_leased_tasks_and_returns_the_others_as_they_are(conn):
+    # small outputs: the batch is completed by one update; the other reports change nothing
+    define(conn, "m", ("each", [], {"step_type": "map"}))
+    run_id = start(conn, "m", [0, 1, 2, 3, 4])["run_id"]
+    t0, t1, t2, t3, t4 = sorted(claim(conn, "m", 10), key=lambda t: t["task_index"])
+    complete(conn, t3, "earlier")
+    unknown = (uuid.uuid4(), "each", 0, 1)
+    rows = report(
+        conn,
+        [key(t4), key(t3), unknown, key(t1, attempt=7), key(t0), key(t2)],
+        ["four", "again", "nobody", "stale", "zero", "two"],
+    )
+    assert len(rows) == 6
+    by_index = {(r["run_id"], r["task_index"]): r for r in rows if r["run_id"] is not None}
+    assert {i: (r["status"], r["output"]) for (_, i), r in by_index.items()} == {
+        0: ("completed", "zero"),
+        1: ("started", None),  # another attempt's report: fenced
+        2: ("completed", "two"),
+        3: ("completed", "earlier"),  # reported twice: the first report stands
+        4: ("completed", "four"),
+    }
+    assert [r["task_index"] for r in rows if r["run_id"] is not None] == [0, 1, 2, 3, 4]
+    assert states(conn, run_id)["each"]["remaining_tasks"] == 1
+    report(conn, [key(t1)], ["one"])
+    assert run(conn, run_id)["output"] == {"each": ["zero", "one", "two", "earlier", "four"]}
+
+
+def test_a_batch_with_a_task_twice_completes_it_once(conn):
+    define(conn, "m", ("each", [], {"step_type": "map"}))
+    run_id = start(conn, "m", [0, 1])["run_id"]
+    t0, t1 = sorted(claim(conn, "m", 10), key=lambda t: t["task_index"])
+    rows = report(conn, [key(t1), key(t0), key(t1)], ["first", "zero", "second"])
+    returned = [(r["task_index"], r["output"]) for r in rows]
+    assert returned == [(0, "zero"), (1, "first"), (1, "first")]
+    assert run(conn, run_id)["output"] == {"each": ["zero", "first"]}
+    assert states(conn, run_id)["each"]["remaining_tasks"] == 0
+
+
+def test_a_batch_with_a_large_output_completes_every_task(conn):
+    # one output past the smallest inline limit: each task is handled on its own
+    define(conn, "m", ("each", [], {"step_type": "map"}))
+    run_id = start(conn, "m", [0, 1, 2])["run_id"]
+    tasks_ = sorted(claim(conn, "m", 10), key=lambda t: t["task_index"])
+    big = "x" * 5000
+    rows = report(conn, [key(t) for t in tasks_], ["a", big, "c"])
+    assert [r["status"] for r in rows] == ["completed"] * 3
+    assert run(conn, run_id)["output"] == {"each": ["a", big, "c"]}
 
 
 def test_release_requeues_without_using_up_an_attempt_or_reusing_its_number(conn):

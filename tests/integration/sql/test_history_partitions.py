@@ -151,6 +151,33 @@ def test_a_claim_reads_only_the_tasks_it_takes_even_in_a_run_with_thousands(conn
     assert read < 5 * touched, f"one claim of 100 tasks ({touched} touched) read {read} rows"
 
 
+def test_a_batch_report_reads_only_the_tasks_it_completes_even_in_a_run_with_thousands(conn):
+    # complete_tasks joins the reported keys to the tasks in one update: by primary-key
+    # probes, even with this session's plan made while the month's partition was empty
+    define(conn, "m", ("each", [], {"step_type": "map"}))
+    nobody = [uuid.uuid4()], ["each"], [0], ['"x"'], [1]
+    q(conn, "select * from pgflow.complete_tasks(%s, %s, %s, %s::jsonb[], %s)", *nobody)
+    start(conn, "m", list(range(2000)))
+    batch = claim(conn, "m", 100)
+    with conn.transaction():
+        rows = q(
+            conn,
+            "select * from pgflow.complete_tasks(%s, %s, %s, %s::jsonb[], %s)",
+            [t["run_id"] for t in batch],
+            [t["step_slug"] for t in batch],
+            [t["task_index"] for t in batch],
+            ["1"] * len(batch),
+            [t["attempt"] for t in batch],
+        )
+        read = one(
+            conn,
+            "select sum(coalesce(idx_tup_fetch, 0) + coalesce(seq_tup_read, 0)) as n"
+            " from pg_stat_xact_user_tables where relname like 'step_tasks%%'",
+        )["n"]
+    assert [r["status"] for r in rows] == ["completed"] * 100
+    assert read < 5 * 100, f"one report of 100 tasks read {read} task rows"
+
+
 def test_a_run_finishing_cancels_only_its_own_tasks(conn):
     define(conn, "f", ("a", []), ("b", []), max_attempts=1)
     old = start(conn, "f", {}, uuid.UUID("ffff0000-0000-4000-8000-000000000002"))["run_id"]
