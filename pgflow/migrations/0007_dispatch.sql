@@ -28,6 +28,11 @@ where p.pronamespace = 'pgflow'::regnamespace and a.privilege_type = 'EXECUTE'
 -- waking the flow's workers to its caller: complete_tasks wakes each flow once per batch.
 drop function if exists pgflow._start_dependents(uuid, text, text, timestamptz);
 
+-- _advance_run takes `emit` and returns the run's status, and _start_dependents takes
+-- `emit` and returns the slugs it started: complete_tasks gathers a batch's run events and
+-- emits them once (_emit_events).
+drop function if exists pgflow._advance_run(uuid, int, boolean);
+
 -- ---- pgflow/sql/schema/0010_schema.sql ----
 -- The pgflow schema: every table and function of the engine lives here.
 -- No extension is required (gen_random_uuid and sha256 are built in since PostgreSQL 13/11).
@@ -1732,8 +1737,9 @@ $$;
 -- every case costs one look: a skip (nobody watches the run, every worker of the flow is
 -- busy: the common case under load), and a notification alike. (Looking first without the
 -- lock, and again after it only to skip, cost a skip two looks.) Transactions that are not
--- READ COMMITTED (their snapshot may predate the registration) always notify. Bucketing bounds what one transaction holds: at
--- most 16 + 16 of these locks, however many runs and flows it touches.
+-- READ COMMITTED (their snapshot may predate the registration) always notify. Bucketing
+-- bounds what one transaction holds: at most 16 + 16 of these locks, however many runs
+-- and flows it touches.
 create or replace function pgflow._emit(
   run_id uuid, flow_slug text, event text, status text, step_slug text default null
 )
@@ -1756,9 +1762,8 @@ begin
   then
     return;
   end if;
-  perform pg_notify('pgflow_run_' || run_id::text, jsonb_build_object(
-    'event', event, 'run_id', run_id, 'flow_slug', flow_slug,
-    'step_slug', step_slug, 'status', status)::text);
+  perform pg_notify('pgflow_run_' || run_id::text,
+    pgflow._event(run_id, flow_slug, event, status, step_slug)::text);
 end;
 $$;
 
@@ -1786,6 +1791,71 @@ begin
     return;
   end if;
   perform pg_notify('pgflow_tasks', flow_slug);
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0201_function_emit_events.sql ----
+-- _event(run_id, flow_slug, event, status, step_slug): the payload of a run event on
+-- channel pgflow_run_<run_id> (0200_function_events.sql): {"event", "run_id", "flow_slug",
+-- "step_slug", "status"}. step_slug is NULL for run events.
+create or replace function pgflow._event(
+  run_id uuid, flow_slug text, event text, status text, step_slug text default null
+)
+returns jsonb
+language plpgsql  -- not SQL: called once per event, and a plpgsql call costs less
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return jsonb_build_object('event', event, 'run_id', run_id, 'flow_slug', flow_slug,
+    'step_slug', step_slug, 'status', status);
+end;
+$$;
+
+-- _emit_events(events): what _emit does for each event (an _event payload), in their
+-- order, with one statement for the locks and one for the look however many events there
+-- are: complete_tasks gathers a batch's events and emits them here once, instead of one
+-- _emit per event. The protocol is _emit's (0200_function_events.sql): the shared lock of
+-- each run's bucket is taken first, and an event is skipped only when a look made after it,
+-- in a later statement, finds nobody watching its run (or every run). The events of a
+-- bucket whose try-lock fails, and every event of a transaction that is not READ
+-- COMMITTED, are notified without looking. NULL or empty: nothing to do.
+create or replace function pgflow._emit_events(events jsonb[])
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+-- index probes only: a generic plan is right, and re-planning would cost every batch
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+  missed int[] := '{}'::int[];  -- buckets notified without looking
+  bucket int;
+  e record;
+begin
+  if current_setting('transaction_isolation') <> 'read committed' then
+    missed := array(select generate_series(0, 15));
+  else
+    for bucket in
+      select distinct hashtext(v ->> 'run_id') & 15 from unnest(events) as v order by 1
+    loop
+      if not pg_try_advisory_xact_lock_shared(1885824626, bucket) then
+        missed := missed || bucket;
+      end if;
+    end loop;
+  end if;
+  for e in
+    select v.payload, (v.payload ->> 'run_id')::uuid as run_id
+    from unnest(events) with ordinality as v(payload, n)
+    where (hashtext(v.payload ->> 'run_id') & 15) = any(missed)
+      or exists (select 1 from pgflow.listeners l
+                 where l.run_id = any(array[(v.payload ->> 'run_id')::uuid,
+                                            '00000000-0000-0000-0000-000000000000'::uuid])
+                   and l.expires_at > pg_catalog.now())
+    order by v.n
+  loop
+    perform pg_notify('pgflow_run_' || e.run_id::text, e.payload::text);
+  end loop;
 end;
 $$;
 
@@ -1988,21 +2058,24 @@ $$;
 -- such a step, without the statements that find the ready steps again and start them one
 -- at a time: a chain's next step or a diamond's branches cost one statement.
 -- * Each started step gets one queued task, tagged at its flow's queue head in the run's
---   priority band (_queue_head, probed once per call, and only when a step starts) and a
---   'step:<slug>:started' event (in step_index order).
--- * started: how many dependents it started. Waking the flow's workers is the caller's
---   (_wake_workers once, however many it started): complete_tasks wakes each flow once per
---   batch, not once per completed step.
+--   priority band (_queue_head, probed once per call, and only when a step starts) and,
+--   with `emit`, a 'step:<slug>:started' event (in step_index order).
+-- * started: the slugs of the dependents it started, in step_index order ({} for none);
+--   with `emit` false their events are the caller's to emit (complete_tasks gathers a
+--   batch's events). Waking the flow's workers is the caller's (_wake_workers once, however
+--   many it started): complete_tasks wakes each flow once per batch, not once per step.
 -- * head (in and out): the flow's queue head at priority 0 as probed earlier in this
 --   transaction, or NULL; a run of priority 0 uses it instead of probing, and when this call
 --   probed it, it is returned for the next call (complete_tasks keeps it for its batch).
+-- * leaf: the step has no dependents (nothing else was done); a flow's definition never
+--   changes, so a caller may skip the call for that step afterwards.
 -- * waiting: how many dependents became ready but were not started here (a fan-in, a map, a
 --   condition or a start delay): the caller then lets _advance_run start them (scan).
 -- NULL arguments match nothing (returns 0). Locks: the dependents' step-state rows (the
 -- same rows _release_dependents locks, in the same statement position).
 create or replace function pgflow._start_dependents(
-  run_id uuid, flow_slug text, step_slug text, inout head timestamptz, out waiting int,
-  out started int
+  run_id uuid, flow_slug text, step_slug text, inout head timestamptz,
+  emit boolean default true, out waiting int, out started text[], out leaf boolean
 )
 language plpgsql
 volatile
@@ -2030,9 +2103,11 @@ begin
     and x.dep_slug = _start_dependents.step_slug;
   if dependents is null then
     waiting := 0;
-    started := 0;
+    started := '{}'::text[];
+    leaf := true;
     return;
   end if;
+  leaf := false;
   with released as (
     update pgflow.step_states ss set
       remaining_deps = ss.remaining_deps - 1,
@@ -2074,9 +2149,9 @@ begin
   if priority = 0 then
     head := tag;  -- the head at priority 0 (probed here, or the one passed in)
   end if;
-  started := coalesce(cardinality(slugs), 0);
-  if started > 0 then
-    foreach s in array slugs loop
+  started := coalesce(slugs, '{}'::text[]);
+  if emit then
+    foreach s in array started loop
       perform pgflow._emit(run_id, flow_slug, 'step:' || s || ':started', 'started', s);
     end loop;
   end if;
@@ -2440,9 +2515,13 @@ $$;
 -- `finished` (steps the caller completed or skipped) plus those finished here off the run's
 -- remaining steps, completing the run when none remain: its output is {leaf_slug: output}
 -- of its completed leaf steps (leaves past what one jsonb value holds are truncated markers).
--- The run row is locked last, by one update.
-create or replace function pgflow._advance_run(run_id uuid, finished int, scan boolean)
-returns void
+-- The run row is locked last, by one update. Returns the run's status after that update
+-- (NULL when it changed nothing); with `emit` false, the 'run:completed' event is the
+-- caller's to emit (complete_tasks gathers a batch's events).
+create or replace function pgflow._advance_run(
+  run_id uuid, finished int, scan boolean, emit boolean default true
+)
+returns text
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
@@ -2470,7 +2549,7 @@ begin
     loop
       result := pgflow._start_step(run_id, step, run_input, run_priority);
       if result < 0 then
-        return;
+        return null;
       end if;
       finished := finished + result;
       progressed := progressed or result > 0;
@@ -2489,9 +2568,10 @@ begin
   where r.run_id = _advance_run.run_id and r.status = 'started'
     and (finished > 0 or r.remaining_steps = 0)
   returning r.status, r.flow_slug into run_status, flow;
-  if run_status = 'completed' then
+  if run_status = 'completed' and emit then
     perform pgflow._emit(run_id, flow, 'run:completed', 'completed');
   end if;
+  return run_status;
 end;
 $$;
 
@@ -3193,8 +3273,16 @@ declare
   cur_flow text;
   head_flow text;
   head timestamptz;
-  dependents record;  -- _start_dependents' (head, waiting, started)
+  dependents record;  -- _start_dependents' (head, waiting, started, leaf)
   wake text[] := '{}'::text[];  -- flows whose workers to wake once, at the end
+  -- run events to emit once, at the end (_emit_events), in the order they happened; they
+  -- are emitted earlier when a function that emits its own is called for the same run
+  events jsonb[] := '{}'::jsonb[];
+  evented uuid[] := '{}'::uuid[];  -- the runs of those events
+  slug text;
+  -- 'flow.step' of the steps without dependents met so far (slugs never hold a dot:
+  -- is_valid_slug, a check constraint of flows and steps)
+  leaves text[] := '{}'::text[];
   n int := 0;
   last_output jsonb;
   last_bytes bigint;
@@ -3221,9 +3309,9 @@ begin
   from unnest(run_ids, step_slugs, task_indexes, outputs)
     as u(run_id, step_slug, task_index, output);
   -- Rows, in primary-key order: 'done' (completed by the batch's update), 'stale' (not
-  -- leased to the reported attempt: changed by nothing, returned as they are), 'report' (to handle one by one,
-  -- when the batch cannot be done in one update), and a last row without a task that closes
-  -- the last step and run.
+  -- leased to the reported attempt: changed by nothing, returned as they are), 'report'
+  -- (to handle one by one, when the batch cannot be done in one update), and a last row
+  -- without a task that closes the last step and run.
   for req in
     with reported as materialized (
       select u.* from unnest(run_ids, step_slugs, task_indexes, outputs, attempts)
@@ -3273,6 +3361,11 @@ begin
       size := t.output_bytes;
       return next t;
     elsif not req.last then
+      if req.run_id = any(evented) then  -- _fail_task emits the run's events itself
+        perform pgflow._emit_events(events);
+        events := '{}'::jsonb[];
+        evented := '{}'::uuid[];
+      end if;
       -- the reported value is not compressed yet: this is its full size
       size := pg_column_size(req.output)::bigint;
       if size > max_bytes then
@@ -3332,12 +3425,30 @@ begin
         head_flow := cur_flow;
         head := null;
       end if;
+      if cur_run = any(evented) then  -- a map too large to aggregate fails its step here
+        perform pgflow._emit_events(events);
+        events := '{}'::jsonb[];
+        evented := '{}'::uuid[];
+      end if;
       done := pgflow._tasks_done(cur_run, cur_step, n, last_output, last_bytes, false);
       if done = 1 then
-        dependents := pgflow._start_dependents(cur_run, cur_flow, cur_step, head);
+        events := events || pgflow._event(cur_run, cur_flow,
+          'step:' || cur_step || ':completed', 'completed', cur_step);
+        evented := evented || cur_run;
+      end if;
+      -- a step known to have no dependents (a batch of one-step runs) is not looked up again
+      if done = 1 and not (cur_flow || '.' || cur_step) = any(leaves) then
+        dependents := pgflow._start_dependents(cur_run, cur_flow, cur_step, head, false);
+        if dependents.leaf then
+          leaves := leaves || (cur_flow || '.' || cur_step);
+        end if;
         head := dependents.head;
         done := 1 + least(dependents.waiting, 1);
-        if dependents.started > 0 and not cur_flow = any(wake) then
+        foreach slug in array dependents.started loop
+          events := events
+            || pgflow._event(cur_run, cur_flow, 'step:' || slug || ':started', 'started', slug);
+        end loop;
+        if cardinality(dependents.started) > 0 and not cur_flow = any(wake) then
           wake := wake || cur_flow;
         end if;
       end if;
@@ -3345,14 +3456,22 @@ begin
       scan := scan or done = 2;
       n := 0;
       if req.last or cur_run <> req.run_id then
+        if scan then  -- starting steps emits their events
+          perform pgflow._emit_events(events);
+          events := '{}'::jsonb[];
+          evented := '{}'::uuid[];
+        end if;
         if finished > 0 then
-          perform pgflow._advance_run(cur_run, finished, scan);
+          if pgflow._advance_run(cur_run, finished, scan, false) = 'completed' then
+            events := events || pgflow._event(cur_run, cur_flow, 'run:completed', 'completed');
+          end if;
         end if;
         finished := 0;
         scan := false;
       end if;
     end if;
     if req.last then
+      perform pgflow._emit_events(events);
       perform pgflow._wake_workers(f) from unnest(wake) as f;
       exit;
     end if;
@@ -3371,7 +3490,8 @@ $$;
 -- (a map's outputs aggregated once, in task_index order, [] for an empty map started with
 -- n = 0; `output` is a single step's task output), then releases its dependents, starting
 -- at once those that need nothing evaluated (_start_dependents). With `release` false the
--- dependents are left to the caller (complete_tasks calls _start_dependents itself).
+-- step's 'step:<slug>:completed' event and its dependents are left to the caller
+-- (complete_tasks gathers a batch's events and calls _start_dependents itself).
 -- Returns 0 when the step is not done, 1 when it completed, 2 when it also made a
 -- dependent ready that is not started yet (the caller then has steps to start).
 -- A map whose outputs total more than a jsonb value can hold fails its step (and the run)
@@ -3430,12 +3550,12 @@ begin
       where t.run_id = ss.run_id and t.step_slug = ss.step_slug)
     where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug;
   end if;
-  perform pgflow._emit(run_id, flow, 'step:' || step_slug || ':completed', 'completed', step_slug);
   if not release then
     return 1;
   end if;
+  perform pgflow._emit(run_id, flow, 'step:' || step_slug || ':completed', 'completed', step_slug);
   dependents := pgflow._start_dependents(run_id, flow, step_slug, null);
-  if dependents.started > 0 then
+  if cardinality(dependents.started) > 0 then
     perform pgflow._wake_workers(flow);
   end if;
   return 1 + least(dependents.waiting, 1);

@@ -43,8 +43,9 @@
 -- every case costs one look: a skip (nobody watches the run, every worker of the flow is
 -- busy: the common case under load), and a notification alike. (Looking first without the
 -- lock, and again after it only to skip, cost a skip two looks.) Transactions that are not
--- READ COMMITTED (their snapshot may predate the registration) always notify. Bucketing bounds what one transaction holds: at
--- most 16 + 16 of these locks, however many runs and flows it touches.
+-- READ COMMITTED (their snapshot may predate the registration) always notify. Bucketing
+-- bounds what one transaction holds: at most 16 + 16 of these locks, however many runs
+-- and flows it touches.
 create or replace function pgflow._emit(
   run_id uuid, flow_slug text, event text, status text, step_slug text default null
 )
@@ -67,9 +68,8 @@ begin
   then
     return;
   end if;
-  perform pg_notify('pgflow_run_' || run_id::text, jsonb_build_object(
-    'event', event, 'run_id', run_id, 'flow_slug', flow_slug,
-    'step_slug', step_slug, 'status', status)::text);
+  perform pg_notify('pgflow_run_' || run_id::text,
+    pgflow._event(run_id, flow_slug, event, status, step_slug)::text);
 end;
 $$;
 

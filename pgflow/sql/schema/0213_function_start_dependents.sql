@@ -6,21 +6,24 @@
 -- such a step, without the statements that find the ready steps again and start them one
 -- at a time: a chain's next step or a diamond's branches cost one statement.
 -- * Each started step gets one queued task, tagged at its flow's queue head in the run's
---   priority band (_queue_head, probed once per call, and only when a step starts) and a
---   'step:<slug>:started' event (in step_index order).
--- * started: how many dependents it started. Waking the flow's workers is the caller's
---   (_wake_workers once, however many it started): complete_tasks wakes each flow once per
---   batch, not once per completed step.
+--   priority band (_queue_head, probed once per call, and only when a step starts) and,
+--   with `emit`, a 'step:<slug>:started' event (in step_index order).
+-- * started: the slugs of the dependents it started, in step_index order ({} for none);
+--   with `emit` false their events are the caller's to emit (complete_tasks gathers a
+--   batch's events). Waking the flow's workers is the caller's (_wake_workers once, however
+--   many it started): complete_tasks wakes each flow once per batch, not once per step.
 -- * head (in and out): the flow's queue head at priority 0 as probed earlier in this
 --   transaction, or NULL; a run of priority 0 uses it instead of probing, and when this call
 --   probed it, it is returned for the next call (complete_tasks keeps it for its batch).
+-- * leaf: the step has no dependents (nothing else was done); a flow's definition never
+--   changes, so a caller may skip the call for that step afterwards.
 -- * waiting: how many dependents became ready but were not started here (a fan-in, a map, a
 --   condition or a start delay): the caller then lets _advance_run start them (scan).
 -- NULL arguments match nothing (returns 0). Locks: the dependents' step-state rows (the
 -- same rows _release_dependents locks, in the same statement position).
 create or replace function pgflow._start_dependents(
-  run_id uuid, flow_slug text, step_slug text, inout head timestamptz, out waiting int,
-  out started int
+  run_id uuid, flow_slug text, step_slug text, inout head timestamptz,
+  emit boolean default true, out waiting int, out started text[], out leaf boolean
 )
 language plpgsql
 volatile
@@ -48,9 +51,11 @@ begin
     and x.dep_slug = _start_dependents.step_slug;
   if dependents is null then
     waiting := 0;
-    started := 0;
+    started := '{}'::text[];
+    leaf := true;
     return;
   end if;
+  leaf := false;
   with released as (
     update pgflow.step_states ss set
       remaining_deps = ss.remaining_deps - 1,
@@ -92,9 +97,9 @@ begin
   if priority = 0 then
     head := tag;  -- the head at priority 0 (probed here, or the one passed in)
   end if;
-  started := coalesce(cardinality(slugs), 0);
-  if started > 0 then
-    foreach s in array slugs loop
+  started := coalesce(slugs, '{}'::text[]);
+  if emit then
+    foreach s in array started loop
       perform pgflow._emit(run_id, flow_slug, 'step:' || s || ':started', 'started', s);
     end loop;
   end if;

@@ -32,9 +32,13 @@ $$;
 -- `finished` (steps the caller completed or skipped) plus those finished here off the run's
 -- remaining steps, completing the run when none remain: its output is {leaf_slug: output}
 -- of its completed leaf steps (leaves past what one jsonb value holds are truncated markers).
--- The run row is locked last, by one update.
-create or replace function pgflow._advance_run(run_id uuid, finished int, scan boolean)
-returns void
+-- The run row is locked last, by one update. Returns the run's status after that update
+-- (NULL when it changed nothing); with `emit` false, the 'run:completed' event is the
+-- caller's to emit (complete_tasks gathers a batch's events).
+create or replace function pgflow._advance_run(
+  run_id uuid, finished int, scan boolean, emit boolean default true
+)
+returns text
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
@@ -62,7 +66,7 @@ begin
     loop
       result := pgflow._start_step(run_id, step, run_input, run_priority);
       if result < 0 then
-        return;
+        return null;
       end if;
       finished := finished + result;
       progressed := progressed or result > 0;
@@ -81,8 +85,9 @@ begin
   where r.run_id = _advance_run.run_id and r.status = 'started'
     and (finished > 0 or r.remaining_steps = 0)
   returning r.status, r.flow_slug into run_status, flow;
-  if run_status = 'completed' then
+  if run_status = 'completed' and emit then
     perform pgflow._emit(run_id, flow, 'run:completed', 'completed');
   end if;
+  return run_status;
 end;
 $$;

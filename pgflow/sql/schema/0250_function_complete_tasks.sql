@@ -45,8 +45,16 @@ declare
   cur_flow text;
   head_flow text;
   head timestamptz;
-  dependents record;  -- _start_dependents' (head, waiting, started)
+  dependents record;  -- _start_dependents' (head, waiting, started, leaf)
   wake text[] := '{}'::text[];  -- flows whose workers to wake once, at the end
+  -- run events to emit once, at the end (_emit_events), in the order they happened; they
+  -- are emitted earlier when a function that emits its own is called for the same run
+  events jsonb[] := '{}'::jsonb[];
+  evented uuid[] := '{}'::uuid[];  -- the runs of those events
+  slug text;
+  -- 'flow.step' of the steps without dependents met so far (slugs never hold a dot:
+  -- is_valid_slug, a check constraint of flows and steps)
+  leaves text[] := '{}'::text[];
   n int := 0;
   last_output jsonb;
   last_bytes bigint;
@@ -73,9 +81,9 @@ begin
   from unnest(run_ids, step_slugs, task_indexes, outputs)
     as u(run_id, step_slug, task_index, output);
   -- Rows, in primary-key order: 'done' (completed by the batch's update), 'stale' (not
-  -- leased to the reported attempt: changed by nothing, returned as they are), 'report' (to handle one by one,
-  -- when the batch cannot be done in one update), and a last row without a task that closes
-  -- the last step and run.
+  -- leased to the reported attempt: changed by nothing, returned as they are), 'report'
+  -- (to handle one by one, when the batch cannot be done in one update), and a last row
+  -- without a task that closes the last step and run.
   for req in
     with reported as materialized (
       select u.* from unnest(run_ids, step_slugs, task_indexes, outputs, attempts)
@@ -125,6 +133,11 @@ begin
       size := t.output_bytes;
       return next t;
     elsif not req.last then
+      if req.run_id = any(evented) then  -- _fail_task emits the run's events itself
+        perform pgflow._emit_events(events);
+        events := '{}'::jsonb[];
+        evented := '{}'::uuid[];
+      end if;
       -- the reported value is not compressed yet: this is its full size
       size := pg_column_size(req.output)::bigint;
       if size > max_bytes then
@@ -184,12 +197,30 @@ begin
         head_flow := cur_flow;
         head := null;
       end if;
+      if cur_run = any(evented) then  -- a map too large to aggregate fails its step here
+        perform pgflow._emit_events(events);
+        events := '{}'::jsonb[];
+        evented := '{}'::uuid[];
+      end if;
       done := pgflow._tasks_done(cur_run, cur_step, n, last_output, last_bytes, false);
       if done = 1 then
-        dependents := pgflow._start_dependents(cur_run, cur_flow, cur_step, head);
+        events := events || pgflow._event(cur_run, cur_flow,
+          'step:' || cur_step || ':completed', 'completed', cur_step);
+        evented := evented || cur_run;
+      end if;
+      -- a step known to have no dependents (a batch of one-step runs) is not looked up again
+      if done = 1 and not (cur_flow || '.' || cur_step) = any(leaves) then
+        dependents := pgflow._start_dependents(cur_run, cur_flow, cur_step, head, false);
+        if dependents.leaf then
+          leaves := leaves || (cur_flow || '.' || cur_step);
+        end if;
         head := dependents.head;
         done := 1 + least(dependents.waiting, 1);
-        if dependents.started > 0 and not cur_flow = any(wake) then
+        foreach slug in array dependents.started loop
+          events := events
+            || pgflow._event(cur_run, cur_flow, 'step:' || slug || ':started', 'started', slug);
+        end loop;
+        if cardinality(dependents.started) > 0 and not cur_flow = any(wake) then
           wake := wake || cur_flow;
         end if;
       end if;
@@ -197,14 +228,22 @@ begin
       scan := scan or done = 2;
       n := 0;
       if req.last or cur_run <> req.run_id then
+        if scan then  -- starting steps emits their events
+          perform pgflow._emit_events(events);
+          events := '{}'::jsonb[];
+          evented := '{}'::uuid[];
+        end if;
         if finished > 0 then
-          perform pgflow._advance_run(cur_run, finished, scan);
+          if pgflow._advance_run(cur_run, finished, scan, false) = 'completed' then
+            events := events || pgflow._event(cur_run, cur_flow, 'run:completed', 'completed');
+          end if;
         end if;
         finished := 0;
         scan := false;
       end if;
     end if;
     if req.last then
+      perform pgflow._emit_events(events);
       perform pgflow._wake_workers(f) from unnest(wake) as f;
       exit;
     end if;
@@ -223,7 +262,8 @@ $$;
 -- (a map's outputs aggregated once, in task_index order, [] for an empty map started with
 -- n = 0; `output` is a single step's task output), then releases its dependents, starting
 -- at once those that need nothing evaluated (_start_dependents). With `release` false the
--- dependents are left to the caller (complete_tasks calls _start_dependents itself).
+-- step's 'step:<slug>:completed' event and its dependents are left to the caller
+-- (complete_tasks gathers a batch's events and calls _start_dependents itself).
 -- Returns 0 when the step is not done, 1 when it completed, 2 when it also made a
 -- dependent ready that is not started yet (the caller then has steps to start).
 -- A map whose outputs total more than a jsonb value can hold fails its step (and the run)
@@ -282,12 +322,12 @@ begin
       where t.run_id = ss.run_id and t.step_slug = ss.step_slug)
     where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug;
   end if;
-  perform pgflow._emit(run_id, flow, 'step:' || step_slug || ':completed', 'completed', step_slug);
   if not release then
     return 1;
   end if;
+  perform pgflow._emit(run_id, flow, 'step:' || step_slug || ':completed', 'completed', step_slug);
   dependents := pgflow._start_dependents(run_id, flow, step_slug, null);
-  if dependents.started > 0 then
+  if cardinality(dependents.started) > 0 then
     perform pgflow._wake_workers(flow);
   end if;
   return 1 + least(dependents.waiting, 1);

@@ -22,3 +22,8 @@ where p.pronamespace = 'pgflow'::regnamespace and a.privilege_type = 'EXECUTE'
 -- _start_dependents returns how many dependents it started (a new OUT column) and leaves
 -- waking the flow's workers to its caller: complete_tasks wakes each flow once per batch.
 drop function if exists pgflow._start_dependents(uuid, text, text, timestamptz);
+
+-- _advance_run takes `emit` and returns the run's status, and _start_dependents takes
+-- `emit` and returns the slugs it started: complete_tasks gathers a batch's run events and
+-- emits them once (_emit_events).
+drop function if exists pgflow._advance_run(uuid, int, boolean);

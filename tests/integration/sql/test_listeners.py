@@ -197,6 +197,48 @@ def test_listeners_of_every_flow_and_every_run(conn, db_url):
     assert events == ["step:a:completed", "run:completed"]
 
 
+def report_all(conn: psycopg.Connection[Any], batch: list[dict[str, Any]]) -> None:
+    """Every claimed task completed by one complete_tasks call (its events emitted once)."""
+    q(
+        conn,
+        "select * from pgflow.complete_tasks(%s, %s, %s, %s::jsonb[], %s)",
+        [t["run_id"] for t in batch],
+        [t["step_slug"] for t in batch],
+        [t["task_index"] for t in batch],
+        ["1"] * len(batch),
+        [t["attempt"] for t in batch],
+    )
+
+
+def test_a_batch_notifies_each_watched_run_of_its_events_in_order(conn, db_url):
+    define(conn, "f", ("a", []), ("b", ["a"]))
+    define(conn, "g", ("a", []))
+    runs = [start(conn, flow)["run_id"] for flow in ("f", "g", "f", "g")]
+    for run_id in runs[:2]:
+        q(conn, "select pgflow.watch_run(%s, %s)", uuid.uuid4(), run_id)
+    with listening(db_url, *[f"pgflow_run_{r}" for r in runs]) as listener:
+        report_all(conn, claim(conn, ["f", "g"], 10))
+        got = notes(listener)
+    events = {r: [json.loads(p)["event"] for c, p in got if c == f"pgflow_run_{r}"] for r in runs}
+    assert events == {
+        runs[0]: ["step:a:completed", "step:b:started"],
+        runs[1]: ["step:a:completed", "run:completed"],
+        runs[2]: [],  # nobody watches these two
+        runs[3]: [],
+    }
+
+
+def test_a_batch_outside_read_committed_notifies_every_event(conn, db_url):
+    define(conn, "g", ("a", []))
+    run_id = start(conn, "g")["run_id"]
+    with listening(db_url, f"pgflow_run_{run_id}") as listener, psycopg.connect(db_url) as other:
+        other.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        report_all(other, claim(other, "g", 10))
+        other.commit()
+        got = [json.loads(p)["event"] for _, p in notes(listener)]
+    assert got == ["step:a:completed", "run:completed"]
+
+
 def test_a_notifier_outside_read_committed_always_notifies(conn, db_url):
     define(conn, "f", ("a", []))
     saturate(conn, uuid.uuid4())

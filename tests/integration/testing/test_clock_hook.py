@@ -29,7 +29,15 @@ ALLOWED_FUNCTIONS = {
 # moved forward must not silence the workers and clients that are running.
 ALLOWED_FUNCTIONS.update(
     dict.fromkeys(
-        ("_emit", "_wake_workers", "_forget_listeners", "listen_tasks", "watch_run", "heartbeat"),
+        (
+            "_emit",
+            "_emit_events",
+            "_wake_workers",
+            "_forget_listeners",
+            "listen_tasks",
+            "watch_run",
+            "heartbeat",
+        ),
         "listener registrations expire by the wall clock, not by the test clock",
     )
 )
