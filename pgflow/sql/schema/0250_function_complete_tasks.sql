@@ -66,60 +66,74 @@ declare
   inline_bytes bigint;
   val jsonb;
   problem text;
-  batch boolean;
+  batch boolean := false;
+  rows refcursor;
 begin
-  -- A batch of small plain outputs (the common case: no size limit to check, nothing to
-  -- store by reference, no key twice) is completed by one update; otherwise each task is
-  -- handled in a statement of its own. Either way rows are locked in primary-key order,
-  -- so concurrent reports lock them in the same order.
-  select coalesce(bool_and(pg_column_size(u.output) <= least(1024, max_bytes)
-           and not (jsonb_typeof(u.output) = 'object' and u.output ? '$pgflow_ref')
-           and u.run_id is not null and u.step_slug is not null and u.task_index is not null),
-         false)
-         and count(*) = count(distinct (u.run_id, u.step_slug, u.task_index))
-  into batch
-  from unnest(run_ids, step_slugs, task_indexes, outputs)
-    as u(run_id, step_slug, task_index, output);
+  -- A batch of several small plain outputs (the common case: no size limit to check,
+  -- nothing to store by reference, no key twice) is completed by one update; otherwise
+  -- (one task too) each task is handled in a statement of its own. Either way rows are
+  -- locked in primary-key order, so concurrent reports lock them in the same order.
+  if cardinality(run_ids) > 1 then
+    select coalesce(bool_and(pg_column_size(u.output) <= least(1024, max_bytes)
+             and not (jsonb_typeof(u.output) = 'object' and u.output ? '$pgflow_ref')
+             and u.run_id is not null and u.step_slug is not null
+             and u.task_index is not null), false)
+           and count(*) = count(distinct (u.run_id, u.step_slug, u.task_index))
+    into batch
+    from unnest(run_ids, step_slugs, task_indexes, outputs)
+      as u(run_id, step_slug, task_index, output);
+  end if;
   -- Rows, in primary-key order: 'done' (completed by the batch's update), 'stale' (not
-  -- leased to the reported attempt: changed by nothing, returned as they are), 'report'
-  -- (to handle one by one, when the batch cannot be done in one update), and a last row
-  -- without a task that closes the last step and run.
-  for req in
-    with reported as materialized (
-      select u.* from unnest(run_ids, step_slugs, task_indexes, outputs, attempts)
-        as u(run_id, step_slug, task_index, output, attempt)
-      order by u.run_id, u.step_slug, u.task_index
-    ),
-    completed as (
-      update pgflow.step_tasks x set
-        status = 'completed', output = r.output, completed_at = pgflow._now(),
-        leased_until = null, output_bytes = pg_column_size(r.output)
-      from reported r
-      where batch and x.run_id = r.run_id and x.step_slug = r.step_slug
-        and x.task_index = r.task_index and x.status = 'started'
-        and (r.attempt is null or x.attempts_count = r.attempt)
-      returning x as task
-    )
-    select * from (
-      select c.task, (c.task).run_id, (c.task).step_slug, (c.task).task_index,
-        null::jsonb, null::int, 'done', false
-      from completed c
-      union all
-      select null, r.run_id, r.step_slug, r.task_index, null, null, 'stale', false
-      from reported r
-      where batch and not exists (select 1 from completed c
-                                  where (c.task).run_id = r.run_id
-                                    and (c.task).step_slug = r.step_slug
-                                    and (c.task).task_index = r.task_index)
-      union all
-      select null, r.run_id, r.step_slug, r.task_index, r.output, r.attempt, 'report', false
-      from reported r
-      where not batch
-      union all
-      select null, null, null, null, null, null, 'last', true
-    ) as r(task, run_id, step_slug, task_index, output, attempt, kind, last)
-    order by r.last, r.run_id, r.step_slug, r.task_index
+  -- leased to the reported attempt: changed by nothing, returned as they are) or 'report'
+  -- (to handle one by one), and a last row without a task that closes the last step and
+  -- run.
+  if batch then
+    open rows for
+      with reported as materialized (
+        select u.* from unnest(run_ids, step_slugs, task_indexes, outputs, attempts)
+          as u(run_id, step_slug, task_index, output, attempt)
+        order by u.run_id, u.step_slug, u.task_index
+      ),
+      completed as (
+        update pgflow.step_tasks x set
+          status = 'completed', output = r.output, completed_at = pgflow._now(),
+          leased_until = null, output_bytes = pg_column_size(r.output)
+        from reported r
+        where x.run_id = r.run_id and x.step_slug = r.step_slug
+          and x.task_index = r.task_index and x.status = 'started'
+          and (r.attempt is null or x.attempts_count = r.attempt)
+        returning x as task
+      )
+      select * from (
+        select c.task, (c.task).run_id, (c.task).step_slug, (c.task).task_index,
+          null::jsonb, null::int, 'done', false
+        from completed c
+        union all
+        select null, r.run_id, r.step_slug, r.task_index, null, null, 'stale', false
+        from reported r
+        where not exists (select 1 from completed c
+                          where (c.task).run_id = r.run_id
+                            and (c.task).step_slug = r.step_slug
+                            and (c.task).task_index = r.task_index)
+        union all
+        select null, null, null, null, null, null, 'last', true
+      ) as r(task, run_id, step_slug, task_index, output, attempt, kind, last)
+      order by r.last, r.run_id, r.step_slug, r.task_index;
+  else
+    -- a statement of its own: this one does not set up the batch's update (for one task,
+    -- opening every partition of the tasks for it costs more than the update)
+    open rows for
+      select * from (
+        select null::pgflow.step_tasks, u.*, 'report', false
+        from unnest(run_ids, step_slugs, task_indexes, outputs, attempts) as u
+        union all
+        select null, null, null, null, null, null, 'last', true
+      ) as r(task, run_id, step_slug, task_index, output, attempt, kind, last)
+      order by r.last, r.run_id, r.step_slug, r.task_index;
+  end if;
   loop
+    fetch rows into req;
+    exit when not found;
     if req.kind = 'stale' then
       -- read in a statement of its own: the current row, not the batch update's snapshot
       select * into t from pgflow.step_tasks x
@@ -254,6 +268,7 @@ begin
     last_output := val;
     last_bytes := size;
   end loop;
+  close rows;
 end;
 $$;
 
