@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,7 +139,7 @@ def test_retry_without_wait_prints_the_id_and_leaves_the_run_to_workers(
 @pytest.mark.parametrize(
     ("run_id", "fragment"),
     [
-        (str(uuid.uuid4()), "unknown run"),
+        ("7f0c2a6e-3b1d-4e5f-9a8b-0c1d2e3f4a5b", "unknown run"),
         ("12345", "'12345' is not a run id"),
         ("", "is not a run id"),
     ],

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from pgflow.testing import DatabaseFactory, DatabaseServer, docker_reachable
 
@@ -54,6 +56,50 @@ async def test_async_connection_fixture(aconn: psycopg.AsyncConnection[Any]) -> 
 
 def test_template_is_built_once_per_session(pgflow_databases: DatabaseFactory) -> None:
     assert pgflow_databases.template() == pgflow_databases.template()
+
+
+def _databases(server: DatabaseServer, prefix: str) -> set[str]:
+    with psycopg.connect(server.admin_url) as admin:
+        rows = admin.execute(
+            "select datname from pg_database where starts_with(datname, %s)", [prefix]
+        ).fetchall()
+    return {name for (name,) in rows}
+
+
+def test_a_factory_keeps_a_clone_ready_and_drops_it_on_close(
+    pgflow_server: DatabaseServer,
+) -> None:
+    factory = DatabaseFactory(pgflow_server, spare=1)
+    first = factory.create()
+    template = factory.template()
+    deadline = time.monotonic() + 30
+    while len(spares := _databases(pgflow_server, factory.prefix) - {template}) < 2:
+        assert time.monotonic() < deadline, "no clone was made ready in 30 s"
+        time.sleep(0.05)
+    (ready,) = spares - {conninfo_to_dict(first)["dbname"]}
+    second = factory.create()
+    assert conninfo_to_dict(second)["dbname"] == ready  # made before it was asked for
+    with psycopg.connect(second) as conn:  # a clone of the template, like any other
+        assert conn.execute("select count(*) from pgflow.flows").fetchone() == (0,)
+    factory.drop(first)
+    factory.drop(second)
+    factory.close()
+    assert _databases(pgflow_server, factory.prefix) == set()
+
+
+def test_a_factory_without_spares_makes_each_clone_on_demand(
+    pgflow_server: DatabaseServer,
+) -> None:
+    factory = DatabaseFactory(pgflow_server, spare=0)
+    url = factory.create()
+    time.sleep(0.5)  # a filler, if one ran, would have made its clone by now
+    assert _databases(pgflow_server, factory.prefix) == {
+        factory.template(),
+        conninfo_to_dict(url)["dbname"],
+    }
+    factory.drop(url)
+    factory.close()
+    assert _databases(pgflow_server, factory.prefix) == set()
 
 
 def test_docker_probe_is_fast_and_quiet_without_docker(monkeypatch: pytest.MonkeyPatch) -> None:
