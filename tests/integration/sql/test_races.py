@@ -18,7 +18,18 @@ import psycopg
 import pytest
 
 from tests.integration.races import orphans, race
-from tests.integration.sql.helpers import claim, complete, define, fail, one, q, run, start, tasks
+from tests.integration.sql.helpers import (
+    claim,
+    complete,
+    define,
+    fail,
+    one,
+    q,
+    run,
+    start,
+    states,
+    tasks,
+)
 
 LIVE = ("queued", "started")
 
@@ -123,6 +134,48 @@ def test_completion_racing_an_uncommitted_cancel_changes_nothing(conn, db_url):
     assert run(conn, r["run_id"])["status"] == "cancelled"
     assert [t["status"] for t in tasks(conn, r["run_id"])] == ["cancelled"]
     assert [t["flow_slug"] for t in claim(conn, ["f", "g"])] == ["g"]
+
+
+# --- two batch reports of one task -----------------------------------------------------------
+
+
+def _batch(keys: list[dict[str, Any]], outputs: list[str]) -> Any:
+    """complete_tasks of several small outputs, without attempts (the SQL consumer's form)."""
+
+    def report(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+        return q(
+            conn,
+            "select * from pgflow.complete_tasks(%s, %s, %s, %s::jsonb[])",
+            [k["run_id"] for k in keys],
+            [k["step_slug"] for k in keys],
+            [k["task_index"] for k in keys],
+            [f'"{o}"' for o in outputs],
+        )
+
+    return report
+
+
+def test_two_batches_reporting_one_task_complete_it_once_and_the_step_once(conn, db_url):
+    """Both batches name task 1 (attempt NULL): the second waits on its row lock, then finds
+    it completed and leaves it; task 2 is still its own, and completing it completes the map
+    with the first batch's outputs, read after that batch committed."""
+    define(conn, "m", ("each", [], {"step_type": "map"}), ("after", ["each"]))
+    run_id = start(conn, "m", [0, 1, 2])["run_id"]
+    t0, t1, t2 = sorted(claim(conn, "m", 10), key=lambda t: t["task_index"])
+    outcome = race(
+        db_url,
+        _batch([t1, t0], ["first-1", "first-0"]),
+        _batch([t2, t1], ["second-2", "second-1"]),
+    )
+    assert outcome.blocked, "the second batch never waited for the first one's row lock"
+    returned = [(r["task_index"], r["status"], r["output"]) for r in outcome.result()]
+    assert returned == [(1, "completed", "first-1"), (2, "completed", "second-2")]
+    each = states(conn, run_id)["each"]
+    assert (each["status"], each["remaining_tasks"]) == ("completed", 0)
+    assert each["output"] == ["first-0", "first-1", "second-2"]
+    (after,) = claim(conn, "m")  # the dependent was started once
+    assert after["step_slug"] == "after"
+    assert [t["step_slug"] for t in tasks(conn, run_id)].count("after") == 1
 
 
 # --- fencing after release_tasks ----------------------------------------------------------
