@@ -1731,6 +1731,8 @@ $$;
 -- READ COMMITTED (their snapshot may predate the registration) always notify. Bucketing
 -- bounds what one transaction holds: at most 16 + 16 of these locks, however many runs
 -- and flows it touches.
+-- _emit(run_id, flow_slug, event, status, step_slug): one run event, by the protocol above
+-- (_emit_events, 0201_function_emit_events.sql, implements it for one event or many).
 create or replace function pgflow._emit(
   run_id uuid, flow_slug text, event text, status text, step_slug text default null
 )
@@ -1738,23 +1740,10 @@ returns void
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
--- index probes only: a generic plan is right, and re-planning would cost every event
-set plan_cache_mode = force_generic_plan
 as $$
-declare
-  runs uuid[] := array[run_id, '00000000-0000-0000-0000-000000000000'::uuid];
-  locked boolean;
 begin
-  -- skip only on a look made after the shared lock, in a statement of its own
-  locked := pg_try_advisory_xact_lock_shared(1885824626, hashtext(run_id::text) & 15);
-  if locked and current_setting('transaction_isolation') = 'read committed'
-     and not exists (select 1 from pgflow.listeners l
-                     where l.run_id = any(runs) and l.expires_at > pg_catalog.now())
-  then
-    return;
-  end if;
-  perform pg_notify('pgflow_run_' || run_id::text,
-    pgflow._event(run_id, flow_slug, event, status, step_slug)::text);
+  perform pgflow._emit_events(
+    array[pgflow._event(run_id, flow_slug, event, status, step_slug)]);
 end;
 $$;
 
@@ -1803,14 +1792,15 @@ begin
 end;
 $$;
 
--- _emit_events(events): what _emit does for each event (an _event payload), in their
--- order, with one statement for the locks and one for the look however many events there
--- are: complete_tasks gathers a batch's events and emits them here once, instead of one
--- _emit per event. The protocol is _emit's (0200_function_events.sql): the shared lock of
--- each run's bucket is taken first, and an event is skipped only when a look made after it,
--- in a later statement, finds nobody watching its run (or every run). The events of a
--- bucket whose try-lock fails, and every event of a transaction that is not READ
--- COMMITTED, are notified without looking. NULL or empty: nothing to do.
+-- _emit_events(events): notify run events (_event payloads), in their order, on channel
+-- pgflow_run_<run_id> of each, skipping those nobody can hear: the protocol of
+-- 0200_function_events.sql. The shared lock of each run's bucket is tried first (in
+-- expressions, not statements), then one statement looks at the listeners of every event's
+-- run: an event is skipped only when that look finds nobody watching its run (or every
+-- run). The events of a bucket whose try-lock fails, and every event of a transaction that
+-- is not READ COMMITTED, are notified without looking. _emit is one event;
+-- complete_tasks gathers a batch's events and emits them here once. NULL or empty: nothing
+-- to do.
 create or replace function pgflow._emit_events(events jsonb[])
 returns void
 language plpgsql
@@ -1820,18 +1810,25 @@ set search_path = pg_catalog, pg_temp
 set plan_cache_mode = force_generic_plan
 as $$
 declare
+  tried int[] := '{}'::int[];  -- buckets whose try-lock was taken or tried
   missed int[] := '{}'::int[];  -- buckets notified without looking
   bucket int;
+  v jsonb;
   e record;
 begin
+  if coalesce(cardinality(events), 0) = 0 then
+    return;
+  end if;
   if current_setting('transaction_isolation') <> 'read committed' then
-    missed := array(select generate_series(0, 15));
+    missed := array[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
   else
-    for bucket in
-      select distinct hashtext(v ->> 'run_id') & 15 from unnest(events) as v order by 1
-    loop
-      if not pg_try_advisory_xact_lock_shared(1885824626, bucket) then
-        missed := missed || bucket;
+    foreach v in array events loop
+      bucket := hashtext(v ->> 'run_id') & 15;
+      if not bucket = any(tried) then
+        tried := tried || bucket;
+        if not pg_try_advisory_xact_lock_shared(1885824626, bucket) then
+          missed := missed || bucket;
+        end if;
       end if;
     end loop;
   end if;
@@ -3267,9 +3264,10 @@ declare
   dependents record;  -- _start_dependents' (head, waiting, started, leaf)
   wake text[] := '{}'::text[];  -- flows whose workers to wake once, at the end
   -- run events to emit once, at the end (_emit_events), in the order they happened; they
-  -- are emitted earlier when a function that emits its own is called for the same run
+  -- are emitted earlier when a function that emits its own is called for the same run.
+  -- Rows come in run order and a run's events are gathered when its rows are done, so a
+  -- run's waiting events are always the last ones: the run of the last is the one to check.
   events jsonb[] := '{}'::jsonb[];
-  evented uuid[] := '{}'::uuid[];  -- the runs of those events
   slug text;
   -- 'flow.step' of the steps without dependents met so far (slugs never hold a dot:
   -- is_valid_slug, a check constraint of flows and steps)
@@ -3353,23 +3351,15 @@ begin
   loop
     fetch rows into req;
     exit when not found;
-    if req.kind = 'stale' then
-      -- read in a statement of its own: the current row, not the batch update's snapshot
-      select * into t from pgflow.step_tasks x
-      where x.run_id = req.run_id and x.step_slug = req.step_slug
-        and x.task_index = req.task_index;
-      return next t;
-      continue;
-    elsif req.kind = 'done' then
+    if req.kind = 'done' then
       t := req.task;
       val := t.output;
       size := t.output_bytes;
-      return next t;
-    elsif not req.last then
-      if req.run_id = any(evented) then  -- _fail_task emits the run's events itself
+    elsif req.kind = 'report' then
+      -- _fail_task emits the run's events itself
+      if (events[cardinality(events)] ->> 'run_id')::uuid = req.run_id then
         perform pgflow._emit_events(events);
         events := '{}'::jsonb[];
-        evented := '{}'::uuid[];
       end if;
       -- the reported value is not compressed yet: this is its full size
       size := pg_column_size(req.output)::bigint;
@@ -3416,13 +3406,16 @@ begin
         and x.task_index = req.task_index and x.status = 'started'
         and (req.attempt is null or x.attempts_count = req.attempt)
       returning * into t;
-      if not found then
-        select * into t from pgflow.step_tasks x
-        where x.run_id = req.run_id and x.step_slug = req.step_slug
-          and x.task_index = req.task_index;
-        return next t;
-        continue;
-      end if;
+    end if;
+    if req.kind = 'stale' or (req.kind = 'report' and not found) then
+      -- not leased to the reported attempt: returned as it is now (a statement of its own,
+      -- so not the batch update's snapshot)
+      select * into t from pgflow.step_tasks x
+      where x.run_id = req.run_id and x.step_slug = req.step_slug
+        and x.task_index = req.task_index;
+      return next t;
+      continue;
+    elsif not req.last then
       return next t;
     end if;
     if n > 0 and (req.last or cur_run <> req.run_id or cur_step <> req.step_slug) then
@@ -3430,16 +3423,15 @@ begin
         head_flow := cur_flow;
         head := null;
       end if;
-      if cur_run = any(evented) then  -- a map too large to aggregate fails its step here
+      -- a map too large to aggregate fails its step here, emitting the run's events
+      if (events[cardinality(events)] ->> 'run_id')::uuid = cur_run then
         perform pgflow._emit_events(events);
         events := '{}'::jsonb[];
-        evented := '{}'::uuid[];
       end if;
       done := pgflow._tasks_done(cur_run, cur_step, n, last_output, last_bytes, false);
       if done = 1 then
         events := events || pgflow._event(cur_run, cur_flow,
           'step:' || cur_step || ':completed', 'completed', cur_step);
-        evented := evented || cur_run;
       end if;
       -- a step known to have no dependents (a batch of one-step runs) is not looked up again
       if done = 1 and not (cur_flow || '.' || cur_step) = any(leaves) then
@@ -3464,7 +3456,6 @@ begin
         if scan then  -- starting steps emits their events
           perform pgflow._emit_events(events);
           events := '{}'::jsonb[];
-          evented := '{}'::uuid[];
         end if;
         if finished > 0 then
           if pgflow._advance_run(cur_run, finished, scan, false) = 'completed' then
@@ -3477,7 +3468,9 @@ begin
     end if;
     if req.last then
       perform pgflow._emit_events(events);
-      perform pgflow._wake_workers(f) from unnest(wake) as f;
+      foreach slug in array wake loop
+        perform pgflow._wake_workers(slug);
+      end loop;
       exit;
     end if;
     cur_run := req.run_id;

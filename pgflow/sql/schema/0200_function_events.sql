@@ -46,6 +46,8 @@
 -- READ COMMITTED (their snapshot may predate the registration) always notify. Bucketing
 -- bounds what one transaction holds: at most 16 + 16 of these locks, however many runs
 -- and flows it touches.
+-- _emit(run_id, flow_slug, event, status, step_slug): one run event, by the protocol above
+-- (_emit_events, 0201_function_emit_events.sql, implements it for one event or many).
 create or replace function pgflow._emit(
   run_id uuid, flow_slug text, event text, status text, step_slug text default null
 )
@@ -53,23 +55,10 @@ returns void
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
--- index probes only: a generic plan is right, and re-planning would cost every event
-set plan_cache_mode = force_generic_plan
 as $$
-declare
-  runs uuid[] := array[run_id, '00000000-0000-0000-0000-000000000000'::uuid];
-  locked boolean;
 begin
-  -- skip only on a look made after the shared lock, in a statement of its own
-  locked := pg_try_advisory_xact_lock_shared(1885824626, hashtext(run_id::text) & 15);
-  if locked and current_setting('transaction_isolation') = 'read committed'
-     and not exists (select 1 from pgflow.listeners l
-                     where l.run_id = any(runs) and l.expires_at > pg_catalog.now())
-  then
-    return;
-  end if;
-  perform pg_notify('pgflow_run_' || run_id::text,
-    pgflow._event(run_id, flow_slug, event, status, step_slug)::text);
+  perform pgflow._emit_events(
+    array[pgflow._event(run_id, flow_slug, event, status, step_slug)]);
 end;
 $$;
 

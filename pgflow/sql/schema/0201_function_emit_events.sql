@@ -15,14 +15,15 @@ begin
 end;
 $$;
 
--- _emit_events(events): what _emit does for each event (an _event payload), in their
--- order, with one statement for the locks and one for the look however many events there
--- are: complete_tasks gathers a batch's events and emits them here once, instead of one
--- _emit per event. The protocol is _emit's (0200_function_events.sql): the shared lock of
--- each run's bucket is taken first, and an event is skipped only when a look made after it,
--- in a later statement, finds nobody watching its run (or every run). The events of a
--- bucket whose try-lock fails, and every event of a transaction that is not READ
--- COMMITTED, are notified without looking. NULL or empty: nothing to do.
+-- _emit_events(events): notify run events (_event payloads), in their order, on channel
+-- pgflow_run_<run_id> of each, skipping those nobody can hear: the protocol of
+-- 0200_function_events.sql. The shared lock of each run's bucket is tried first (in
+-- expressions, not statements), then one statement looks at the listeners of every event's
+-- run: an event is skipped only when that look finds nobody watching its run (or every
+-- run). The events of a bucket whose try-lock fails, and every event of a transaction that
+-- is not READ COMMITTED, are notified without looking. _emit is one event;
+-- complete_tasks gathers a batch's events and emits them here once. NULL or empty: nothing
+-- to do.
 create or replace function pgflow._emit_events(events jsonb[])
 returns void
 language plpgsql
@@ -32,18 +33,25 @@ set search_path = pg_catalog, pg_temp
 set plan_cache_mode = force_generic_plan
 as $$
 declare
+  tried int[] := '{}'::int[];  -- buckets whose try-lock was taken or tried
   missed int[] := '{}'::int[];  -- buckets notified without looking
   bucket int;
+  v jsonb;
   e record;
 begin
+  if coalesce(cardinality(events), 0) = 0 then
+    return;
+  end if;
   if current_setting('transaction_isolation') <> 'read committed' then
-    missed := array(select generate_series(0, 15));
+    missed := array[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
   else
-    for bucket in
-      select distinct hashtext(v ->> 'run_id') & 15 from unnest(events) as v order by 1
-    loop
-      if not pg_try_advisory_xact_lock_shared(1885824626, bucket) then
-        missed := missed || bucket;
+    foreach v in array events loop
+      bucket := hashtext(v ->> 'run_id') & 15;
+      if not bucket = any(tried) then
+        tried := tried || bucket;
+        if not pg_try_advisory_xact_lock_shared(1885824626, bucket) then
+          missed := missed || bucket;
+        end if;
       end if;
     end loop;
   end if;

@@ -48,9 +48,10 @@ declare
   dependents record;  -- _start_dependents' (head, waiting, started, leaf)
   wake text[] := '{}'::text[];  -- flows whose workers to wake once, at the end
   -- run events to emit once, at the end (_emit_events), in the order they happened; they
-  -- are emitted earlier when a function that emits its own is called for the same run
+  -- are emitted earlier when a function that emits its own is called for the same run.
+  -- Rows come in run order and a run's events are gathered when its rows are done, so a
+  -- run's waiting events are always the last ones: the run of the last is the one to check.
   events jsonb[] := '{}'::jsonb[];
-  evented uuid[] := '{}'::uuid[];  -- the runs of those events
   slug text;
   -- 'flow.step' of the steps without dependents met so far (slugs never hold a dot:
   -- is_valid_slug, a check constraint of flows and steps)
@@ -134,23 +135,15 @@ begin
   loop
     fetch rows into req;
     exit when not found;
-    if req.kind = 'stale' then
-      -- read in a statement of its own: the current row, not the batch update's snapshot
-      select * into t from pgflow.step_tasks x
-      where x.run_id = req.run_id and x.step_slug = req.step_slug
-        and x.task_index = req.task_index;
-      return next t;
-      continue;
-    elsif req.kind = 'done' then
+    if req.kind = 'done' then
       t := req.task;
       val := t.output;
       size := t.output_bytes;
-      return next t;
-    elsif not req.last then
-      if req.run_id = any(evented) then  -- _fail_task emits the run's events itself
+    elsif req.kind = 'report' then
+      -- _fail_task emits the run's events itself
+      if (events[cardinality(events)] ->> 'run_id')::uuid = req.run_id then
         perform pgflow._emit_events(events);
         events := '{}'::jsonb[];
-        evented := '{}'::uuid[];
       end if;
       -- the reported value is not compressed yet: this is its full size
       size := pg_column_size(req.output)::bigint;
@@ -197,13 +190,16 @@ begin
         and x.task_index = req.task_index and x.status = 'started'
         and (req.attempt is null or x.attempts_count = req.attempt)
       returning * into t;
-      if not found then
-        select * into t from pgflow.step_tasks x
-        where x.run_id = req.run_id and x.step_slug = req.step_slug
-          and x.task_index = req.task_index;
-        return next t;
-        continue;
-      end if;
+    end if;
+    if req.kind = 'stale' or (req.kind = 'report' and not found) then
+      -- not leased to the reported attempt: returned as it is now (a statement of its own,
+      -- so not the batch update's snapshot)
+      select * into t from pgflow.step_tasks x
+      where x.run_id = req.run_id and x.step_slug = req.step_slug
+        and x.task_index = req.task_index;
+      return next t;
+      continue;
+    elsif not req.last then
       return next t;
     end if;
     if n > 0 and (req.last or cur_run <> req.run_id or cur_step <> req.step_slug) then
@@ -211,16 +207,15 @@ begin
         head_flow := cur_flow;
         head := null;
       end if;
-      if cur_run = any(evented) then  -- a map too large to aggregate fails its step here
+      -- a map too large to aggregate fails its step here, emitting the run's events
+      if (events[cardinality(events)] ->> 'run_id')::uuid = cur_run then
         perform pgflow._emit_events(events);
         events := '{}'::jsonb[];
-        evented := '{}'::uuid[];
       end if;
       done := pgflow._tasks_done(cur_run, cur_step, n, last_output, last_bytes, false);
       if done = 1 then
         events := events || pgflow._event(cur_run, cur_flow,
           'step:' || cur_step || ':completed', 'completed', cur_step);
-        evented := evented || cur_run;
       end if;
       -- a step known to have no dependents (a batch of one-step runs) is not looked up again
       if done = 1 and not (cur_flow || '.' || cur_step) = any(leaves) then
@@ -245,7 +240,6 @@ begin
         if scan then  -- starting steps emits their events
           perform pgflow._emit_events(events);
           events := '{}'::jsonb[];
-          evented := '{}'::uuid[];
         end if;
         if finished > 0 then
           if pgflow._advance_run(cur_run, finished, scan, false) = 'completed' then
@@ -258,7 +252,9 @@ begin
     end if;
     if req.last then
       perform pgflow._emit_events(events);
-      perform pgflow._wake_workers(f) from unnest(wake) as f;
+      foreach slug in array wake loop
+        perform pgflow._wake_workers(slug);
+      end loop;
       exit;
     end if;
     cur_run := req.run_id;
