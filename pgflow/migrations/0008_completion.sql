@@ -24,6 +24,14 @@ join pg_catalog.pg_roles r on r.oid = a.grantee
 where p.pronamespace = 'pgflow'::regnamespace and a.privilege_type = 'EXECUTE'
   and a.grantee <> p.proowner and r.rolname not in ('pgflow_worker', 'pgflow_reader');
 
+-- A batch of small outputs is completed by _complete_batch in set-based statements, so the
+-- one-by-one path no longer gathers events or carries a queue head between calls:
+-- _start_dependents, _tasks_done and _advance_run emit their own events again, and lose
+-- the parameters (head, emit, release) and OUT columns (started, leaf) that served it.
+drop function if exists pgflow._start_dependents(uuid, text, text, timestamptz, boolean);
+drop function if exists pgflow._tasks_done(uuid, text, int, jsonb, bigint, boolean);
+drop function if exists pgflow._advance_run(uuid, int, boolean, boolean);
+
 -- ---- pgflow/sql/schema/0010_schema.sql ----
 -- The pgflow schema: every table and function of the engine lives here.
 -- No extension is required (gen_random_uuid and sha256 are built in since PostgreSQL 13/11).
@@ -2045,26 +2053,18 @@ $$;
 -- with one dependency no other completion can race it). This is what _start_step does for
 -- such a step, without the statements that find the ready steps again and start them one
 -- at a time: a chain's next step or a diamond's branches cost one statement.
+-- _complete_batch does the same for every completed step of a batch at once.
 -- * Each started step gets one queued task, tagged at its flow's queue head in the run's
---   priority band (_queue_head, probed once per call, and only when a step starts) and,
---   with `emit`, a 'step:<slug>:started' event (in step_index order).
--- * started: the slugs of the dependents it started, in step_index order ({} for none);
---   with `emit` false their events are the caller's to emit (complete_tasks gathers a
---   batch's events). Waking the flow's workers is the caller's (_wake_workers once, however
---   many it started): complete_tasks wakes each flow once per batch, not once per step.
--- * head (in and out): the flow's queue head at priority 0 as probed earlier in this
---   transaction, or NULL; a run of priority 0 uses it instead of probing, and when this call
---   probed it, it is returned for the next call (complete_tasks keeps it for its batch).
--- * leaf: the step has no dependents (nothing else was done); a flow's definition never
---   changes, so a caller may skip the call for that step afterwards.
--- * waiting: how many dependents became ready but were not started here (a fan-in, a map, a
+--   priority band (_queue_head, probed once per call, and only when a step starts), and a
+--   'step:<slug>:started' event (in step_index order); the flow's workers are woken once.
+-- * Returns how many dependents became ready but were not started here (a fan-in, a map, a
 --   condition or a start delay): the caller then lets _advance_run start them (scan).
 -- NULL arguments match nothing (returns 0). Locks: the dependents' step-state rows (the
 -- same rows _release_dependents locks, in the same statement position).
 create or replace function pgflow._start_dependents(
-  run_id uuid, flow_slug text, step_slug text, inout head timestamptz,
-  emit boolean default true, out waiting int, out started text[], out leaf boolean
+  run_id uuid, flow_slug text, step_slug text
 )
+returns int
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
@@ -2074,9 +2074,8 @@ as $$
 declare
   dependents text[];
   plains boolean[];
-  slugs text[];
-  tag timestamptz;
-  priority int;
+  started text[];
+  waiting int;
   s text;
 begin
   -- a step without dependents (every run's last steps) costs one index probe
@@ -2090,12 +2089,8 @@ begin
   where x.flow_slug = _start_dependents.flow_slug
     and x.dep_slug = _start_dependents.step_slug;
   if dependents is null then
-    waiting := 0;
-    started := '{}'::text[];
-    leaf := true;
-    return;
+    return 0;
   end if;
-  leaf := false;
   with released as (
     update pgflow.step_states ss set
       remaining_deps = ss.remaining_deps - 1,
@@ -2111,38 +2106,31 @@ begin
       and ss.status = 'created'
     returning ss.step_slug, ss.status, ss.remaining_deps, d.n
   ),
-  -- read only when a step starts (the run's priority band)
-  prio as materialized (
-    select coalesce((select u.priority from pgflow.runs u
-                     where u.run_id = _start_dependents.run_id), 0) as priority
+  -- read only when a step starts (the run's priority band), probed once
+  head as materialized (
+    select pgflow._queue_head(_start_dependents.flow_slug,
+      coalesce((select u.priority from pgflow.runs u
+                where u.run_id = _start_dependents.run_id), 0)) as tag
   ),
   queued as (
     insert into pgflow.step_tasks (run_id, step_slug, task_index, flow_slug, available_at,
       priority_at)
     select _start_dependents.run_id, r.step_slug, 0, _start_dependents.flow_slug,
-      pgflow._now(), (select case when p.priority = 0 and _start_dependents.head is not null
-          then _start_dependents.head
-          else pgflow._queue_head(_start_dependents.flow_slug, p.priority) end
-        from prio p)
+      pgflow._now(), (select h.tag from head h)
     from released r
     where r.status = 'started'
-    returning priority_at
   )
   select (count(*) filter (where r.status = 'created' and r.remaining_deps = 0))::int,
-    array_agg(r.step_slug order by r.n) filter (where r.status = 'started'),
-    (select min(q.priority_at) from queued q),
-    case when bool_or(r.status = 'started') then (select p.priority from prio p) end
-  into waiting, slugs, tag, priority
+    array_agg(r.step_slug order by r.n) filter (where r.status = 'started')
+  into waiting, started
   from released r;
-  if priority = 0 then
-    head := tag;  -- the head at priority 0 (probed here, or the one passed in)
-  end if;
-  started := coalesce(slugs, '{}'::text[]);
-  if emit then
+  if started is not null then
     foreach s in array started loop
       perform pgflow._emit(run_id, flow_slug, 'step:' || s || ':started', 'started', s);
     end loop;
+    perform pgflow._wake_workers(flow_slug);
   end if;
+  return waiting;
 end;
 $$;
 
@@ -2504,11 +2492,8 @@ $$;
 -- remaining steps, completing the run when none remain: its output is {leaf_slug: output}
 -- of its completed leaf steps (leaves past what one jsonb value holds are truncated markers).
 -- The run row is locked last, by one update. Returns the run's status after that update
--- (NULL when it changed nothing); with `emit` false, the 'run:completed' event is the
--- caller's to emit (complete_tasks gathers a batch's events).
-create or replace function pgflow._advance_run(
-  run_id uuid, finished int, scan boolean, emit boolean default true
-)
+-- (NULL when it changed nothing).
+create or replace function pgflow._advance_run(run_id uuid, finished int, scan boolean)
 returns text
 language plpgsql
 volatile
@@ -2556,7 +2541,7 @@ begin
   where r.run_id = _advance_run.run_id and r.status = 'started'
     and (finished > 0 or r.remaining_steps = 0)
   returning r.status, r.flow_slug into run_status, flow;
-  if run_status = 'completed' and emit then
+  if run_status = 'completed' then
     perform pgflow._emit(run_id, flow, 'run:completed', 'completed');
   end if;
   return run_status;
@@ -3221,20 +3206,17 @@ $$;
 --   nothing and never raise.
 -- * Per step, remaining_tasks is decremented once per batch (not once per task); the last
 --   task completes the step: a map's outputs are aggregated once, in task_index order.
--- * Returns the current row of every reported task.
+-- * Returns the current row of every reported task, in key order.
 -- * Large values (docs/large-values.md): an output that is a reference ({"$pgflow_ref": ...},
 --   from seal_blob) must name a stored value of the task's run, else the attempt fails with
 --   error_type InvalidReference (the key is reserved); its size counts against
 --   max_payload_bytes. An inline output larger than inline_limit_bytes is stored by
 --   reference here (_store_value) once the task is known to be leased to that attempt.
+-- A batch of several small plain outputs (the common case: no size limit to check, nothing
+-- to store by reference, no task twice) is completed by _complete_batch in a few set-based
+-- statements; otherwise (one task too) each task is handled in statements of its own, and
+-- each step and run as the tasks complete it.
 -- Locks: the reported tasks in primary-key order, then step states, then the run rows.
--- The fair-queuing tag of the dependents it starts (_queue_head) is probed at most once per
--- flow per call (for runs of priority 0), when the first dependent starts, not once per
--- started step: the call's time (now()) is one, and the tags it gives are that head, so its
--- own inserts never move it; a concurrent claim that moves it meanwhile only leaves these
--- tasks one claim nearer the front, as ties already do.
--- The workers of a flow whose tasks it queued are woken once per call (_wake_workers, at
--- the end: the notification is sent at commit wherever it is made), not once per step.
 create or replace function pgflow.complete_tasks(
   run_ids uuid[], step_slugs text[], task_indexes int[], outputs jsonb[],
   attempts int[] default null
@@ -3244,34 +3226,14 @@ language plpgsql
 volatile
 security definer
 set search_path = pg_catalog, pg_temp
--- every statement inside is an index lookup: a generic plan is right and saves re-planning;
--- the batch's update joins the reported keys to the tasks, and must do it by primary-key
--- probes in key order (a session's generic plan, made while a partition was nearly empty,
--- could otherwise hash-join a scan of every task)
+-- every statement inside is an index lookup: a generic plan is right and saves re-planning
 set plan_cache_mode = force_generic_plan
-set enable_hashjoin = off
-set enable_mergejoin = off
-set enable_seqscan = off
 as $$
 declare
   req record;
   t pgflow.step_tasks;
   cur_run uuid;
   cur_step text;
-  cur_flow text;
-  head_flow text;
-  head timestamptz;
-  dependents record;  -- _start_dependents' (head, waiting, started, leaf)
-  wake text[] := '{}'::text[];  -- flows whose workers to wake once, at the end
-  -- run events to emit once, at the end (_emit_events), in the order they happened; they
-  -- are emitted earlier when a function that emits its own is called for the same run.
-  -- Rows come in run order and a run's events are gathered when its rows are done, so a
-  -- run's waiting events are always the last ones: the run of the last is the one to check.
-  events jsonb[] := '{}'::jsonb[];
-  slug text;
-  -- 'flow.step' of the steps without dependents met so far (slugs never hold a dot:
-  -- is_valid_slug, a check constraint of flows and steps)
-  leaves text[] := '{}'::text[];
   n int := 0;
   last_output jsonb;
   last_bytes bigint;
@@ -3284,12 +3246,7 @@ declare
   val jsonb;
   problem text;
   batch boolean := false;
-  rows refcursor;
 begin
-  -- A batch of several small plain outputs (the common case: no size limit to check,
-  -- nothing to store by reference, no key twice) is completed by one update; otherwise
-  -- (one task too) each task is handled in a statement of its own. Either way rows are
-  -- locked in primary-key order, so concurrent reports lock them in the same order.
   if cardinality(run_ids) > 1 then
     select coalesce(bool_and(pg_column_size(u.output) <= least(1024, max_bytes)
              and not (jsonb_typeof(u.output) = 'object' and u.output ? '$pgflow_ref')
@@ -3300,67 +3257,22 @@ begin
     from unnest(run_ids, step_slugs, task_indexes, outputs)
       as u(run_id, step_slug, task_index, output);
   end if;
-  -- Rows, in primary-key order: 'done' (completed by the batch's update), 'stale' (not
-  -- leased to the reported attempt: changed by nothing, returned as they are) or 'report'
-  -- (to handle one by one), and a last row without a task that closes the last step and
-  -- run.
   if batch then
-    open rows for
-      with reported as materialized (
-        select u.* from unnest(run_ids, step_slugs, task_indexes, outputs, attempts)
-          as u(run_id, step_slug, task_index, output, attempt)
-        order by u.run_id, u.step_slug, u.task_index
-      ),
-      completed as (
-        update pgflow.step_tasks x set
-          status = 'completed', output = r.output, completed_at = pgflow._now(),
-          leased_until = null, output_bytes = pg_column_size(r.output)
-        from reported r
-        where x.run_id = r.run_id and x.step_slug = r.step_slug
-          and x.task_index = r.task_index and x.status = 'started'
-          and (r.attempt is null or x.attempts_count = r.attempt)
-        returning x as task
-      )
-      select * from (
-        select c.task, (c.task).run_id, (c.task).step_slug, (c.task).task_index,
-          null::jsonb, null::int, 'done', false
-        from completed c
-        union all
-        select null, r.run_id, r.step_slug, r.task_index, null, null, 'stale', false
-        from reported r
-        where not exists (select 1 from completed c
-                          where (c.task).run_id = r.run_id
-                            and (c.task).step_slug = r.step_slug
-                            and (c.task).task_index = r.task_index)
-        union all
-        select null, null, null, null, null, null, 'last', true
-      ) as r(task, run_id, step_slug, task_index, output, attempt, kind, last)
-      order by r.last, r.run_id, r.step_slug, r.task_index;
-  else
-    -- a statement of its own: this one does not set up the batch's update (for one task,
-    -- opening every partition of the tasks for it costs more than the update)
-    open rows for
-      select * from (
-        select null::pgflow.step_tasks, u.*, 'report', false
-        from unnest(run_ids, step_slugs, task_indexes, outputs, attempts) as u
-        union all
-        select null, null, null, null, null, null, 'last', true
-      ) as r(task, run_id, step_slug, task_index, output, attempt, kind, last)
-      order by r.last, r.run_id, r.step_slug, r.task_index;
+    return query select * from pgflow._complete_batch(run_ids, step_slugs, task_indexes,
+      outputs, attempts);
+    return;
   end if;
+  -- One primary-key update per task, in primary-key order, so concurrent reports lock rows
+  -- in the same order. A last row without a task closes the last step and run.
+  for req in
+    select * from (
+      select u.*, false from unnest(run_ids, step_slugs, task_indexes, outputs, attempts) as u
+      union all
+      select null::uuid, null::text, null::int, null::jsonb, null::int, true
+    ) as r(run_id, step_slug, task_index, output, attempt, last)
+    order by r.last, r.run_id, r.step_slug, r.task_index
   loop
-    fetch rows into req;
-    exit when not found;
-    if req.kind = 'done' then
-      t := req.task;
-      val := t.output;
-      size := t.output_bytes;
-    elsif req.kind = 'report' then
-      -- _fail_task emits the run's events itself
-      if (events[cardinality(events)] ->> 'run_id')::uuid = req.run_id then
-        perform pgflow._emit_events(events);
-        events := '{}'::jsonb[];
-      end if;
+    if not req.last then
       -- the reported value is not compressed yet: this is its full size
       size := pg_column_size(req.output)::bigint;
       if size > max_bytes then
@@ -3406,102 +3318,49 @@ begin
         and x.task_index = req.task_index and x.status = 'started'
         and (req.attempt is null or x.attempts_count = req.attempt)
       returning * into t;
-    end if;
-    if req.kind = 'stale' or (req.kind = 'report' and not found) then
-      -- not leased to the reported attempt: returned as it is now (a statement of its own,
-      -- so not the batch update's snapshot)
-      select * into t from pgflow.step_tasks x
-      where x.run_id = req.run_id and x.step_slug = req.step_slug
-        and x.task_index = req.task_index;
-      return next t;
-      continue;
-    elsif not req.last then
+      if not found then
+        -- not leased to the reported attempt: returned as it is
+        select * into t from pgflow.step_tasks x
+        where x.run_id = req.run_id and x.step_slug = req.step_slug
+          and x.task_index = req.task_index;
+        return next t;
+        continue;
+      end if;
       return next t;
     end if;
     if n > 0 and (req.last or cur_run <> req.run_id or cur_step <> req.step_slug) then
-      if head_flow is distinct from cur_flow then
-        head_flow := cur_flow;
-        head := null;
-      end if;
-      -- a map too large to aggregate fails its step here, emitting the run's events
-      if (events[cardinality(events)] ->> 'run_id')::uuid = cur_run then
-        perform pgflow._emit_events(events);
-        events := '{}'::jsonb[];
-      end if;
-      done := pgflow._tasks_done(cur_run, cur_step, n, last_output, last_bytes, false);
-      if done = 1 then
-        events := events || pgflow._event(cur_run, cur_flow,
-          'step:' || cur_step || ':completed', 'completed', cur_step);
-      end if;
-      -- a step known to have no dependents (a batch of one-step runs) is not looked up again
-      if done = 1 and not (cur_flow || '.' || cur_step) = any(leaves) then
-        dependents := pgflow._start_dependents(cur_run, cur_flow, cur_step, head, false);
-        if dependents.leaf then
-          leaves := leaves || (cur_flow || '.' || cur_step);
-        end if;
-        head := dependents.head;
-        done := 1 + least(dependents.waiting, 1);
-        foreach slug in array dependents.started loop
-          events := events
-            || pgflow._event(cur_run, cur_flow, 'step:' || slug || ':started', 'started', slug);
-        end loop;
-        if cardinality(dependents.started) > 0 and not cur_flow = any(wake) then
-          wake := wake || cur_flow;
-        end if;
-      end if;
+      done := pgflow._tasks_done(cur_run, cur_step, n, last_output, last_bytes);
       finished := finished + least(done, 1);
       scan := scan or done = 2;
       n := 0;
       if req.last or cur_run <> req.run_id then
-        if scan then  -- starting steps emits their events
-          perform pgflow._emit_events(events);
-          events := '{}'::jsonb[];
-        end if;
         if finished > 0 then
-          if pgflow._advance_run(cur_run, finished, scan, false) = 'completed' then
-            events := events || pgflow._event(cur_run, cur_flow, 'run:completed', 'completed');
-          end if;
+          perform pgflow._advance_run(cur_run, finished, scan);
         end if;
         finished := 0;
         scan := false;
       end if;
     end if;
-    if req.last then
-      perform pgflow._emit_events(events);
-      foreach slug in array wake loop
-        perform pgflow._wake_workers(slug);
-      end loop;
-      exit;
-    end if;
+    exit when req.last;
     cur_run := req.run_id;
     cur_step := req.step_slug;
-    cur_flow := t.flow_slug;
     n := n + 1;
     last_output := val;
     last_bytes := size;
   end loop;
-  close rows;
 end;
 $$;
 
--- _tasks_done(run_id, step_slug, n, output): n tasks of a step completed. One update
--- decrements the step's remaining tasks or, when these were the last, completes the step
--- (a map's outputs aggregated once, in task_index order, [] for an empty map started with
--- n = 0; `output` is a single step's task output), then releases its dependents, starting
--- at once those that need nothing evaluated (_start_dependents). With `release` false the
--- step's 'step:<slug>:completed' event and its dependents are left to the caller
--- (complete_tasks gathers a batch's events and calls _start_dependents itself).
+-- _tasks_done(run_id, step_slug, n, output, output_bytes): n tasks of a step completed. One
+-- update decrements the step's remaining tasks or, when these were the last, completes the
+-- step (`output` is a single step's task output; a map's outputs are aggregated by
+-- _map_done, [] for an empty map started with n = 0), then emits its 'completed' event and
+-- releases its dependents, starting at once those that need nothing evaluated
+-- (_start_dependents, which wakes the flow's workers when it queued a task).
 -- Returns 0 when the step is not done, 1 when it completed, 2 when it also made a
 -- dependent ready that is not started yet (the caller then has steps to start).
--- A map whose outputs total more than a jsonb value can hold fails its step (and the run)
--- with OutputTooLarge instead of raising in the reporting transaction.
--- A map's outputs are aggregated by a second statement, never inside the counting UPDATE:
--- when that UPDATE waited for a concurrent completion's row lock, READ COMMITTED re-checks
--- the row but its sub-selects keep the statement's old snapshot, which would miss the
--- output the other transaction just committed. The next statement's snapshot sees it.
 create or replace function pgflow._tasks_done(
-  run_id uuid, step_slug text, n int, output jsonb, output_bytes bigint,
-  release boolean default true
+  run_id uuid, step_slug text, n int, output jsonb, output_bytes bigint
 )
 returns int
 language plpgsql
@@ -3512,8 +3371,6 @@ declare
   new_status text;
   flow text;
   kind text;
-  total bigint;
-  dependents record;  -- _start_dependents' (head, waiting, started)
 begin
   update pgflow.step_states ss set
     remaining_tasks = ss.remaining_tasks - n,
@@ -3526,38 +3383,51 @@ begin
   where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug
     and ss.status = 'started'
   returning ss.status, ss.flow_slug, ss.step_type into new_status, flow, kind;
-  if new_status is distinct from 'completed' then
+  if new_status is distinct from 'completed'
+     or (kind = 'map' and not pgflow._map_done(run_id, step_slug)) then
     return 0;
   end if;
-  if kind = 'map' then
-    select coalesce(sum(coalesce(t.output_bytes, pg_column_size(t.output))), 0)::bigint
-    into total
-    from pgflow.step_tasks t
-    where t.run_id = _tasks_done.run_id and t.step_slug = _tasks_done.step_slug;
-    if total > pgflow._jsonb_limit_bytes() then
-      update pgflow.step_states ss set status = 'started', completed_at = null
-      where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug;
-      perform pgflow._fail_step(run_id, step_slug, format(
-        'OutputTooLarge: map step %L: its task outputs total %s bytes, over the %s bytes a '
-        || 'jsonb value can hold; return smaller elements or store them elsewhere and return '
-        || 'references', step_slug, total, pgflow._jsonb_limit_bytes()));
-      return 0;
-    end if;
-    update pgflow.step_states ss set output_bytes = total, output = (
-      select coalesce(jsonb_agg(t.output order by t.task_index), '[]'::jsonb)
-      from pgflow.step_tasks t
-      where t.run_id = ss.run_id and t.step_slug = ss.step_slug)
-    where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug;
-  end if;
-  if not release then
-    return 1;
-  end if;
   perform pgflow._emit(run_id, flow, 'step:' || step_slug || ':completed', 'completed', step_slug);
-  dependents := pgflow._start_dependents(run_id, flow, step_slug, null);
-  if cardinality(dependents.started) > 0 then
-    perform pgflow._wake_workers(flow);
+  return 1 + least(pgflow._start_dependents(run_id, flow, step_slug), 1);
+end;
+$$;
+
+-- _map_done(run_id, step_slug): a map step just completed (its step-state row is locked):
+-- store its task outputs, aggregated in task_index order. A statement of its own, never
+-- inside the counting UPDATE: when that UPDATE waited for a concurrent completion's row
+-- lock, READ COMMITTED re-checks the row but its sub-selects keep the statement's old
+-- snapshot, which would miss the output the other transaction just committed; this
+-- statement's snapshot sees it. Outputs that total more than a jsonb value can hold fail
+-- the step (and the run) with OutputTooLarge instead of raising in the reporting
+-- transaction: returns false then.
+create or replace function pgflow._map_done(run_id uuid, step_slug text)
+returns boolean
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  total bigint;
+begin
+  select coalesce(sum(coalesce(t.output_bytes, pg_column_size(t.output))), 0)::bigint
+  into total
+  from pgflow.step_tasks t
+  where t.run_id = _map_done.run_id and t.step_slug = _map_done.step_slug;
+  if total > pgflow._jsonb_limit_bytes() then
+    update pgflow.step_states ss set status = 'started', completed_at = null
+    where ss.run_id = _map_done.run_id and ss.step_slug = _map_done.step_slug;
+    perform pgflow._fail_step(run_id, step_slug, format(
+      'OutputTooLarge: map step %L: its task outputs total %s bytes, over the %s bytes a '
+      || 'jsonb value can hold; return smaller elements or store them elsewhere and return '
+      || 'references', step_slug, total, pgflow._jsonb_limit_bytes()));
+    return false;
   end if;
-  return 1 + least(dependents.waiting, 1);
+  update pgflow.step_states ss set output_bytes = total, output = (
+    select coalesce(jsonb_agg(t.output order by t.task_index), '[]'::jsonb)
+    from pgflow.step_tasks t
+    where t.run_id = ss.run_id and t.step_slug = ss.step_slug)
+  where ss.run_id = _map_done.run_id and ss.step_slug = _map_done.step_slug;
+  return true;
 end;
 $$;
 
@@ -3578,6 +3448,257 @@ begin
   select * into result from pgflow.complete_tasks(array[run_id], array[step_slug],
     array[task_index], array[output], array[attempt]);
   return result;
+end;
+$$;
+
+-- ---- pgflow/sql/schema/0251_function_complete_batch.sql ----
+-- _complete_batch(run_ids, step_slugs, task_indexes, outputs, attempts): complete_tasks for a
+-- batch of several small plain outputs (complete_tasks checks: at most 1 KB each, no
+-- reference, no task twice, no NULL key), in a few set-based statements however many tasks
+-- and runs the batch holds:
+-- 1. one update completes the tasks still leased to the reported attempt (as complete_task
+--    does for one: late, duplicate and stale reports change nothing);
+-- 2. one update counts them off their steps, completing the steps left with no task (a
+--    map's outputs are then aggregated by _map_done, a statement of its own);
+-- 3. one statement resolves a dependency of each dependent of the completed steps and
+--    starts those that need nothing evaluated (as _start_dependents does for one step), each
+--    flow's queue head probed once per priority band;
+-- 4. one update counts the completed steps off their runs, completing the runs left with
+--    none. When a dependent became ready that needs evaluating (a fan-in, a map, a
+--    condition, a start delay), the runs go through _advance_run instead, one at a time in
+--    run order, which starts such steps.
+-- Then the run events, in each run's order (its steps' 'completed' events in step order,
+-- each followed by the 'started' events of the dependents it started, then
+-- 'run:completed'), and one wake-up per flow whose tasks were queued. Returns the current
+-- row of every reported task (NULL for an unknown one) in key order.
+-- Locks, each kind in key order, each kind after the one before: the tasks, their steps'
+-- states, the dependents' states, the runs (the order of complete_task).
+create or replace function pgflow._complete_batch(
+  run_ids uuid[], step_slugs text[], task_indexes int[], outputs jsonb[], attempts int[]
+)
+returns setof pgflow.step_tasks
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+-- every statement joins the batch's keys to an index: by primary-key probes in key order (a
+-- session's generic plan, made while a partition was nearly empty, could otherwise hash-join
+-- a scan of every row, and lock rows in another order)
+set plan_cache_mode = force_generic_plan
+set enable_hashjoin = off
+set enable_mergejoin = off
+set enable_seqscan = off
+as $$
+declare
+  done pgflow.step_tasks[];
+  -- the steps this batch completed, in key order (a step set to NULL failed: _map_done)
+  c_runs uuid[];
+  c_steps text[];
+  c_flows text[];
+  c_types text[];
+  -- the dependents it started, in run order, each after the completed step that started it
+  s_runs uuid[];
+  s_steps text[];
+  s_flows text[];
+  s_after int[];  -- the index in c_* of that step
+  scan_runs uuid[];  -- runs with a ready dependent left to _advance_run
+  events jsonb[] := '{}'::jsonb[];
+  j int := 1;
+  run record;
+  flow text;
+begin
+  with reported as materialized (
+    select u.* from unnest(run_ids, step_slugs, task_indexes, outputs, attempts)
+      as u(run_id, step_slug, task_index, output, attempt)
+    order by u.run_id, u.step_slug, u.task_index
+  ),
+  completed as (
+    update pgflow.step_tasks x set
+      status = 'completed', output = r.output, completed_at = pgflow._now(),
+      leased_until = null, output_bytes = pg_column_size(r.output)
+    from reported r
+    where x.run_id = r.run_id and x.step_slug = r.step_slug
+      and x.task_index = r.task_index and x.status = 'started'
+      and (r.attempt is null or x.attempts_count = r.attempt)
+    returning x as task
+  )
+  select array_agg(c.task order by (c.task).run_id, (c.task).step_slug, (c.task).task_index)
+  into done
+  from completed c;
+
+  if done is not null then
+    with g as (
+      select t.run_id, t.step_slug, count(*)::int as n,
+        (array_agg(t.output))[1] as output, (array_agg(t.output_bytes))[1] as output_bytes
+      from unnest(done) t
+      group by t.run_id, t.step_slug
+      order by t.run_id, t.step_slug
+    ),
+    counted as (
+      update pgflow.step_states ss set
+        remaining_tasks = ss.remaining_tasks - g.n,
+        status = case when ss.remaining_tasks = g.n then 'completed' else ss.status end,
+        completed_at = case when ss.remaining_tasks = g.n then pgflow._now() end,
+        output = case when ss.remaining_tasks = g.n and ss.step_type = 'single'
+          then g.output end,
+        output_bytes = case when ss.remaining_tasks = g.n and ss.step_type = 'single'
+          then g.output_bytes end
+      from g
+      where ss.run_id = g.run_id and ss.step_slug = g.step_slug and ss.status = 'started'
+      returning ss.run_id, ss.step_slug, ss.flow_slug, ss.step_type, ss.status
+    )
+    select array_agg(c.run_id order by c.run_id, c.step_slug),
+      array_agg(c.step_slug order by c.run_id, c.step_slug),
+      array_agg(c.flow_slug order by c.run_id, c.step_slug),
+      array_agg(c.step_type order by c.run_id, c.step_slug)
+    into c_runs, c_steps, c_flows, c_types
+    from counted c
+    where c.status = 'completed';
+  end if;
+
+  if c_runs is not null then
+    if 'map' = any(c_types) then
+      for i in 1 .. cardinality(c_runs) loop
+        if c_types[i] = 'map' and not pgflow._map_done(c_runs[i], c_steps[i]) then
+          c_steps[i] := null;  -- failed (too large), with its run: nothing else counts it
+        end if;
+      end loop;
+    end if;
+
+    with c as (
+      select c.* from unnest(c_runs, c_steps, c_flows) with ordinality
+        as c(run_id, step_slug, flow_slug, n)
+      where c.step_slug is not null
+    ),
+    d as materialized (  -- each dependent, with how many of its dependencies this resolved
+      select c.run_id, x.step_slug, min(c.flow_slug) as flow_slug, count(*)::int as resolved,
+        min(c.n)::int as after, min(st.step_index) as step_index,
+        bool_and(st.step_type = 'single' and st.deps_count = 1
+          and st.required_input_pattern is null and st.forbidden_input_pattern is null
+          and coalesce(st.opt_start_delay, 0) = 0) as plain
+      from c
+      join pgflow.deps x on x.flow_slug = c.flow_slug and x.dep_slug = c.step_slug
+      join pgflow.steps st on st.flow_slug = x.flow_slug and st.step_slug = x.step_slug
+      group by c.run_id, x.step_slug
+      order by c.run_id, x.step_slug
+    ),
+    released as (
+      update pgflow.step_states ss set
+        remaining_deps = ss.remaining_deps - d.resolved,
+        status = case when d.plain and ss.remaining_deps = d.resolved then 'started'
+          else ss.status end,
+        started_at = case when d.plain and ss.remaining_deps = d.resolved then pgflow._now()
+          else ss.started_at end,
+        initial_tasks = case when d.plain and ss.remaining_deps = d.resolved then 1
+          else ss.initial_tasks end,
+        remaining_tasks = case when d.plain and ss.remaining_deps = d.resolved then 1
+          else ss.remaining_tasks end
+      from d
+      where ss.run_id = d.run_id and ss.step_slug = d.step_slug and ss.status = 'created'
+      returning ss.run_id, ss.step_slug, ss.status, ss.remaining_deps, d.flow_slug, d.after,
+        d.step_index
+    ),
+    bands as materialized (  -- the priority band of each run with a started step
+      select u.run_id, u.priority from pgflow.runs u
+      where u.run_id in (select r.run_id from released r where r.status = 'started')
+    ),
+    heads as materialized (  -- each flow's queue head in each band, probed once
+      select h.flow_slug, h.priority, pgflow._queue_head(h.flow_slug, h.priority) as head
+      from (select distinct r.flow_slug, b.priority
+            from released r join bands b on b.run_id = r.run_id
+            where r.status = 'started') h
+    ),
+    queued as (
+      insert into pgflow.step_tasks (run_id, step_slug, task_index, flow_slug, available_at,
+        priority_at)
+      select r.run_id, r.step_slug, 0, r.flow_slug, pgflow._now(), h.head
+      from released r
+      join bands b on b.run_id = r.run_id
+      join heads h on h.flow_slug = r.flow_slug and h.priority = b.priority
+      where r.status = 'started'
+    )
+    select array_agg(r.run_id order by r.after, r.step_index) filter (where r.status = 'started'),
+      array_agg(r.step_slug order by r.after, r.step_index) filter (where r.status = 'started'),
+      array_agg(r.flow_slug order by r.after, r.step_index) filter (where r.status = 'started'),
+      array_agg(r.after order by r.after, r.step_index) filter (where r.status = 'started'),
+      array_agg(distinct r.run_id) filter (where r.status = 'created' and r.remaining_deps = 0)
+    into s_runs, s_steps, s_flows, s_after, scan_runs
+    from released r;
+
+    -- the steps' events: each completed step, then the dependents it started
+    for i in 1 .. cardinality(c_runs) loop
+      if c_steps[i] is not null then
+        events := events || pgflow._event(c_runs[i], c_flows[i],
+          'step:' || c_steps[i] || ':completed', 'completed', c_steps[i]);
+        while j <= coalesce(cardinality(s_runs), 0) and s_after[j] = i loop
+          events := events || pgflow._event(s_runs[j], s_flows[j],
+            'step:' || s_steps[j] || ':started', 'started', s_steps[j]);
+          j := j + 1;
+        end loop;
+      end if;
+    end loop;
+
+    if scan_runs is null then
+      with counts as (
+        select c.run_id, count(*)::int as finished
+        from unnest(c_runs, c_steps) as c(run_id, step_slug)
+        where c.step_slug is not null
+        group by c.run_id
+        order by c.run_id
+      ),
+      advanced as (
+        update pgflow.runs r set
+          remaining_steps = r.remaining_steps - c.finished,
+          status = case when r.remaining_steps = c.finished then 'completed' else r.status end,
+          completed_at = case when r.remaining_steps = c.finished then pgflow._now() end,
+          finished_at = case when r.remaining_steps = c.finished then pgflow._now() end,
+          -- _run_output reads the leaves in a snapshot of its own (see there)
+          (output, output_bytes) = (select o.output, o.bytes from pgflow._run_output(r.run_id) o
+                                    where r.remaining_steps = c.finished)
+        from counts c
+        where r.run_id = c.run_id and r.status = 'started'
+        returning r.run_id, r.flow_slug, r.status
+      )
+      select events || coalesce(array_agg(pgflow._event(a.run_id, a.flow_slug, 'run:completed',
+          'completed') order by a.run_id), '{}'::jsonb[])
+      into events
+      from advanced a
+      where a.status = 'completed';
+      perform pgflow._emit_events(events);
+    else
+      -- _advance_run emits the events of the steps it starts and of the run: the steps'
+      -- events go first
+      perform pgflow._emit_events(events);
+      for run in
+        select c.run_id, count(*)::int as finished
+        from unnest(c_runs, c_steps) as c(run_id, step_slug)
+        where c.step_slug is not null
+        group by c.run_id
+        order by c.run_id
+      loop
+        perform pgflow._advance_run(run.run_id, run.finished, run.run_id = any(scan_runs));
+      end loop;
+    end if;
+    for flow in select distinct s.flow from unnest(s_flows) as s(flow) order by 1 loop
+      perform pgflow._wake_workers(flow);
+    end loop;
+  end if;
+
+  -- the reported tasks as they are now, in key order: the ones completed above, and the
+  -- others read again (a statement of their own: their current rows)
+  return query
+    select (r.task).* from (
+      select d as task, d.run_id, d.step_slug, d.task_index
+      from unnest(done) d
+      union all
+      select x, u.run_id, u.step_slug, u.task_index
+      from unnest(run_ids, step_slugs, task_indexes) as u(run_id, step_slug, task_index)
+      left join pgflow.step_tasks x on x.run_id = u.run_id and x.step_slug = u.step_slug
+        and x.task_index = u.task_index
+      where not exists (select 1 from unnest(done) d
+                        where d.run_id = u.run_id and d.step_slug = u.step_slug
+                          and d.task_index = u.task_index)
+    ) r
+    order by r.run_id, r.step_slug, r.task_index;
 end;
 $$;
 

@@ -5,26 +5,18 @@
 -- with one dependency no other completion can race it). This is what _start_step does for
 -- such a step, without the statements that find the ready steps again and start them one
 -- at a time: a chain's next step or a diamond's branches cost one statement.
+-- _complete_batch does the same for every completed step of a batch at once.
 -- * Each started step gets one queued task, tagged at its flow's queue head in the run's
---   priority band (_queue_head, probed once per call, and only when a step starts) and,
---   with `emit`, a 'step:<slug>:started' event (in step_index order).
--- * started: the slugs of the dependents it started, in step_index order ({} for none);
---   with `emit` false their events are the caller's to emit (complete_tasks gathers a
---   batch's events). Waking the flow's workers is the caller's (_wake_workers once, however
---   many it started): complete_tasks wakes each flow once per batch, not once per step.
--- * head (in and out): the flow's queue head at priority 0 as probed earlier in this
---   transaction, or NULL; a run of priority 0 uses it instead of probing, and when this call
---   probed it, it is returned for the next call (complete_tasks keeps it for its batch).
--- * leaf: the step has no dependents (nothing else was done); a flow's definition never
---   changes, so a caller may skip the call for that step afterwards.
--- * waiting: how many dependents became ready but were not started here (a fan-in, a map, a
+--   priority band (_queue_head, probed once per call, and only when a step starts), and a
+--   'step:<slug>:started' event (in step_index order); the flow's workers are woken once.
+-- * Returns how many dependents became ready but were not started here (a fan-in, a map, a
 --   condition or a start delay): the caller then lets _advance_run start them (scan).
 -- NULL arguments match nothing (returns 0). Locks: the dependents' step-state rows (the
 -- same rows _release_dependents locks, in the same statement position).
 create or replace function pgflow._start_dependents(
-  run_id uuid, flow_slug text, step_slug text, inout head timestamptz,
-  emit boolean default true, out waiting int, out started text[], out leaf boolean
+  run_id uuid, flow_slug text, step_slug text
 )
+returns int
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
@@ -34,9 +26,8 @@ as $$
 declare
   dependents text[];
   plains boolean[];
-  slugs text[];
-  tag timestamptz;
-  priority int;
+  started text[];
+  waiting int;
   s text;
 begin
   -- a step without dependents (every run's last steps) costs one index probe
@@ -50,12 +41,8 @@ begin
   where x.flow_slug = _start_dependents.flow_slug
     and x.dep_slug = _start_dependents.step_slug;
   if dependents is null then
-    waiting := 0;
-    started := '{}'::text[];
-    leaf := true;
-    return;
+    return 0;
   end if;
-  leaf := false;
   with released as (
     update pgflow.step_states ss set
       remaining_deps = ss.remaining_deps - 1,
@@ -71,37 +58,30 @@ begin
       and ss.status = 'created'
     returning ss.step_slug, ss.status, ss.remaining_deps, d.n
   ),
-  -- read only when a step starts (the run's priority band)
-  prio as materialized (
-    select coalesce((select u.priority from pgflow.runs u
-                     where u.run_id = _start_dependents.run_id), 0) as priority
+  -- read only when a step starts (the run's priority band), probed once
+  head as materialized (
+    select pgflow._queue_head(_start_dependents.flow_slug,
+      coalesce((select u.priority from pgflow.runs u
+                where u.run_id = _start_dependents.run_id), 0)) as tag
   ),
   queued as (
     insert into pgflow.step_tasks (run_id, step_slug, task_index, flow_slug, available_at,
       priority_at)
     select _start_dependents.run_id, r.step_slug, 0, _start_dependents.flow_slug,
-      pgflow._now(), (select case when p.priority = 0 and _start_dependents.head is not null
-          then _start_dependents.head
-          else pgflow._queue_head(_start_dependents.flow_slug, p.priority) end
-        from prio p)
+      pgflow._now(), (select h.tag from head h)
     from released r
     where r.status = 'started'
-    returning priority_at
   )
   select (count(*) filter (where r.status = 'created' and r.remaining_deps = 0))::int,
-    array_agg(r.step_slug order by r.n) filter (where r.status = 'started'),
-    (select min(q.priority_at) from queued q),
-    case when bool_or(r.status = 'started') then (select p.priority from prio p) end
-  into waiting, slugs, tag, priority
+    array_agg(r.step_slug order by r.n) filter (where r.status = 'started')
+  into waiting, started
   from released r;
-  if priority = 0 then
-    head := tag;  -- the head at priority 0 (probed here, or the one passed in)
-  end if;
-  started := coalesce(slugs, '{}'::text[]);
-  if emit then
+  if started is not null then
     foreach s in array started loop
       perform pgflow._emit(run_id, flow_slug, 'step:' || s || ':started', 'started', s);
     end loop;
+    perform pgflow._wake_workers(flow_slug);
   end if;
+  return waiting;
 end;
 $$;

@@ -33,11 +33,8 @@ $$;
 -- remaining steps, completing the run when none remain: its output is {leaf_slug: output}
 -- of its completed leaf steps (leaves past what one jsonb value holds are truncated markers).
 -- The run row is locked last, by one update. Returns the run's status after that update
--- (NULL when it changed nothing); with `emit` false, the 'run:completed' event is the
--- caller's to emit (complete_tasks gathers a batch's events).
-create or replace function pgflow._advance_run(
-  run_id uuid, finished int, scan boolean, emit boolean default true
-)
+-- (NULL when it changed nothing).
+create or replace function pgflow._advance_run(run_id uuid, finished int, scan boolean)
 returns text
 language plpgsql
 volatile
@@ -85,7 +82,7 @@ begin
   where r.run_id = _advance_run.run_id and r.status = 'started'
     and (finished > 0 or r.remaining_steps = 0)
   returning r.status, r.flow_slug into run_status, flow;
-  if run_status = 'completed' and emit then
+  if run_status = 'completed' then
     perform pgflow._emit(run_id, flow, 'run:completed', 'completed');
   end if;
   return run_status;

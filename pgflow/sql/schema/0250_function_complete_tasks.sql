@@ -5,20 +5,17 @@
 --   nothing and never raise.
 -- * Per step, remaining_tasks is decremented once per batch (not once per task); the last
 --   task completes the step: a map's outputs are aggregated once, in task_index order.
--- * Returns the current row of every reported task.
+-- * Returns the current row of every reported task, in key order.
 -- * Large values (docs/large-values.md): an output that is a reference ({"$pgflow_ref": ...},
 --   from seal_blob) must name a stored value of the task's run, else the attempt fails with
 --   error_type InvalidReference (the key is reserved); its size counts against
 --   max_payload_bytes. An inline output larger than inline_limit_bytes is stored by
 --   reference here (_store_value) once the task is known to be leased to that attempt.
+-- A batch of several small plain outputs (the common case: no size limit to check, nothing
+-- to store by reference, no task twice) is completed by _complete_batch in a few set-based
+-- statements; otherwise (one task too) each task is handled in statements of its own, and
+-- each step and run as the tasks complete it.
 -- Locks: the reported tasks in primary-key order, then step states, then the run rows.
--- The fair-queuing tag of the dependents it starts (_queue_head) is probed at most once per
--- flow per call (for runs of priority 0), when the first dependent starts, not once per
--- started step: the call's time (now()) is one, and the tags it gives are that head, so its
--- own inserts never move it; a concurrent claim that moves it meanwhile only leaves these
--- tasks one claim nearer the front, as ties already do.
--- The workers of a flow whose tasks it queued are woken once per call (_wake_workers, at
--- the end: the notification is sent at commit wherever it is made), not once per step.
 create or replace function pgflow.complete_tasks(
   run_ids uuid[], step_slugs text[], task_indexes int[], outputs jsonb[],
   attempts int[] default null
@@ -28,34 +25,14 @@ language plpgsql
 volatile
 security definer
 set search_path = pg_catalog, pg_temp
--- every statement inside is an index lookup: a generic plan is right and saves re-planning;
--- the batch's update joins the reported keys to the tasks, and must do it by primary-key
--- probes in key order (a session's generic plan, made while a partition was nearly empty,
--- could otherwise hash-join a scan of every task)
+-- every statement inside is an index lookup: a generic plan is right and saves re-planning
 set plan_cache_mode = force_generic_plan
-set enable_hashjoin = off
-set enable_mergejoin = off
-set enable_seqscan = off
 as $$
 declare
   req record;
   t pgflow.step_tasks;
   cur_run uuid;
   cur_step text;
-  cur_flow text;
-  head_flow text;
-  head timestamptz;
-  dependents record;  -- _start_dependents' (head, waiting, started, leaf)
-  wake text[] := '{}'::text[];  -- flows whose workers to wake once, at the end
-  -- run events to emit once, at the end (_emit_events), in the order they happened; they
-  -- are emitted earlier when a function that emits its own is called for the same run.
-  -- Rows come in run order and a run's events are gathered when its rows are done, so a
-  -- run's waiting events are always the last ones: the run of the last is the one to check.
-  events jsonb[] := '{}'::jsonb[];
-  slug text;
-  -- 'flow.step' of the steps without dependents met so far (slugs never hold a dot:
-  -- is_valid_slug, a check constraint of flows and steps)
-  leaves text[] := '{}'::text[];
   n int := 0;
   last_output jsonb;
   last_bytes bigint;
@@ -68,12 +45,7 @@ declare
   val jsonb;
   problem text;
   batch boolean := false;
-  rows refcursor;
 begin
-  -- A batch of several small plain outputs (the common case: no size limit to check,
-  -- nothing to store by reference, no key twice) is completed by one update; otherwise
-  -- (one task too) each task is handled in a statement of its own. Either way rows are
-  -- locked in primary-key order, so concurrent reports lock them in the same order.
   if cardinality(run_ids) > 1 then
     select coalesce(bool_and(pg_column_size(u.output) <= least(1024, max_bytes)
              and not (jsonb_typeof(u.output) = 'object' and u.output ? '$pgflow_ref')
@@ -84,67 +56,22 @@ begin
     from unnest(run_ids, step_slugs, task_indexes, outputs)
       as u(run_id, step_slug, task_index, output);
   end if;
-  -- Rows, in primary-key order: 'done' (completed by the batch's update), 'stale' (not
-  -- leased to the reported attempt: changed by nothing, returned as they are) or 'report'
-  -- (to handle one by one), and a last row without a task that closes the last step and
-  -- run.
   if batch then
-    open rows for
-      with reported as materialized (
-        select u.* from unnest(run_ids, step_slugs, task_indexes, outputs, attempts)
-          as u(run_id, step_slug, task_index, output, attempt)
-        order by u.run_id, u.step_slug, u.task_index
-      ),
-      completed as (
-        update pgflow.step_tasks x set
-          status = 'completed', output = r.output, completed_at = pgflow._now(),
-          leased_until = null, output_bytes = pg_column_size(r.output)
-        from reported r
-        where x.run_id = r.run_id and x.step_slug = r.step_slug
-          and x.task_index = r.task_index and x.status = 'started'
-          and (r.attempt is null or x.attempts_count = r.attempt)
-        returning x as task
-      )
-      select * from (
-        select c.task, (c.task).run_id, (c.task).step_slug, (c.task).task_index,
-          null::jsonb, null::int, 'done', false
-        from completed c
-        union all
-        select null, r.run_id, r.step_slug, r.task_index, null, null, 'stale', false
-        from reported r
-        where not exists (select 1 from completed c
-                          where (c.task).run_id = r.run_id
-                            and (c.task).step_slug = r.step_slug
-                            and (c.task).task_index = r.task_index)
-        union all
-        select null, null, null, null, null, null, 'last', true
-      ) as r(task, run_id, step_slug, task_index, output, attempt, kind, last)
-      order by r.last, r.run_id, r.step_slug, r.task_index;
-  else
-    -- a statement of its own: this one does not set up the batch's update (for one task,
-    -- opening every partition of the tasks for it costs more than the update)
-    open rows for
-      select * from (
-        select null::pgflow.step_tasks, u.*, 'report', false
-        from unnest(run_ids, step_slugs, task_indexes, outputs, attempts) as u
-        union all
-        select null, null, null, null, null, null, 'last', true
-      ) as r(task, run_id, step_slug, task_index, output, attempt, kind, last)
-      order by r.last, r.run_id, r.step_slug, r.task_index;
+    return query select * from pgflow._complete_batch(run_ids, step_slugs, task_indexes,
+      outputs, attempts);
+    return;
   end if;
+  -- One primary-key update per task, in primary-key order, so concurrent reports lock rows
+  -- in the same order. A last row without a task closes the last step and run.
+  for req in
+    select * from (
+      select u.*, false from unnest(run_ids, step_slugs, task_indexes, outputs, attempts) as u
+      union all
+      select null::uuid, null::text, null::int, null::jsonb, null::int, true
+    ) as r(run_id, step_slug, task_index, output, attempt, last)
+    order by r.last, r.run_id, r.step_slug, r.task_index
   loop
-    fetch rows into req;
-    exit when not found;
-    if req.kind = 'done' then
-      t := req.task;
-      val := t.output;
-      size := t.output_bytes;
-    elsif req.kind = 'report' then
-      -- _fail_task emits the run's events itself
-      if (events[cardinality(events)] ->> 'run_id')::uuid = req.run_id then
-        perform pgflow._emit_events(events);
-        events := '{}'::jsonb[];
-      end if;
+    if not req.last then
       -- the reported value is not compressed yet: this is its full size
       size := pg_column_size(req.output)::bigint;
       if size > max_bytes then
@@ -190,102 +117,49 @@ begin
         and x.task_index = req.task_index and x.status = 'started'
         and (req.attempt is null or x.attempts_count = req.attempt)
       returning * into t;
-    end if;
-    if req.kind = 'stale' or (req.kind = 'report' and not found) then
-      -- not leased to the reported attempt: returned as it is now (a statement of its own,
-      -- so not the batch update's snapshot)
-      select * into t from pgflow.step_tasks x
-      where x.run_id = req.run_id and x.step_slug = req.step_slug
-        and x.task_index = req.task_index;
-      return next t;
-      continue;
-    elsif not req.last then
+      if not found then
+        -- not leased to the reported attempt: returned as it is
+        select * into t from pgflow.step_tasks x
+        where x.run_id = req.run_id and x.step_slug = req.step_slug
+          and x.task_index = req.task_index;
+        return next t;
+        continue;
+      end if;
       return next t;
     end if;
     if n > 0 and (req.last or cur_run <> req.run_id or cur_step <> req.step_slug) then
-      if head_flow is distinct from cur_flow then
-        head_flow := cur_flow;
-        head := null;
-      end if;
-      -- a map too large to aggregate fails its step here, emitting the run's events
-      if (events[cardinality(events)] ->> 'run_id')::uuid = cur_run then
-        perform pgflow._emit_events(events);
-        events := '{}'::jsonb[];
-      end if;
-      done := pgflow._tasks_done(cur_run, cur_step, n, last_output, last_bytes, false);
-      if done = 1 then
-        events := events || pgflow._event(cur_run, cur_flow,
-          'step:' || cur_step || ':completed', 'completed', cur_step);
-      end if;
-      -- a step known to have no dependents (a batch of one-step runs) is not looked up again
-      if done = 1 and not (cur_flow || '.' || cur_step) = any(leaves) then
-        dependents := pgflow._start_dependents(cur_run, cur_flow, cur_step, head, false);
-        if dependents.leaf then
-          leaves := leaves || (cur_flow || '.' || cur_step);
-        end if;
-        head := dependents.head;
-        done := 1 + least(dependents.waiting, 1);
-        foreach slug in array dependents.started loop
-          events := events
-            || pgflow._event(cur_run, cur_flow, 'step:' || slug || ':started', 'started', slug);
-        end loop;
-        if cardinality(dependents.started) > 0 and not cur_flow = any(wake) then
-          wake := wake || cur_flow;
-        end if;
-      end if;
+      done := pgflow._tasks_done(cur_run, cur_step, n, last_output, last_bytes);
       finished := finished + least(done, 1);
       scan := scan or done = 2;
       n := 0;
       if req.last or cur_run <> req.run_id then
-        if scan then  -- starting steps emits their events
-          perform pgflow._emit_events(events);
-          events := '{}'::jsonb[];
-        end if;
         if finished > 0 then
-          if pgflow._advance_run(cur_run, finished, scan, false) = 'completed' then
-            events := events || pgflow._event(cur_run, cur_flow, 'run:completed', 'completed');
-          end if;
+          perform pgflow._advance_run(cur_run, finished, scan);
         end if;
         finished := 0;
         scan := false;
       end if;
     end if;
-    if req.last then
-      perform pgflow._emit_events(events);
-      foreach slug in array wake loop
-        perform pgflow._wake_workers(slug);
-      end loop;
-      exit;
-    end if;
+    exit when req.last;
     cur_run := req.run_id;
     cur_step := req.step_slug;
-    cur_flow := t.flow_slug;
     n := n + 1;
     last_output := val;
     last_bytes := size;
   end loop;
-  close rows;
 end;
 $$;
 
--- _tasks_done(run_id, step_slug, n, output): n tasks of a step completed. One update
--- decrements the step's remaining tasks or, when these were the last, completes the step
--- (a map's outputs aggregated once, in task_index order, [] for an empty map started with
--- n = 0; `output` is a single step's task output), then releases its dependents, starting
--- at once those that need nothing evaluated (_start_dependents). With `release` false the
--- step's 'step:<slug>:completed' event and its dependents are left to the caller
--- (complete_tasks gathers a batch's events and calls _start_dependents itself).
+-- _tasks_done(run_id, step_slug, n, output, output_bytes): n tasks of a step completed. One
+-- update decrements the step's remaining tasks or, when these were the last, completes the
+-- step (`output` is a single step's task output; a map's outputs are aggregated by
+-- _map_done, [] for an empty map started with n = 0), then emits its 'completed' event and
+-- releases its dependents, starting at once those that need nothing evaluated
+-- (_start_dependents, which wakes the flow's workers when it queued a task).
 -- Returns 0 when the step is not done, 1 when it completed, 2 when it also made a
 -- dependent ready that is not started yet (the caller then has steps to start).
--- A map whose outputs total more than a jsonb value can hold fails its step (and the run)
--- with OutputTooLarge instead of raising in the reporting transaction.
--- A map's outputs are aggregated by a second statement, never inside the counting UPDATE:
--- when that UPDATE waited for a concurrent completion's row lock, READ COMMITTED re-checks
--- the row but its sub-selects keep the statement's old snapshot, which would miss the
--- output the other transaction just committed. The next statement's snapshot sees it.
 create or replace function pgflow._tasks_done(
-  run_id uuid, step_slug text, n int, output jsonb, output_bytes bigint,
-  release boolean default true
+  run_id uuid, step_slug text, n int, output jsonb, output_bytes bigint
 )
 returns int
 language plpgsql
@@ -296,8 +170,6 @@ declare
   new_status text;
   flow text;
   kind text;
-  total bigint;
-  dependents record;  -- _start_dependents' (head, waiting, started)
 begin
   update pgflow.step_states ss set
     remaining_tasks = ss.remaining_tasks - n,
@@ -310,38 +182,51 @@ begin
   where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug
     and ss.status = 'started'
   returning ss.status, ss.flow_slug, ss.step_type into new_status, flow, kind;
-  if new_status is distinct from 'completed' then
+  if new_status is distinct from 'completed'
+     or (kind = 'map' and not pgflow._map_done(run_id, step_slug)) then
     return 0;
   end if;
-  if kind = 'map' then
-    select coalesce(sum(coalesce(t.output_bytes, pg_column_size(t.output))), 0)::bigint
-    into total
-    from pgflow.step_tasks t
-    where t.run_id = _tasks_done.run_id and t.step_slug = _tasks_done.step_slug;
-    if total > pgflow._jsonb_limit_bytes() then
-      update pgflow.step_states ss set status = 'started', completed_at = null
-      where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug;
-      perform pgflow._fail_step(run_id, step_slug, format(
-        'OutputTooLarge: map step %L: its task outputs total %s bytes, over the %s bytes a '
-        || 'jsonb value can hold; return smaller elements or store them elsewhere and return '
-        || 'references', step_slug, total, pgflow._jsonb_limit_bytes()));
-      return 0;
-    end if;
-    update pgflow.step_states ss set output_bytes = total, output = (
-      select coalesce(jsonb_agg(t.output order by t.task_index), '[]'::jsonb)
-      from pgflow.step_tasks t
-      where t.run_id = ss.run_id and t.step_slug = ss.step_slug)
-    where ss.run_id = _tasks_done.run_id and ss.step_slug = _tasks_done.step_slug;
-  end if;
-  if not release then
-    return 1;
-  end if;
   perform pgflow._emit(run_id, flow, 'step:' || step_slug || ':completed', 'completed', step_slug);
-  dependents := pgflow._start_dependents(run_id, flow, step_slug, null);
-  if cardinality(dependents.started) > 0 then
-    perform pgflow._wake_workers(flow);
+  return 1 + least(pgflow._start_dependents(run_id, flow, step_slug), 1);
+end;
+$$;
+
+-- _map_done(run_id, step_slug): a map step just completed (its step-state row is locked):
+-- store its task outputs, aggregated in task_index order. A statement of its own, never
+-- inside the counting UPDATE: when that UPDATE waited for a concurrent completion's row
+-- lock, READ COMMITTED re-checks the row but its sub-selects keep the statement's old
+-- snapshot, which would miss the output the other transaction just committed; this
+-- statement's snapshot sees it. Outputs that total more than a jsonb value can hold fail
+-- the step (and the run) with OutputTooLarge instead of raising in the reporting
+-- transaction: returns false then.
+create or replace function pgflow._map_done(run_id uuid, step_slug text)
+returns boolean
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  total bigint;
+begin
+  select coalesce(sum(coalesce(t.output_bytes, pg_column_size(t.output))), 0)::bigint
+  into total
+  from pgflow.step_tasks t
+  where t.run_id = _map_done.run_id and t.step_slug = _map_done.step_slug;
+  if total > pgflow._jsonb_limit_bytes() then
+    update pgflow.step_states ss set status = 'started', completed_at = null
+    where ss.run_id = _map_done.run_id and ss.step_slug = _map_done.step_slug;
+    perform pgflow._fail_step(run_id, step_slug, format(
+      'OutputTooLarge: map step %L: its task outputs total %s bytes, over the %s bytes a '
+      || 'jsonb value can hold; return smaller elements or store them elsewhere and return '
+      || 'references', step_slug, total, pgflow._jsonb_limit_bytes()));
+    return false;
   end if;
-  return 1 + least(dependents.waiting, 1);
+  update pgflow.step_states ss set output_bytes = total, output = (
+    select coalesce(jsonb_agg(t.output order by t.task_index), '[]'::jsonb)
+    from pgflow.step_tasks t
+    where t.run_id = ss.run_id and t.step_slug = ss.step_slug)
+  where ss.run_id = _map_done.run_id and ss.step_slug = _map_done.step_slug;
+  return true;
 end;
 $$;
 

@@ -18,3 +18,11 @@ cross join lateral pg_catalog.aclexplode(p.proacl) a
 join pg_catalog.pg_roles r on r.oid = a.grantee
 where p.pronamespace = 'pgflow'::regnamespace and a.privilege_type = 'EXECUTE'
   and a.grantee <> p.proowner and r.rolname not in ('pgflow_worker', 'pgflow_reader');
+
+-- A batch of small outputs is completed by _complete_batch in set-based statements, so the
+-- one-by-one path no longer gathers events or carries a queue head between calls:
+-- _start_dependents, _tasks_done and _advance_run emit their own events again, and lose
+-- the parameters (head, emit, release) and OUT columns (started, leaf) that served it.
+drop function if exists pgflow._start_dependents(uuid, text, text, timestamptz, boolean);
+drop function if exists pgflow._tasks_done(uuid, text, int, jsonb, bigint, boolean);
+drop function if exists pgflow._advance_run(uuid, int, boolean, boolean);

@@ -29,6 +29,27 @@ def _complete(conn: psycopg.Connection[Any], task: dict[str, Any], output: Any) 
     )
 
 
+def _complete_batch(conn: psycopg.Connection[Any], reports: list[tuple[Any, Any]]) -> None:
+    """One complete_tasks of several small outputs: the set-based batch path."""
+    conn.execute(
+        "select pgflow.complete_tasks(%s, %s, %s, %s::jsonb[], %s)",
+        [
+            [t["run_id"] for t, _ in reports],
+            [t["step_slug"] for t, _ in reports],
+            [t["task_index"] for t, _ in reports],
+            [Jsonb(o) for _, o in reports],
+            [t["attempt"] for t, _ in reports],
+        ],
+    )
+
+
+def _report(conn: psycopg.Connection[Any], report: Any) -> None:
+    if isinstance(report, list):
+        _complete_batch(conn, report)
+    else:
+        _complete(conn, *report)
+
+
 def _wait_until_blocked(conn: psycopg.Connection[Any], pid: int) -> None:
     """Poll until backend ``pid`` waits on a lock (a readiness wait; bounded generously)."""
     deadline = time.monotonic() + 30
@@ -41,19 +62,20 @@ def _wait_until_blocked(conn: psycopg.Connection[Any], pid: int) -> None:
 
 
 def _race(db_url: str, conn: psycopg.Connection[Any], first: Any, second: Any) -> None:
-    """Complete ``first`` in an open transaction, ``second`` concurrently, then commit."""
-    (t1, o1), (t2, o2) = first, second
+    """Complete ``first`` in an open transaction, ``second`` concurrently, then commit.
+
+    Each is a (task, output) pair, or a list of them reported in one batch."""
     with (
         psycopg.connect(db_url, row_factory=dict_row) as holder,
         psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as racer,
     ):
-        _complete(holder, t1, o1)  # transaction left open: its row locks are held
+        _report(holder, first)  # transaction left open: its row locks are held
         pid = racer.info.backend_pid
         errors: list[BaseException] = []
 
         def complete_second() -> None:
             try:
-                _complete(racer, t2, o2)
+                _report(racer, second)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
                 errors.append(exc)
 
@@ -85,3 +107,23 @@ def test_racing_last_leaf_steps_both_appear_in_the_run_output(conn, db_url):
     final = run(conn, r["run_id"])
     assert final["status"] == "completed"
     assert final["output"] == {"a": "A", "b": "B"}
+
+
+def test_racing_batches_aggregate_every_output_of_a_map(conn, db_url):
+    define(conn, "f", ("m", [], {"step_type": "map"}), ("after", ["m"]))
+    r = start(conn, "f", ["w", "x", "y", "z"])
+    t0, t1, t2, t3 = sorted(claim(conn, "f"), key=lambda t: t["task_index"])
+    _race(db_url, conn, [(t1, "X"), (t0, "W")], [(t3, "Z"), (t2, "Y")])
+    assert states(conn, r["run_id"])["m"]["output"] == ["W", "X", "Y", "Z"]
+    (after,) = claim(conn, "f")
+    assert after["input"] == {"m": ["W", "X", "Y", "Z"]}
+
+
+def test_racing_batches_complete_the_run_with_every_leaf(conn, db_url):
+    define(conn, "f", ("a", []), ("b", []), ("c", []), ("d", []))
+    r = start(conn, "f")
+    a, b, c, d = sorted(claim(conn, "f"), key=lambda t: t["step_slug"])
+    _race(db_url, conn, [(a, "A"), (c, "C")], [(d, "D"), (b, "B")])
+    final = run(conn, r["run_id"])
+    assert final["status"] == "completed"
+    assert final["output"] == {"a": "A", "b": "B", "c": "C", "d": "D"}

@@ -104,3 +104,37 @@ def test_a_batch_never_gives_a_priority_run_the_default_band(conn):
     assert (first["run_id"], first["step_slug"]) == (urgent, "b")
     rest = {t["run_id"] for t in claim(conn, "chain", 10)}
     assert rest == {normal, *backlog}
+
+
+def test_a_batch_with_both_branches_of_a_diamond_starts_the_join_once(conn):
+    # the join needs evaluating (two dependencies): its run goes through _advance_run, and
+    # a chain run in the same batch is still counted off and started in the same call
+    define(conn, "diamond", ("root", []), ("l", ["root"]), ("r", ["root"]), ("join", ["l", "r"]))
+    define(conn, "chain", ("a", []), ("b", ["a"]))
+    diamond, chain = start(conn, "diamond"), start(conn, "chain")
+    complete_batch(conn, claim(conn, ["diamond", "chain"], 10))  # root and a
+    assert states(conn, chain)["b"]["status"] == "started"
+    complete_batch(conn, claim(conn, ["diamond", "chain"], 10))  # l, r and b
+    assert states(conn, chain)["b"]["status"] == "completed"
+    assert one(conn, "select status from pgflow.runs where run_id = %s", chain)["status"] == (
+        "completed"
+    )
+    join = task_of(conn, diamond, "join")
+    assert join["status"] == "queued"
+    assert [t["step_slug"] for t in tasks(conn, diamond)].count("join") == 1
+    [got] = claim(conn, "diamond", 10)
+    assert got["input"] == {"l": {"from": "l"}, "r": {"from": "r"}}
+    complete_batch(conn, [got])
+    run = one(conn, "select status, output from pgflow.runs where run_id = %s", diamond)
+    assert run == {"status": "completed", "output": {"join": {"from": "join"}}}
+
+
+def test_a_batch_completing_a_map_aggregates_it_and_starts_its_dependent(conn):
+    define(conn, "m", ("each", [], {"step_type": "map"}), ("after", ["each"]))
+    run_id = one(conn, "select run_id from pgflow.start_flow('m', '[1, 2, 3]'::jsonb)")["run_id"]
+    complete_batch(conn, claim(conn, "m", 10))
+    each = states(conn, run_id)["each"]
+    assert (each["status"], each["remaining_tasks"]) == ("completed", 0)
+    assert each["output"] == [{"from": "each"}] * 3
+    [after] = claim(conn, "m", 10)
+    assert after["step_slug"] == "after" and after["input"] == {"each": [{"from": "each"}] * 3}

@@ -188,6 +188,33 @@ def test_a_map_whose_outputs_exceed_one_jsonb_value_fails_its_run_cleanly(conn):
     assert state["status"] == "failed"
 
 
+def test_a_batch_completing_a_map_too_large_fails_its_run_and_completes_the_others(conn):
+    define(conn, "m", ("items", [], {"step_type": "map"}), ("after", ["items"]))
+    define(conn, "one", ("only", []))
+    r = start(conn, "m", [1, 2, 3])
+    first, *rest = claim(conn, "m", 3)
+    complete(conn, first, "small")
+    pretend_size(conn, "step_tasks", "items", 300 * MIB)  # the completed one
+    other = start(conn, "one")
+    batch = [*rest, *claim(conn, "one", 1)]
+    q(
+        conn,
+        "select * from pgflow.complete_tasks(%s, %s, %s, %s::jsonb[], %s)",
+        [t["run_id"] for t in batch],
+        [t["step_slug"] for t in batch],
+        [t["task_index"] for t in batch],
+        ['"small"'] * len(batch),
+        [t["attempt"] for t in batch],
+    )
+    got = run(conn, r["run_id"])
+    assert got["status"] == "failed"
+    assert "OutputTooLarge: map step 'items'" in got["error_message"]
+    state = one(conn, "select status from pgflow.step_states where step_slug = 'items'")
+    assert state["status"] == "failed"
+    assert claim(conn, "m", 10) == []  # its dependent never started
+    assert run(conn, other["run_id"])["output"] == {"only": "small"}
+
+
 def test_leaves_past_one_jsonb_value_are_truncated_in_the_run_output(conn):
     q(conn, "select pgflow.set_setting('inline_limit_bytes', 268435455)")  # kept inline
     define(conn, "two", ("a", []), ("b", []))
