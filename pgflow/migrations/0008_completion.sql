@@ -3501,9 +3501,11 @@ declare
   s_flows text[];
   s_after int[];  -- the index in c_* of that step
   scan_runs uuid[];  -- runs with a ready dependent left to _advance_run
+  -- the runs with a completed step, in run order, and how many steps each completed
+  f_runs uuid[] := '{}'::uuid[];
+  f_finished int[] := '{}'::int[];
   events jsonb[] := '{}'::jsonb[];
   j int := 1;
-  run record;
   flow text;
 begin
   with reported as materialized (
@@ -3624,9 +3626,16 @@ begin
     into s_runs, s_steps, s_flows, s_after, scan_runs
     from released r;
 
-    -- the steps' events: each completed step, then the dependents it started
+    -- the steps' events (each completed step, then the dependents it started), and the
+    -- steps each run completed (c_* come in run order)
     for i in 1 .. cardinality(c_runs) loop
       if c_steps[i] is not null then
+        if f_runs[cardinality(f_runs)] is distinct from c_runs[i] then
+          f_runs := f_runs || c_runs[i];
+          f_finished := f_finished || 1;
+        else
+          f_finished[cardinality(f_finished)] := f_finished[cardinality(f_finished)] + 1;
+        end if;
         events := events || pgflow._event(c_runs[i], c_flows[i],
           'step:' || c_steps[i] || ':completed', 'completed', c_steps[i]);
         while j <= coalesce(cardinality(s_runs), 0) and s_after[j] = i loop
@@ -3638,14 +3647,7 @@ begin
     end loop;
 
     if scan_runs is null then
-      with counts as (
-        select c.run_id, count(*)::int as finished
-        from unnest(c_runs, c_steps) as c(run_id, step_slug)
-        where c.step_slug is not null
-        group by c.run_id
-        order by c.run_id
-      ),
-      advanced as (
+      with advanced as (
         update pgflow.runs r set
           remaining_steps = r.remaining_steps - c.finished,
           status = case when r.remaining_steps = c.finished then 'completed' else r.status end,
@@ -3654,7 +3656,7 @@ begin
           -- _run_output reads the leaves in a snapshot of its own (see there)
           (output, output_bytes) = (select o.output, o.bytes from pgflow._run_output(r.run_id) o
                                     where r.remaining_steps = c.finished)
-        from counts c
+        from unnest(f_runs, f_finished) as c(run_id, finished)
         where r.run_id = c.run_id and r.status = 'started'
         returning r.run_id, r.flow_slug, r.status
       )
@@ -3668,19 +3670,15 @@ begin
       -- _advance_run emits the events of the steps it starts and of the run: the steps'
       -- events go first
       perform pgflow._emit_events(events);
-      for run in
-        select c.run_id, count(*)::int as finished
-        from unnest(c_runs, c_steps) as c(run_id, step_slug)
-        where c.step_slug is not null
-        group by c.run_id
-        order by c.run_id
-      loop
-        perform pgflow._advance_run(run.run_id, run.finished, run.run_id = any(scan_runs));
+      for i in 1 .. cardinality(f_runs) loop
+        perform pgflow._advance_run(f_runs[i], f_finished[i], f_runs[i] = any(scan_runs));
       end loop;
     end if;
-    for flow in select distinct s.flow from unnest(s_flows) as s(flow) order by 1 loop
-      perform pgflow._wake_workers(flow);
-    end loop;
+    if s_flows is not null then  -- a statement only when a step was started
+      for flow in select distinct s.flow from unnest(s_flows) as s(flow) order by 1 loop
+        perform pgflow._wake_workers(flow);
+      end loop;
+    end if;
   end if;
 
   -- the reported tasks as they are now, in key order: the ones completed above, and the
