@@ -32,6 +32,9 @@ drop function if exists pgflow._start_dependents(uuid, text, text, timestamptz, 
 drop function if exists pgflow._tasks_done(uuid, text, int, jsonb, bigint, boolean);
 drop function if exists pgflow._advance_run(uuid, int, boolean, boolean);
 
+-- A completed run's output is read by _run_outputs, for a whole batch of runs at once.
+drop function if exists pgflow._run_output(uuid);
+
 -- ---- pgflow/sql/schema/0010_schema.sql ----
 -- The pgflow schema: every table and function of the engine lives here.
 -- No extension is required (gen_random_uuid and sha256 are built in since PostgreSQL 13/11).
@@ -2457,33 +2460,43 @@ end;
 $$;
 
 -- ---- pgflow/sql/schema/0224_function_advance_run.sql ----
--- _run_output(run_id): a completed run's output, {leaf_slug: output} of its completed leaf
--- steps in step order, and its size. Leaves are inlined while they fit in one jsonb value;
--- any past that are stored as {"$truncated": true, "bytes": N} (their steps keep the full
--- output). VOLATILE on purpose: in READ COMMITTED its query takes a snapshot of its own,
--- so called from _advance_run's update after that update waited for the run row (a
--- concurrent completion of another leaf), it sees the output that completion committed;
--- a sub-select of the update would keep the statement's older snapshot and miss it.
-create or replace function pgflow._run_output(run_id uuid, out output jsonb, out bytes bigint)
+-- _run_outputs(run_ids): each of these runs' output, {leaf_slug: output} of its completed
+-- leaf steps in step order, and its size. Leaves are inlined while they fit in one jsonb
+-- value; any past that are stored as {"$truncated": true, "bytes": N} (their steps keep the
+-- full output).
+-- Read only once the run rows are locked: every other transaction that completed a leaf
+-- of these runs updated the run row too, so it has committed by then. VOLATILE on purpose:
+-- in READ COMMITTED its query takes a snapshot of its own when called, so it sees that
+-- leaf even from an update that waited for the run row (_advance_run), where a sub-select
+-- would keep the update's older snapshot and miss it. A batch locks its runs first, in a
+-- statement of its own, and calls it once in the update (_complete_batch).
+create or replace function pgflow._run_outputs(run_ids uuid[])
+returns table (run_id uuid, output jsonb, bytes bigint)
 language sql
 volatile
+rows 10  -- a batch's worth, as for unnest: the default 1000 would plan a scan of every run
 set search_path = pg_catalog, pg_temp
 as $$
-  select coalesce(jsonb_object_agg(l.step_slug, case
-           when l.running <= pgflow._jsonb_limit_bytes() then l.output
-           else pgflow._truncated(l.size) end),
-         '{}'::jsonb),
-         coalesce(sum(l.size) filter (where l.running <= pgflow._jsonb_limit_bytes()), 0)
-  from (
-    select ss.step_slug, ss.output, coalesce(ss.output_bytes, pg_column_size(ss.output), 0)
-        as size,
-      sum(coalesce(ss.output_bytes, pg_column_size(ss.output), 0))
-        over (order by ss.step_index) as running
-    from pgflow.step_states ss
-    where ss.run_id = _run_output.run_id and ss.status = 'completed'
-      and not exists (select 1 from pgflow.deps d
-                      where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug)
-  ) l
+  select u.run_id, o.output, o.bytes
+  from unnest(run_ids) as u(run_id)
+  cross join lateral (
+    select coalesce(jsonb_object_agg(l.step_slug, case
+             when l.running <= pgflow._jsonb_limit_bytes() then l.output
+             else pgflow._truncated(l.size) end),
+           '{}'::jsonb) as output,
+           coalesce(sum(l.size) filter (where l.running <= pgflow._jsonb_limit_bytes()), 0)
+             as bytes
+    from (
+      select ss.step_slug, ss.output, coalesce(ss.output_bytes, pg_column_size(ss.output), 0)
+          as size,
+        sum(coalesce(ss.output_bytes, pg_column_size(ss.output), 0))
+          over (order by ss.step_index) as running
+      from pgflow.step_states ss
+      where ss.run_id = u.run_id and ss.status = 'completed'
+        and not exists (select 1 from pgflow.deps d
+                        where d.flow_slug = ss.flow_slug and d.dep_slug = ss.step_slug)
+    ) l
+  ) o
 $$;
 
 -- _advance_run(run_id, finished, scan): with `scan`, start every step whose dependencies
@@ -2530,13 +2543,14 @@ begin
   end loop;
 
   -- One update counts the steps off and, when none remain, stores the output
-  -- (_run_output, which reads the leaves in a snapshot of its own: see there).
+  -- (_run_outputs, which reads the leaves in a snapshot of its own: see there).
   update pgflow.runs r set
     remaining_steps = r.remaining_steps - finished,
     status = case when r.remaining_steps = finished then 'completed' else r.status end,
     completed_at = case when r.remaining_steps = finished then pgflow._now() end,
     finished_at = case when r.remaining_steps = finished then pgflow._now() end,
-    (output, output_bytes) = (select o.output, o.bytes from pgflow._run_output(r.run_id) o
+    (output, output_bytes) = (select o.output, o.bytes
+                              from pgflow._run_outputs(array[r.run_id]) o
                               where r.remaining_steps = finished)
   where r.run_id = _advance_run.run_id and r.status = 'started'
     and (finished > 0 or r.remaining_steps = 0)
@@ -3464,9 +3478,10 @@ $$;
 --    starts those that need nothing evaluated (as _start_dependents does for one step), each
 --    flow's queue head probed once per priority band;
 -- 4. one update counts the completed steps off their runs, completing the runs left with
---    none. When a dependent became ready that needs evaluating (a fan-in, a map, a
---    condition, a start delay), the runs go through _advance_run instead, one at a time in
---    run order, which starts such steps.
+--    none (locked first by a statement of their own: see _run_outputs). When a
+--    dependent became ready that needs evaluating (a fan-in, a map, a condition, a start
+--    delay), the runs go through _advance_run instead, one at a time in run order, which
+--    starts such steps.
 -- Then the run events, in each run's order (its steps' 'completed' events in step order,
 -- each followed by the 'started' events of the dependents it started, then
 -- 'run:completed'), and one wake-up per flow whose tasks were queued. Returns the current
@@ -3504,6 +3519,7 @@ declare
   -- the runs with a completed step, in run order, and how many steps each completed
   f_runs uuid[] := '{}'::uuid[];
   f_finished int[] := '{}'::int[];
+  done_runs uuid[];  -- the runs the batch completes
   events jsonb[] := '{}'::jsonb[];
   j int := 1;
   flow text;
@@ -3647,16 +3663,25 @@ begin
     end loop;
 
     if scan_runs is null then
+      -- the runs are locked first, in key order, by a statement of its own that finds those
+      -- the batch completes: their outputs are read by the next statement (_run_outputs)
+      select array_agg(r.run_id order by r.run_id) filter (where r.remaining_steps = c.finished)
+      into done_runs
+      from (select r.run_id, r.remaining_steps from pgflow.runs r
+            where r.run_id = any(f_runs) and r.status = 'started'
+            order by r.run_id
+            for no key update) r
+      join unnest(f_runs, f_finished) as c(run_id, finished) on c.run_id = r.run_id;
       with advanced as (
         update pgflow.runs r set
           remaining_steps = r.remaining_steps - c.finished,
           status = case when r.remaining_steps = c.finished then 'completed' else r.status end,
           completed_at = case when r.remaining_steps = c.finished then pgflow._now() end,
           finished_at = case when r.remaining_steps = c.finished then pgflow._now() end,
-          -- _run_output reads the leaves in a snapshot of its own (see there)
-          (output, output_bytes) = (select o.output, o.bytes from pgflow._run_output(r.run_id) o
-                                    where r.remaining_steps = c.finished)
+          output = o.output,
+          output_bytes = o.bytes
         from unnest(f_runs, f_finished) as c(run_id, finished)
+        left join pgflow._run_outputs(done_runs) o on o.run_id = c.run_id
         where r.run_id = c.run_id and r.status = 'started'
         returning r.run_id, r.flow_slug, r.status
       )

@@ -10,9 +10,10 @@
 --    starts those that need nothing evaluated (as _start_dependents does for one step), each
 --    flow's queue head probed once per priority band;
 -- 4. one update counts the completed steps off their runs, completing the runs left with
---    none. When a dependent became ready that needs evaluating (a fan-in, a map, a
---    condition, a start delay), the runs go through _advance_run instead, one at a time in
---    run order, which starts such steps.
+--    none (locked first by a statement of their own: see _run_outputs). When a
+--    dependent became ready that needs evaluating (a fan-in, a map, a condition, a start
+--    delay), the runs go through _advance_run instead, one at a time in run order, which
+--    starts such steps.
 -- Then the run events, in each run's order (its steps' 'completed' events in step order,
 -- each followed by the 'started' events of the dependents it started, then
 -- 'run:completed'), and one wake-up per flow whose tasks were queued. Returns the current
@@ -50,6 +51,7 @@ declare
   -- the runs with a completed step, in run order, and how many steps each completed
   f_runs uuid[] := '{}'::uuid[];
   f_finished int[] := '{}'::int[];
+  done_runs uuid[];  -- the runs the batch completes
   events jsonb[] := '{}'::jsonb[];
   j int := 1;
   flow text;
@@ -193,16 +195,25 @@ begin
     end loop;
 
     if scan_runs is null then
+      -- the runs are locked first, in key order, by a statement of its own that finds those
+      -- the batch completes: their outputs are read by the next statement (_run_outputs)
+      select array_agg(r.run_id order by r.run_id) filter (where r.remaining_steps = c.finished)
+      into done_runs
+      from (select r.run_id, r.remaining_steps from pgflow.runs r
+            where r.run_id = any(f_runs) and r.status = 'started'
+            order by r.run_id
+            for no key update) r
+      join unnest(f_runs, f_finished) as c(run_id, finished) on c.run_id = r.run_id;
       with advanced as (
         update pgflow.runs r set
           remaining_steps = r.remaining_steps - c.finished,
           status = case when r.remaining_steps = c.finished then 'completed' else r.status end,
           completed_at = case when r.remaining_steps = c.finished then pgflow._now() end,
           finished_at = case when r.remaining_steps = c.finished then pgflow._now() end,
-          -- _run_output reads the leaves in a snapshot of its own (see there)
-          (output, output_bytes) = (select o.output, o.bytes from pgflow._run_output(r.run_id) o
-                                    where r.remaining_steps = c.finished)
+          output = o.output,
+          output_bytes = o.bytes
         from unnest(f_runs, f_finished) as c(run_id, finished)
+        left join pgflow._run_outputs(done_runs) o on o.run_id = c.run_id
         where r.run_id = c.run_id and r.status = 'started'
         returning r.run_id, r.flow_slug, r.status
       )

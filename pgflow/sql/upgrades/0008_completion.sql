@@ -26,3 +26,6 @@ where p.pronamespace = 'pgflow'::regnamespace and a.privilege_type = 'EXECUTE'
 drop function if exists pgflow._start_dependents(uuid, text, text, timestamptz, boolean);
 drop function if exists pgflow._tasks_done(uuid, text, int, jsonb, bigint, boolean);
 drop function if exists pgflow._advance_run(uuid, int, boolean, boolean);
+
+-- A completed run's output is read by _run_outputs, for a whole batch of runs at once.
+drop function if exists pgflow._run_output(uuid);
