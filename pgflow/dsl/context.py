@@ -31,11 +31,15 @@ class Flag:
             return None
     """
 
-    __slots__ = ("_event", "_lock", "_waiters")
+    __slots__ = ("_event", "_is_set", "_waiters")
+
+    # One lock for every flag: each holds it for a few operations, and a worker makes two
+    # flags per task, so a lock (and a threading.Event) of their own cost more than it saves.
+    _lock = threading.Lock()
 
     def __init__(self) -> None:
-        self._event = threading.Event()
-        self._lock = threading.Lock()
+        self._is_set = False
+        self._event: threading.Event | None = None  # made by the first sync_wait()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
     def __repr__(self) -> str:
@@ -43,15 +47,18 @@ class Flag:
 
     def is_set(self) -> bool:
         """Whether the flag is set."""
-        return self._event.is_set()
+        return self._is_set
 
     def set(self) -> None:
         """Set the flag, waking every waiter (sync and async); safe from any thread."""
-        with self._lock:
-            if self._event.is_set():
+        with Flag._lock:
+            if self._is_set:
                 return
-            self._event.set()
+            self._is_set = True
+            event = self._event
             waiters, self._waiters = self._waiters, []
+        if event is not None:
+            event.set()
         for loop, future in waiters:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_resolve, future)
@@ -60,8 +67,8 @@ class Flag:
         """Wait until the flag is set; False if ``timeout`` seconds passed first."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        with self._lock:
-            if self._event.is_set():
+        with Flag._lock:
+            if self._is_set:
                 return True
             self._waiters.append((loop, future))
         try:
@@ -70,7 +77,7 @@ class Flag:
         except TimeoutError:
             return self.is_set()
         finally:
-            with self._lock:
+            with Flag._lock:
                 if (loop, future) in self._waiters:
                     self._waiters.remove((loop, future))
         return True
@@ -81,7 +88,13 @@ class Flag:
         For sync handlers (they run in the worker's threads); never call it on the
         event loop, where it would block every async handler: use ``await wait()``.
         """
-        return self._event.wait(timeout)
+        with Flag._lock:
+            if self._is_set:
+                return True
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        return event.wait(timeout)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -164,16 +177,13 @@ class Context:
     ) -> None:
         # with a loader, the value is fetched on first use; flow_input is then ignored
         known = [] if _load_flow_input is not None else [flow_input]
-        fields = {
-            "run_id": run_id, "flow_slug": flow_slug, "step_slug": step_slug,
-            "task_index": task_index, "attempt": attempt, "env": {} if env is None else env,
-            "logger": logger or logging.getLogger("pgflow.task"),
-            "shutdown": shutdown or Flag(), "cancelled": cancelled or Flag(),
-            "_connect": _connect, "_sync_connect": _sync_connect, "_flow_input": known,
-            "_load_flow_input": _load_flow_input, "_aload_flow_input": _aload_flow_input,
-        }  # fmt: skip
-        for name, value in fields.items():
-            object.__setattr__(self, name, value)
+        values = (
+            run_id, flow_slug, step_slug, task_index, attempt, {} if env is None else env,
+            logger or logging.getLogger("pgflow.task"), shutdown or Flag(), cancelled or Flag(),
+            _connect, _sync_connect, known, _load_flow_input, _aload_flow_input,
+        )  # fmt: skip
+        for set_field, value in zip(_FIELD_SETTERS, values, strict=True):
+            set_field(self, value)
 
     @property
     def flow_input(self) -> Any:
@@ -203,3 +213,8 @@ class Context:
         The worker opens a small sync pool the first time a handler asks for one.
         """
         return self._sync_connect()
+
+
+# The slots' own setters, in field order: a worker builds a Context per task, and these
+# cost a quarter of object.__setattr__ on a frozen dataclass.
+_FIELD_SETTERS = tuple(Context.__dict__[name].__set__ for name in Context.__slots__)

@@ -8,6 +8,7 @@ callers decide what is transient (:mod:`pgflow.db.retry`).
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -173,15 +174,24 @@ class WorkerStore:
         """
         done = [r for r in reports if r.error is None]
         failed = [r for r in reports if r.error is not None]
-        refused: set[AttemptKey] = set()
-        async with self.pool.connection() as conn, conn.transaction():
+        calls = [
+            (query(name), params(batch))
             for name, batch, params in (
                 ("worker_complete_tasks", done, _completions),
                 ("worker_fail_tasks", failed, _failures),
-            ):
-                if batch:
-                    cur = await conn.execute(query(name), params(batch))
-                    refused.update((r[0], r[1], r[2], r[3]) for r in await cur.fetchall())
+            )
+            if batch
+        ]
+        refused: set[AttemptKey] = set()
+        # one statement is a transaction of its own (autocommit): BEGIN and COMMIT would be
+        # two more round trips per report
+        async with (
+            self.pool.connection() as conn,
+            conn.transaction() if len(calls) > 1 else nullcontext(),
+        ):
+            for sql, values in calls:
+                cur = await conn.execute(sql, values)
+                refused.update((r[0], r[1], r[2], r[3]) for r in await cur.fetchall())
         return refused
 
     async def cancelled_attempts(self, tasks: Sequence[ClaimedTask]) -> set[AttemptKey]:

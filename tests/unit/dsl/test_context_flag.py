@@ -60,3 +60,18 @@ async def test_async_wait_with_a_timeout_returns_false_and_leaves_no_waiter() ->
     assert flag._waiters == []  # a cancelled waiter unregisters itself
     flag.set()
     assert flag.is_set()
+
+
+def test_threads_blocked_on_one_flag_all_wake_and_another_flag_stays_unset() -> None:
+    flag, other = Flag(), Flag()
+    results: list[bool] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(flag.sync_wait(10))) for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    flag.set()
+    for thread in threads:
+        thread.join(10)
+    assert results == [True, True, True]
+    assert not other.is_set() and other.sync_wait(0.01) is False
