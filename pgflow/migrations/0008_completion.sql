@@ -1875,6 +1875,7 @@ returns timestamptz
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 declare
   band_now timestamptz := pgflow._now()
@@ -2005,6 +2006,7 @@ returns jsonb
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 begin
   if deps_count = 0 then
@@ -2029,6 +2031,7 @@ returns int
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 declare
   ready int;
@@ -2073,6 +2076,7 @@ volatile
 set search_path = pg_catalog, pg_temp
 -- index lookups only: a generic plan is right and saves re-planning
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
   dependents text[];
@@ -2147,6 +2151,7 @@ returns void
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 begin
   update pgflow.step_tasks t
@@ -2170,6 +2175,7 @@ returns int
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 declare
   flow text;
@@ -2216,6 +2222,7 @@ returns void
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 declare
   flow text;
@@ -2263,6 +2270,7 @@ returns void
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 declare
   flow text;
@@ -2305,6 +2313,7 @@ returns int
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 declare
   step_input jsonb;
@@ -2446,6 +2455,7 @@ returns text
 language plpgsql
 immutable
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 begin
   if step.required_input_pattern is not null
@@ -2476,6 +2486,7 @@ language sql
 volatile
 rows 10  -- a batch's worth, as for unnest: the default 1000 would plan a scan of every run
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
   select u.run_id, o.output, o.bytes
   from unnest(run_ids) as u(run_id)
@@ -2511,6 +2522,7 @@ returns text
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 declare
   run_input jsonb;
@@ -2596,6 +2608,9 @@ security definer
 set search_path = pg_catalog, pg_temp
 -- every statement inside is an index lookup: a generic plan is right and saves re-planning
 set plan_cache_mode = force_generic_plan
+-- key look-ups stay index probes even on a partition whose statistics say it is empty
+-- (ANALYZE after a prune emptied it): a cached plan would otherwise scan it on every call
+set enable_seqscan = off
 as $$
 declare
   flow_status text;
@@ -3282,6 +3297,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 -- every statement inside is an index lookup: a generic plan is right and saves re-planning
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
   req record;
@@ -3420,6 +3436,7 @@ returns int
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 declare
   new_status text;
@@ -3459,6 +3476,7 @@ returns boolean
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 declare
   total bigint;
@@ -3495,6 +3513,7 @@ language plpgsql
 volatile
 security definer
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 declare
   result pgflow.step_tasks;
@@ -3792,6 +3811,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 -- every statement inside is an index lookup: a generic plan is right and saves re-planning
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 begin
   return pgflow._fail_task(run_id, step_slug, task_index, attempt, error_message, error_type,
@@ -3810,6 +3830,7 @@ language plpgsql
 volatile
 security definer
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 declare
   r record;
@@ -3833,6 +3854,7 @@ returns pgflow.step_tasks
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 declare
   t pgflow.step_tasks;

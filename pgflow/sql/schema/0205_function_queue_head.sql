@@ -14,6 +14,7 @@ returns timestamptz
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 declare
   band_now timestamptz := pgflow._now()

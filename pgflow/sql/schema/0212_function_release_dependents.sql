@@ -5,6 +5,7 @@ returns int
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 declare
   ready int;

@@ -22,6 +22,7 @@ volatile
 set search_path = pg_catalog, pg_temp
 -- index lookups only: a generic plan is right and saves re-planning
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 declare
   dependents text[];

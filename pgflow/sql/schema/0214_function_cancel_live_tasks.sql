@@ -7,6 +7,7 @@ returns void
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 begin
   update pgflow.step_tasks t

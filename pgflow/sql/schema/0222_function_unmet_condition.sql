@@ -5,6 +5,7 @@ returns text
 language plpgsql
 immutable
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 begin
   if step.required_input_pattern is not null

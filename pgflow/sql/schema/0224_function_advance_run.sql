@@ -14,6 +14,7 @@ language sql
 volatile
 rows 10  -- a batch's worth, as for unnest: the default 1000 would plan a scan of every run
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
   select u.run_id, o.output, o.bytes
   from unnest(run_ids) as u(run_id)
@@ -49,6 +50,7 @@ returns text
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 declare
   run_input jsonb;

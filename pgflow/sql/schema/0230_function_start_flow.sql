@@ -31,6 +31,9 @@ security definer
 set search_path = pg_catalog, pg_temp
 -- every statement inside is an index lookup: a generic plan is right and saves re-planning
 set plan_cache_mode = force_generic_plan
+-- key look-ups stay index probes even on a partition whose statistics say it is empty
+-- (ANALYZE after a prune emptied it): a cached plan would otherwise scan it on every call
+set enable_seqscan = off
 as $$
 declare
   flow_status text;

@@ -24,6 +24,7 @@ security definer
 set search_path = pg_catalog, pg_temp
 -- every statement inside is an index lookup: a generic plan is right and saves re-planning
 set plan_cache_mode = force_generic_plan
+set enable_seqscan = off
 as $$
 begin
   return pgflow._fail_task(run_id, step_slug, task_index, attempt, error_message, error_type,
@@ -42,6 +43,7 @@ language plpgsql
 volatile
 security definer
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 declare
   r record;
@@ -65,6 +67,7 @@ returns pgflow.step_tasks
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
 as $$
 declare
   t pgflow.step_tasks;
