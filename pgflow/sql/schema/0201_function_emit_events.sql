@@ -22,7 +22,7 @@ $$;
 -- run: an event is skipped only when that look finds nobody watching its run (or every
 -- run). The events of a bucket whose try-lock fails, and every event of a transaction that
 -- is not READ COMMITTED, are notified without looking. _emit is one event;
--- complete_tasks gathers a batch's events and emits them here once. NULL or empty: nothing
+-- _complete_batch gathers a batch's events and emits them here once. NULL or empty: nothing
 -- to do.
 create or replace function pgflow._emit_events(events jsonb[])
 returns void
