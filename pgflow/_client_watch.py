@@ -26,9 +26,20 @@ from typing import Any
 import psycopg
 from psycopg import errors
 
+from pgflow.db.connection import in_flight
 from pgflow.sql import query
 
-__all__ = ["RENEW", "TTL", "RunWatch", "aregistered", "arenew", "registered", "renew"]
+__all__ = [
+    "RENEW",
+    "TTL",
+    "RunWatch",
+    "aregistered",
+    "arenew",
+    "asettle",
+    "registered",
+    "renew",
+    "settle",
+]
 
 TTL = 60
 """Seconds a registration lives unless renewed."""
@@ -141,9 +152,8 @@ def registered(conn: psycopg.Connection[Any], run_id: uuid.UUID) -> Iterator[Run
     try:
         yield watch
     finally:
-        if watch.registered and not conn.closed:
-            with suppress(psycopg.Error):  # it expires anyway
-                conn.execute(query("listener_unwatch"), {**watch.params(), "run_id": None})
+        if watch.registered:  # it expires anyway if this fails
+            settle(conn, query("listener_unwatch"), {**watch.params(), "run_id": None})
 
 
 @asynccontextmanager
@@ -162,6 +172,27 @@ async def aregistered(
     try:
         yield watch
     finally:
-        if watch.registered and not conn.closed:
-            with suppress(psycopg.Error):
-                await conn.execute(query("listener_unwatch"), {**watch.params(), "run_id": None})
+        if watch.registered:
+            await asettle(conn, query("listener_unwatch"), {**watch.params(), "run_id": None})
+
+
+def settle(conn: psycopg.Connection[Any], statement: Any, params: Any = None) -> None:
+    """A watch's clean-up statement (``UNLISTEN``, removing its registration).
+
+    It runs in ``finally`` blocks, often while an exception (an interrupt, a timeout)
+    leaves: its own failure must never replace that one, which ``watch`` would take for a
+    lost connection and wait on. Nothing is sent on a connection that is closed or that an
+    interrupt left mid-query (:func:`~pgflow.db.connection.in_flight`).
+    """
+    if conn.closed or in_flight(conn):
+        return
+    with suppress(psycopg.Error):
+        conn.execute(statement, params)
+
+
+async def asettle(conn: psycopg.AsyncConnection[Any], statement: Any, params: Any = None) -> None:
+    """The async twin of :func:`settle`."""
+    if conn.closed or in_flight(conn):
+        return
+    with suppress(psycopg.Error):
+        await conn.execute(statement, params)

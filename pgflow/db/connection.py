@@ -12,10 +12,12 @@ PgBouncer in transaction pooling mode; only LISTEN needs a session of its own, w
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import psycopg
+from psycopg import pq
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
@@ -25,9 +27,12 @@ from pgflow.sql import query
 
 __all__ = [
     "abehind_pooler",
+    "aborrowed",
     "aconnect",
     "behind_pooler",
+    "borrowed",
     "connect",
+    "in_flight",
     "open_async_pool",
     "open_pool",
 ]
@@ -160,3 +165,40 @@ async def open_async_pool(
         await pool.close()
         raise
     return pool
+
+
+def in_flight(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
+    """Whether a query was sent on ``conn`` and its result is still unread.
+
+    An interrupt (Ctrl+C, a cancelled task) that lands between psycopg sending a query and
+    waiting for its result leaves a connection so: nothing more can be sent on it.
+    """
+    return conn.info.transaction_status == pq.TransactionStatus.ACTIVE
+
+
+@contextmanager
+def borrowed(pool: ConnectionPool) -> Iterator[psycopg.Connection[Any]]:
+    """One of the pool's connections for the block.
+
+    A connection an interrupt left mid-query is closed before it goes back (the pool
+    replaces it), rather than rolled back and returned, which fails and warns twice.
+    """
+    with pool.connection() as conn:
+        try:
+            yield conn
+        except BaseException:
+            if in_flight(conn):
+                conn.close()
+            raise
+
+
+@asynccontextmanager
+async def aborrowed(pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """The async twin of :func:`borrowed`."""
+    async with pool.connection() as conn:
+        try:
+            yield conn
+        except BaseException:
+            if in_flight(conn):
+                await conn.close()
+            raise

@@ -157,4 +157,6 @@ def test_ctrl_c_in_start_wait_leaves_the_run_running_and_says_how_to_follow_it(
     assert f"run {run_id} is still running" in command.stderr
     assert f"pgflow status {run_id}" in command.stderr
     assert "Aborted!" not in command.stderr and "Traceback" not in command.stderr
+    said = [line.split(" ", 1)[0] for line in command.lines]
+    assert said == ["Started", "Interrupted:"], command.stderr  # no pool or reconnect noise
     assert run_status(db_url, run_id) == "started"
