@@ -3232,6 +3232,10 @@ returns int
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+-- the expired leases are found through step_tasks_leased even on a partition analysed
+-- empty (start_flow says why); claim_tasks' own setting does not cover a plan that
+-- sweep_expired_tasks made first in the session
+set enable_seqscan = off
 as $$
 declare
   t record;

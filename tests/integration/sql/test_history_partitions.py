@@ -8,6 +8,7 @@ partition and lose nothing.
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import uuid
 from typing import Any
@@ -419,3 +420,37 @@ def test_starting_and_completing_one_by_one_read_a_few_rows_after_an_analyzed_em
         completed = _reads(conn) - before - started
     assert started < 50, f"one start_flow read {started} rows"
     assert completed < 50 * len(tasks_), f"10 complete_task calls read {completed} rows"
+
+
+TASK_PATH = (
+    "start_flow",
+    "claim_tasks",
+    "complete_task",
+    "complete_tasks",
+    "fail_task",
+    "fail_tasks",
+)
+
+
+def test_every_function_of_the_task_path_that_reads_the_history_tables_forbids_seq_scans(conn):
+    # The tests above show one such plan each; this keeps a function added to the path (or a
+    # caller that plans it first outside the path, like sweep_expired_tasks) from bringing the
+    # walk back. The SET clause applies to every plan the function makes, whoever calls it.
+    functions = q(
+        conn,
+        "select p.proname as name, p.prosrc as body,"
+        " coalesce(p.proconfig, '{}') @> '{enable_seqscan=off}' as off"
+        " from pg_catalog.pg_proc p where p.pronamespace = 'pgflow'::regnamespace",
+    )
+    body = {f["name"]: f["body"] for f in functions}
+    forbids = {f["name"] for f in functions if f["off"]}
+    reached, todo = set(), list(TASK_PATH)
+    while todo:
+        name = todo.pop()
+        if name not in reached:
+            reached.add(name)
+            todo += [c for c in re.findall(r"pgflow\.(\w+)\s*\(", body[name]) if c in body]
+    history = re.compile(r"\bpgflow\.(runs|step_states|step_tasks)\b(?!\s*\()")
+    readers = {name for name in reached if history.search(body[name])}
+    assert len(readers) > 15, sorted(readers)  # the walk found the path
+    assert sorted(readers - forbids) == []
