@@ -66,9 +66,11 @@ from pgflow.blobs.values import Limits, Stores, alimits, limits
 from pgflow.db.connection import (
     abehind_pooler,
     aborrowed,
+    aclosed_mid_query,
     aconnect,
     behind_pooler,
     borrowed,
+    closed_mid_query,
     connect,
     open_async_pool,
     open_pool,
@@ -208,7 +210,7 @@ class Client:
             if not self._pooled or listen_url is None:
                 yield conn, not self._pooled
                 return
-        with connect(listen_url) as direct:
+        with connect(listen_url) as direct, closed_mid_query(direct):
             yield direct, True
 
     def _one(self, conn: psycopg.Connection[Any], name: str, **params: Any) -> dict[str, Any]:
@@ -561,7 +563,7 @@ class AsyncClient:
             if not self._pooled or listen_url is None:
                 yield conn, not self._pooled
                 return
-        async with await aconnect(listen_url) as direct:
+        async with await aconnect(listen_url) as direct, aclosed_mid_query(direct):
             yield direct, True
 
     async def _one(

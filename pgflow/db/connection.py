@@ -28,9 +28,11 @@ from pgflow.sql import query
 __all__ = [
     "abehind_pooler",
     "aborrowed",
+    "aclosed_mid_query",
     "aconnect",
     "behind_pooler",
     "borrowed",
+    "closed_mid_query",
     "connect",
     "in_flight",
     "open_async_pool",
@@ -177,28 +179,43 @@ def in_flight(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> b
 
 
 @contextmanager
-def borrowed(pool: ConnectionPool) -> Iterator[psycopg.Connection[Any]]:
-    """One of the pool's connections for the block.
+def closed_mid_query(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
+    """``conn`` for the block; closed if an exception leaves it mid-query.
 
-    A connection an interrupt left mid-query is closed before it goes back (the pool
-    replaces it), rather than rolled back and returned, which fails and warns twice.
+    Without this, whatever closes the connection next (its own ``with``, a pool taking it
+    back) first tries a rollback, which fails ("another command is already in progress")
+    and logs warnings; a pool then replaces the closed connection quietly.
     """
-    with pool.connection() as conn:
-        try:
-            yield conn
-        except BaseException:
-            if in_flight(conn):
-                conn.close()
-            raise
+    try:
+        yield conn
+    except BaseException:
+        if in_flight(conn):
+            conn.close()
+        raise
+
+
+@asynccontextmanager
+async def aclosed_mid_query(
+    conn: psycopg.AsyncConnection[Any],
+) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """The async twin of :func:`closed_mid_query`."""
+    try:
+        yield conn
+    except BaseException:
+        if in_flight(conn):
+            await conn.close()
+        raise
+
+
+@contextmanager
+def borrowed(pool: ConnectionPool) -> Iterator[psycopg.Connection[Any]]:
+    """One of the pool's connections for the block (see :func:`closed_mid_query`)."""
+    with pool.connection() as conn, closed_mid_query(conn):
+        yield conn
 
 
 @asynccontextmanager
 async def aborrowed(pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
     """The async twin of :func:`borrowed`."""
-    async with pool.connection() as conn:
-        try:
-            yield conn
-        except BaseException:
-            if in_flight(conn):
-                await conn.close()
-            raise
+    async with pool.connection() as conn, aclosed_mid_query(conn):
+        yield conn

@@ -13,6 +13,7 @@ interrupt, deterministically.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Any
 
@@ -59,21 +60,36 @@ class CancelledClient(AsyncClient):
         return await super()._fetch(conn, rid)
 
 
-def test_ctrl_c_during_a_watch_query_reaches_the_caller(db_url: str, deploy: Deploy) -> None:
+def _rollbacks_tried(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """psycopg's warnings about a rollback it tried on a connection left mid-query."""
+    return [r.getMessage() for r in caplog.records if r.name == "psycopg"]
+
+
+@pytest.mark.parametrize("listen", ["pooled", "direct"])
+def test_ctrl_c_during_a_watch_query_reaches_the_caller(
+    db_url: str, deploy: Deploy, caplog: pytest.LogCaptureFixture, listen: str
+) -> None:
     deploy(patient)
-    with InterruptedClient(db_url) as client:
+    caplog.set_level(logging.WARNING)
+    with InterruptedClient(db_url, listen_url=db_url) as client:
+        client._pooled = listen == "direct"  # as behind PgBouncer: LISTEN on listen_url
         run = client.start(patient, {})
         with pytest.raises(KeyboardInterrupt):
             client.wait(run.run_id, timeout=5)
         assert client.get_run(run.run_id).status == "started"  # the pool serves on
+    assert _rollbacks_tried(caplog) == []  # the connection was closed, not rolled back
 
 
+@pytest.mark.parametrize("listen", ["pooled", "direct"])
 async def test_cancelling_during_a_watch_query_reaches_the_caller(
-    db_url: str, deploy: Deploy
+    db_url: str, deploy: Deploy, caplog: pytest.LogCaptureFixture, listen: str
 ) -> None:
     deploy(patient)
-    async with CancelledClient(db_url) as client:
+    caplog.set_level(logging.WARNING)
+    async with CancelledClient(db_url, listen_url=db_url) as client:
+        client._pooled = listen == "direct"
         run = await client.start(patient, {})
         with pytest.raises(asyncio.CancelledError):
             await client.wait(run.run_id, timeout=5)
         assert (await client.get_run(run.run_id)).status == "started"
+    assert _rollbacks_tried(caplog) == []
