@@ -25,6 +25,7 @@ import psycopg
 from benchmarks.cpu import process_cpu
 from benchmarks.crew import Member
 from benchmarks.flows import CHAIN_LENGTH, core_output
+from benchmarks.warmup import ROUNDS, SLUG
 from pgflow._json import jsonb
 
 __all__ = ["CoreWorker", "dispatch", "drain", "serve"]
@@ -76,6 +77,14 @@ class CoreWorker:
             ),
         )
 
+    def warm(self) -> None:
+        """Work a few warm-up tasks on this connection (:mod:`benchmarks.warmup`)."""
+        for _ in range(ROUNDS):
+            rows = self.conn.execute(CLAIM, ([SLUG], self.worker_id, 1)).fetchall()
+            if rows:
+                self.conn.execute(COMPLETE, [[r[i] for r in rows] for i in (0, 2, 3)]
+                                  + [[jsonb(None)] * len(rows), [r[4] for r in rows]])  # fmt: skip
+
     def wait(self, timeout: float) -> bool:
         """Wait for a ``pgflow_tasks`` notification (or one already received)."""
         return any(True for _ in self.conn.notifies(timeout=timeout, stop_after=1))
@@ -99,6 +108,8 @@ def drain(member: Member, args: dict[str, Any]) -> dict[str, Any]:
     worker = CoreWorker(args["url"], args["flows"], args["batch"], listen=True)
     try:
         expected, ended, done = args["expected"], None, 0
+        if args.get("warmup"):
+            worker.warm()
         member.ready()
         cpu = process_cpu()
         while member.count < expected:

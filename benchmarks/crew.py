@@ -107,8 +107,18 @@ class Crew:
         """How many members the crew has."""
         return len(self._procs)
 
-    def start(self, n: int, command: str, args: dict[str, Any], timeout: float = 120) -> float:
+    def start(
+        self,
+        n: int,
+        command: str,
+        args: dict[str, Any],
+        timeout: float = 120,
+        before_gate: Callable[[], object] | None = None,
+    ) -> float:
         """Hand ``command`` to ``n`` members, wait until all are ready, open the gate.
+
+        ``before_gate`` is called once all are ready, right before the gate opens (to take
+        "before" figures after the members' set-up, warm-up included).
 
         Returns:
             The time the gate opened.
@@ -124,6 +134,8 @@ class Crew:
         self._active = n
         for _ in range(n):
             self._expect("ready", timeout)
+        if before_gate is not None:
+            before_gate()
         started = time.monotonic()
         self._gate.set()
         return started
@@ -138,9 +150,16 @@ class Crew:
         self._active = 0
         return [payload for _, payload in sorted(results, key=lambda r: r[0])]
 
-    def run(self, n: int, command: str, args: dict[str, Any], timeout: float = 600) -> RoundResult:
+    def run(
+        self,
+        n: int,
+        command: str,
+        args: dict[str, Any],
+        timeout: float = 600,
+        before_gate: Callable[[], object] | None = None,
+    ) -> RoundResult:
         """One round: start, then wait for every member's result."""
-        started = self.start(n, command, args)
+        started = self.start(n, command, args, before_gate=before_gate)
         return RoundResult(started, self.finish(timeout))
 
     def close(self) -> None:

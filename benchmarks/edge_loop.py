@@ -32,6 +32,7 @@ from psycopg_pool import AsyncConnectionPool
 from benchmarks.cpu import process_cpu
 from benchmarks.crew import Member
 from benchmarks.flows import core_output
+from benchmarks.warmup import SLUG, warm_pool
 from pgflow._json import jsonb
 
 __all__ = ["pgflow_drain", "sqlapi_drain", "ts_output"]
@@ -105,7 +106,15 @@ async def _pgflow(member: Member, args: dict[str, Any]) -> dict[str, Any]:
             output = jsonb(ts_output(flow, task[1], task[3]))
             await conn.execute(TS_COMPLETE, [task[0], task[1], task[2], output])
 
-        return await _loop(member, args, pool, poll, complete)
+        async def warm(conn: _Conn) -> None:
+            cur = await conn.execute(TS_READ, [SLUG, 2, 1, 1, 100])
+            ids = [row[0] for row in await cur.fetchall()]
+            if ids:
+                cur = await conn.execute(TS_START, [SLUG, ids, worker_id])
+                for task in await cur.fetchall():
+                    await conn.execute(TS_COMPLETE, [task[0], task[1], task[2], jsonb(None)])
+
+        return await _loop(member, args, pool, poll, complete, warm)
 
 
 async def _sqlapi(member: Member, args: dict[str, Any]) -> dict[str, Any]:
@@ -128,7 +137,12 @@ async def _sqlapi(member: Member, args: dict[str, Any]) -> dict[str, Any]:
                 output = jsonb(core_output(task[5], task[1], task[3]))
                 await conn.execute(API_COMPLETE, [task[0], task[1], task[2], output, task[4]])
 
-            return await _loop(member, args, pool, poll, complete)
+            async def warm(conn: _Conn) -> None:
+                cur = await conn.execute(API_CLAIM, [[SLUG], worker_id, 1])
+                for task in await cur.fetchall():
+                    await conn.execute(API_COMPLETE, [*task[:3], jsonb(None), task[4]])
+
+            return await _loop(member, args, pool, poll, complete, warm)
     finally:
         await listener.close()
 
@@ -150,9 +164,15 @@ async def _loop(
     pool: AsyncConnectionPool[Any],
     poll: Callable[[], Awaitable[list[_Task]]],
     complete: Callable[[_Conn, _Task], Awaitable[None]],
+    warm: Callable[[_Conn], Awaitable[None]],
 ) -> dict[str, Any]:
-    """Poll a batch, run all its tasks (``concurrency`` at a time), repeat until done."""
+    """Poll a batch, run all its tasks (``concurrency`` at a time), repeat until done.
+
+    First, with ``args["warmup"]``, ``warm`` works warm-up tasks on every connection.
+    """
     await pool.wait()
+    if args.get("warmup"):
+        await warm_pool(pool, args["warmup"], warm)
     expected, slots = args["expected"], asyncio.Semaphore(args["concurrency"])
     ended: list[float] = []
     stats = {"polls": 0, "empty_polls": 0, "tasks": 0}

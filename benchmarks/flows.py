@@ -4,7 +4,9 @@
 - ``bench_chain``: ten steps, each depending on the one before;
 - ``bench_diamond``: ``root`` → ``p0`` … ``p7`` in parallel → ``join``;
 - ``bench_fanout``: ``items`` (an array of ``input["n"]`` integers) → ``each`` (a map over
-  it) → ``total``.
+  it) → ``total``;
+- ``bench_warmup``: ``a`` → ``b``, worked before a drain's clock starts, by each layer's own
+  SQL on each connection it will use (:mod:`benchmarks.warmup`); never by handlers.
 
 Handlers do nothing but count themselves (:func:`count_task`), so the Worker layer knows
 when the work it was given has been handed to it. The SQL-core loop produces the same
@@ -25,6 +27,7 @@ __all__ = [
     "CHAIN_LENGTH",
     "DIAMOND_WIDTH",
     "FLOWS",
+    "WARMUP",
     "core_output",
     "count_task",
     "deploy",
@@ -89,6 +92,12 @@ def _fanout() -> Flow:
     )
 
 
+async def _warm(**_: Any) -> None:
+    """Never called: warm-up tasks are claimed and completed by SQL."""
+
+
+WARMUP = Flow("bench_warmup").step("a", _warm).step("b", _warm, depends_on=["a"])
+
 FLOWS: dict[str, Flow] = {
     flow.slug: flow
     for flow in (Flow("bench_single").step("task", _noop), _chain(), _diamond(), _fanout())
@@ -108,4 +117,4 @@ def deploy(url: str) -> None:
 
     install(url)
     with psycopg.connect(url, autocommit=True) as conn:
-        deploy_flows(conn, list(FLOWS.values()))
+        deploy_flows(conn, [*FLOWS.values(), WARMUP])

@@ -76,7 +76,7 @@ create or replace function realtime.send(
   payload jsonb, event text, topic text, private boolean default true
 ) returns void language sql as 'select null::void';
 """
-FLOW_SLUGS = ("bench_single", "bench_chain", "bench_diamond", "bench_fanout")
+FLOW_SLUGS = ("bench_single", "bench_chain", "bench_diamond", "bench_fanout", "bench_warmup")
 
 
 def cache_dir() -> Path:
@@ -195,7 +195,7 @@ def install(url: str, migrations: list[tuple[str, str]], pgmq_sql: str) -> None:
 
 
 def define_flows(url: str) -> None:
-    """The benchmark's four flows, same slugs and shapes as ours (``benchmarks.flows``)."""
+    """The benchmark's flows, same slugs and shapes as ours (``benchmarks.flows``)."""
     chain = [f"s{i:02d}" for i in range(CHAIN_LENGTH)]
     middle = [f"p{i}" for i in range(DIAMOND_WIDTH)]
     steps: list[tuple[str, str, list[str], str]] = [
@@ -207,6 +207,8 @@ def define_flows(url: str) -> None:
         ("bench_fanout", "items", [], "single"),
         ("bench_fanout", "each", ["items"], "map"),
         ("bench_fanout", "total", ["each"], "single"),
+        ("bench_warmup", "a", [], "single"),
+        ("bench_warmup", "b", ["a"], "single"),
     ]
     with psycopg.connect(url, autocommit=True) as conn:
         for flow in FLOW_SLUGS:

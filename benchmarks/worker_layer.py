@@ -15,11 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import Any
 
+import psycopg
+
+from benchmarks.core_loop import CLAIM, COMPLETE
 from benchmarks.cpu import process_cpu
 from benchmarks.crew import Member
 from benchmarks.flows import FLOWS, set_counter
+from benchmarks.warmup import SLUG, warm_pool
+from pgflow._json import jsonb
 
 __all__ = ["available", "drain", "serve"]
 
@@ -44,6 +50,17 @@ def serve(member: Member, args: dict[str, Any]) -> dict[str, Any]:
     return asyncio.run(_run(member, args, member.stopping))
 
 
+_WORKER_ID = uuid.uuid4()
+
+
+async def _warm_round(conn: psycopg.AsyncConnection[Any]) -> None:
+    """One warm-up task claimed and completed by the functions the Worker calls."""
+    rows = await (await conn.execute(CLAIM, ([SLUG], _WORKER_ID, 1))).fetchall()
+    if rows:
+        keys = [[r[i] for r in rows] for i in (0, 2, 3)]
+        await conn.execute(COMPLETE, [*keys, [jsonb(None)] * len(rows), [r[4] for r in rows]])
+
+
 async def _run(member: Member, args: dict[str, Any], done: Any) -> dict[str, Any]:
     from pgflow.db.connection import open_async_pool
     from pgflow.worker import Worker
@@ -53,6 +70,8 @@ async def _run(member: Member, args: dict[str, Any], done: Any) -> dict[str, Any
     url = args.get("worker_url") or args["url"]  # e.g. through PgBouncer (benchmarks.pooling)
     options = {k: args[k] for k in ("prepare_threshold",) if k in args}
     pool = await open_async_pool(url, min_size=2, max_size=concurrency + 3, **options)
+    if args.get("warmup"):
+        await warm_pool(pool, args["warmup"], _warm_round)
     cpu = [0.0]  # the process's CPU time when the gate opened
 
     class _GatedWorker(Worker):

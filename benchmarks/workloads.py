@@ -40,6 +40,7 @@ from benchmarks.cpu import server_cpu
 from benchmarks.crew import Crew
 from benchmarks.flows import CHAIN_LENGTH, DIAMOND_WIDTH
 from benchmarks.server import Server
+from benchmarks.warmup import SLUG
 
 __all__ = ["Workload", "measure_drain", "reset_runtime", "workloads"]
 
@@ -119,22 +120,29 @@ def measure_drain(
         start_cpu = server_cpu(server.postmaster)
         start_seconds = _start_runs(server.url, workload, workers)
         start_cpu_s = _minus(server_cpu(server.postmaster), start_cpu)
-        _checkpoint(conn)
-        before = dbstats.snapshot(conn)
-        server_before = server_cpu(server.postmaster)
-        lsn = dbstats.wal_lsn(conn)
-        if server.stat_statements:
-            dbstats.reset_statements(conn)
+        started = dbstats.snapshot(conn)
+        args = _drain_args(server, config, workload, layer)
+        _start_warmup(server.url, workers * args["warmup"])
+        mark: dict[str, Any] = {}
+
+        def before_gate() -> None:  # the members are set up and warm: the drain starts
+            _checkpoint(conn)
+            mark["counters"] = dbstats.snapshot(conn)
+            mark["server_cpu"] = server_cpu(server.postmaster)
+            mark["lsn"] = dbstats.wal_lsn(conn)
+            if server.stat_statements:
+                dbstats.reset_statements(conn)
+
         with during() if during else nullcontext():
-            args = _drain_args(server, config, workload, layer)
-            result = crew.run(workers, f"{layer}_drain", args)
+            result = crew.run(workers, f"{layer}_drain", args, before_gate=before_gate)
+        before, server_before, lsn = mark["counters"], mark["server_cpu"], mark["lsn"]
         ended = max(r["ended"] for r in result.results if r.get("ended") is not None)
         seconds = ended - result.started
         dbstats.wait_until_alone(conn)
         server_after = server_cpu(server.postmaster)
         counters = dbstats.delta(before, dbstats.snapshot(conn))
         end_lsn = dbstats.wal_lsn(conn)
-        start_counters = dbstats.delta(initial, before)
+        start_counters = dbstats.delta(initial, started)
         statements = dbstats.top_statements(conn, top) if server.stat_statements else []
         unfinished = _unfinished_runs(conn, workload, layer)
         wal = dbstats.wal_breakdown(conn, lsn, end_lsn) if wal_by_type and server.walinspect else []
@@ -182,7 +190,24 @@ def _drain_args(server: Server, config: Config, workload: Workload, layer: str) 
         "concurrency": config.edge_concurrency if edge else config.worker_concurrency,
         "connections": config.edge_connections,
         "expected": workload.tasks,
+        "warmup": _WARM_CONNECTIONS.get(layer, config.edge_connections),
     }
+
+
+_WARM_CONNECTIONS = {"core": 1, "worker": 4}
+"""Connections each member warms (:mod:`benchmarks.warmup`): the SQL-core loop's one, about
+what a Worker's pool uses at once (claims, reports, cancellation checks), and for the
+Edge-shaped loops their whole pool (``edge_connections``)."""
+
+
+def _start_warmup(url: str, runs: int) -> None:
+    """Start the warm-up runs the members work before the gate (two tasks each)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "select count(*) from (select pgflow.start_flow(%s, '{}'::jsonb)"
+            " from generate_series(1, %s)) s",
+            [SLUG, runs],
+        )
 
 
 def _start_runs(url: str, workload: Workload, parallel: int) -> float:
