@@ -21,12 +21,10 @@ import argparse
 import statistics
 import time
 import uuid
-from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
-from benchmarks.core_loop import CLAIM, COMPLETE
+from benchmarks.core_loop import CLAIM, COMPLETE, complete_params
 from benchmarks.flows import deploy
 from benchmarks.prepare_ab import backend_cpu
 from benchmarks.server import open_server
@@ -44,9 +42,8 @@ def rounds(url: str, batches: int, batch: int, warm: bool) -> tuple[list[float],
             conn.execute(CLAIM, ([FLOW], worker, 0)).fetchall()
         for _ in range(batches):
             began = time.perf_counter()
-            rows: list[Any] = conn.execute(CLAIM, ([FLOW], worker, batch)).fetchall()
-            keys = [(r[0], r[2], r[3], Jsonb(None), r[4]) for r in rows]
-            conn.execute(COMPLETE, [list(c) for c in zip(*keys, strict=True)] or [[]] * 5)
+            rows = conn.execute(CLAIM, ([FLOW], worker, batch)).fetchall()
+            conn.execute(COMPLETE, complete_params(rows))
             times.append((time.perf_counter() - began) * 1000)
         return times, (backend_cpu(pid) - cpu) * 1000
 

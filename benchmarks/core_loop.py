@@ -28,7 +28,7 @@ from benchmarks.flows import CHAIN_LENGTH, core_output
 from benchmarks.warmup import ROUNDS, SLUG
 from pgflow._json import jsonb
 
-__all__ = ["CoreWorker", "dispatch", "drain", "serve"]
+__all__ = ["CoreWorker", "complete_params", "dispatch", "drain", "serve"]
 
 CLAIM = (
     "select run_id, flow_slug, step_slug, task_index, attempt, input, flow_input, deadline"
@@ -66,24 +66,13 @@ class CoreWorker:
 
     def complete(self, rows: Sequence[_Row]) -> None:
         """Report the claimed tasks as completed, in one transaction."""
-        self.conn.execute(
-            COMPLETE,
-            (
-                [r[0] for r in rows],
-                [r[2] for r in rows],
-                [r[3] for r in rows],
-                [jsonb(core_output(r[1], r[2], r[5])) for r in rows],
-                [r[4] for r in rows],
-            ),
-        )
+        self.conn.execute(COMPLETE, complete_params(rows))
 
     def warm(self) -> None:
         """Work a few warm-up tasks on this connection (:mod:`benchmarks.warmup`)."""
         for _ in range(ROUNDS):
-            rows = self.conn.execute(CLAIM, ([SLUG], self.worker_id, 1)).fetchall()
-            if rows:
-                self.conn.execute(COMPLETE, [[r[i] for r in rows] for i in (0, 2, 3)]
-                                  + [[jsonb(None)] * len(rows), [r[4] for r in rows]])  # fmt: skip
+            if rows := self.conn.execute(CLAIM, ([SLUG], self.worker_id, 1)).fetchall():
+                self.complete(rows)
 
     def wait(self, timeout: float) -> bool:
         """Wait for a ``pgflow_tasks`` notification (or one already received)."""
@@ -101,6 +90,18 @@ class CoreWorker:
     def close(self) -> None:
         """Close the connection (its backend flushes its statistics on exit)."""
         self.conn.close()
+
+
+def complete_params(rows: Sequence[_Row]) -> tuple[list[Any], ...]:
+    """The parameters of :data:`COMPLETE` for rows :data:`CLAIM` returned: each task
+    completed with what its empty handler returns (:func:`benchmarks.flows.core_output`)."""
+    return (
+        [r[0] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+        [jsonb(core_output(r[1], r[2], r[5])) for r in rows],
+        [r[4] for r in rows],
+    )
 
 
 def drain(member: Member, args: dict[str, Any]) -> dict[str, Any]:

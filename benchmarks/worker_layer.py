@@ -20,12 +20,11 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.core_loop import CLAIM, COMPLETE
+from benchmarks.core_loop import CLAIM, COMPLETE, complete_params
 from benchmarks.cpu import process_cpu
 from benchmarks.crew import Member
 from benchmarks.flows import FLOWS, set_counter
 from benchmarks.warmup import SLUG, warm_pool
-from pgflow._json import jsonb
 
 __all__ = ["available", "drain", "serve"]
 
@@ -55,10 +54,8 @@ _WORKER_ID = uuid.uuid4()
 
 async def _warm_round(conn: psycopg.AsyncConnection[Any]) -> None:
     """One warm-up task claimed and completed by the functions the Worker calls."""
-    rows = await (await conn.execute(CLAIM, ([SLUG], _WORKER_ID, 1))).fetchall()
-    if rows:
-        keys = [[r[i] for r in rows] for i in (0, 2, 3)]
-        await conn.execute(COMPLETE, [*keys, [jsonb(None)] * len(rows), [r[4] for r in rows]])
+    if rows := await (await conn.execute(CLAIM, ([SLUG], _WORKER_ID, 1))).fetchall():
+        await conn.execute(COMPLETE, complete_params(rows))
 
 
 async def _run(member: Member, args: dict[str, Any], done: Any) -> dict[str, Any]:

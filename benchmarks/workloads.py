@@ -203,11 +203,7 @@ Edge-shaped loops their whole pool (``edge_connections``)."""
 def _start_warmup(url: str, runs: int) -> None:
     """Start the warm-up runs the members work before the gate (two tasks each)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            "select count(*) from (select pgflow.start_flow(%s, '{}'::jsonb)"
-            " from generate_series(1, %s)) s",
-            [SLUG, runs],
-        )
+        _start_share(SLUG, {}, conn, runs)
 
 
 def _start_runs(url: str, workload: Workload, parallel: int) -> float:
@@ -218,17 +214,17 @@ def _start_runs(url: str, workload: Workload, parallel: int) -> float:
     try:
         with ThreadPoolExecutor(len(conns)) as pool:
             started = time.monotonic()
-            list(pool.map(partial(_start_share, workload), conns, shares))
+            list(pool.map(partial(_start_share, workload.flow, workload.input), conns, shares))
             return time.monotonic() - started
     finally:
         for conn in conns:
             conn.close()
 
 
-def _start_share(workload: Workload, conn: psycopg.Connection[Any], runs: int) -> None:
+def _start_share(flow: str, input: Any, conn: psycopg.Connection[Any], runs: int) -> None:
     conn.execute(
         "select count(*) from (select pgflow.start_flow(%s, %s) from generate_series(1, %s)) s",
-        [workload.flow, Jsonb(workload.input), runs],
+        [flow, Jsonb(input), runs],
     )
 
 
