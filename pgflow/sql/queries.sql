@@ -124,12 +124,12 @@ from pgflow.claim_tasks(%(flow_slugs)s::text[], %(worker_id)s::uuid, %(max_tasks
 -- name: worker_complete_tasks
 -- Report finished tasks (parallel arrays, fenced by attempt); returns the refused ones.
 with reported as (
-  select * from pgflow.complete_tasks(%(run_ids)s::uuid[], %(step_slugs)s::text[],
-    %(task_indexes)s::int[], %(outputs)s::jsonb[], %(attempts)s::int[])
+  select * from pgflow.complete_tasks(%(run_ids)b::uuid[], %(step_slugs)b::text[],
+    %(task_indexes)b::int[], %(outputs)b::jsonb[], %(attempts)b::int[])
 )
 select r.run_id, r.step_slug, r.task_index, r.attempt
-from unnest(%(run_ids)s::uuid[], %(step_slugs)s::text[], %(task_indexes)s::int[],
-  %(attempts)s::int[]) as r(run_id, step_slug, task_index, attempt)
+from unnest(%(run_ids)b::uuid[], %(step_slugs)b::text[], %(task_indexes)b::int[],
+  %(attempts)b::int[]) as r(run_id, step_slug, task_index, attempt)
 left join reported t
   on t.run_id = r.run_id and t.step_slug = r.step_slug and t.task_index = r.task_index
 where t.run_id is null or t.status <> 'completed' or t.attempts_count <> r.attempt;
@@ -137,13 +137,13 @@ where t.run_id is null or t.status <> 'completed' or t.attempts_count <> r.attem
 -- name: worker_fail_tasks
 -- Report failed attempts (parallel arrays, fenced by attempt); returns the refused ones.
 with reported as (
-  select * from pgflow.fail_tasks(%(run_ids)s::uuid[], %(step_slugs)s::text[],
-    %(task_indexes)s::int[], %(error_messages)s::text[], %(attempts)s::int[],
-    %(error_types)s::text[], %(error_tracebacks)s::text[])
+  select * from pgflow.fail_tasks(%(run_ids)b::uuid[], %(step_slugs)b::text[],
+    %(task_indexes)b::int[], %(error_messages)b::text[], %(attempts)b::int[],
+    %(error_types)b::text[], %(error_tracebacks)b::text[])
 )
 select r.run_id, r.step_slug, r.task_index, r.attempt
-from unnest(%(run_ids)s::uuid[], %(step_slugs)s::text[], %(task_indexes)s::int[],
-  %(attempts)s::int[]) as r(run_id, step_slug, task_index, attempt)
+from unnest(%(run_ids)b::uuid[], %(step_slugs)b::text[], %(task_indexes)b::int[],
+  %(attempts)b::int[]) as r(run_id, step_slug, task_index, attempt)
 left join reported t
   on t.run_id = r.run_id and t.step_slug = r.step_slug and t.task_index = r.task_index
 where t.run_id is null or t.status not in ('queued', 'failed')

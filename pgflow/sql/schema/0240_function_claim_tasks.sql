@@ -164,6 +164,10 @@ $$;
 -- (start_delay, retry backoff, release) get their fair-queuing tag: the flow's queue head
 -- in their run's priority band (see _queue_head), plus one millisecond per task_index for a
 -- first attempt (a delayed map interleaves like any other). Returns how many were tagged.
+-- Every claim calls it and it almost always finds nothing, so a read-only look comes first:
+-- it starts one index scan per history partition, where the update below also sets up the
+-- row locks and the update of every partition, which a claim paid per month of history
+-- (benchmarks/history_months.py).
 create or replace function pgflow._tag_due_tasks(flow_slugs text[], max_tasks int)
 returns int
 language plpgsql
@@ -176,6 +180,20 @@ as $$
 declare
   n int;
 begin
+  -- the same walk as the update's, per flow in available_at order (step_tasks_waiting)
+  if not exists (
+    select 1
+    from (select distinct s.slug from unnest(_tag_due_tasks.flow_slugs) as s(slug)) as fs
+    cross join lateral (
+      select 1 from pgflow.step_tasks t
+      where t.flow_slug = fs.slug and t.status = 'queued' and t.priority_at is null
+        and t.available_at <= pgflow._now()
+      order by t.available_at
+      limit 1
+    ) as d
+  ) then
+    return 0;
+  end if;
   with due as (
     select d.run_id, d.step_slug, d.flow_slug, d.task_index, d.attempts_count,
       coalesce((select r.priority from pgflow.runs r where r.run_id = d.run_id), 0) as priority
