@@ -209,9 +209,19 @@ async def aclosed_mid_query(
 
 @contextmanager
 def borrowed(pool: ConnectionPool) -> Iterator[psycopg.Connection[Any]]:
-    """One of the pool's connections for the block (see :func:`closed_mid_query`)."""
-    with pool.connection() as conn, closed_mid_query(conn):
-        yield conn
+    """One of the pool's connections for the block (see :func:`closed_mid_query`).
+
+    Not ``pool.connection()``: it starts a timer inside its ``try`` and reads it in its
+    ``finally``, so Ctrl+C landing on the line that starts it turned into
+    ``UnboundLocalError`` and hid the interrupt. The connection's own context commits or
+    rolls back, as there.
+    """
+    conn = pool.getconn()
+    try:
+        with conn, closed_mid_query(conn):
+            yield conn
+    finally:
+        pool.putconn(conn)
 
 
 @asynccontextmanager
