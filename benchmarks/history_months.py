@@ -29,17 +29,13 @@ import uuid
 
 import psycopg
 
-from benchmarks.core_loop import COMPLETE, complete_params
+from benchmarks.core_loop import CLAIM, COMPLETE, complete_params
+from benchmarks.edge_loop import API_COMPLETE
 from benchmarks.flows import deploy
 from benchmarks.prepare_ab import backend_cpu
 from benchmarks.server import open_server
 
 FLOW = "bench_single"
-CLAIM = (
-    "select run_id, flow_slug, step_slug, task_index, attempt, input, flow_input, deadline"
-    " from pgflow.claim_tasks(%s::text[], %s::uuid, %s::int)"
-)
-COMPLETE_ONE = "select 1 from pgflow.complete_task(%s::uuid, %s::text, %s::int, %s::jsonb, %s::int)"
 ADD_MONTHS = (
     "select count(*) filter (where pgflow._add_history_partition("
     "date_trunc('month', now()) - make_interval(months => i)))"
@@ -65,7 +61,7 @@ def drain(url: str, runs: int, batch: int, one_by_one: bool) -> tuple[float, flo
         while rows := conn.execute(CLAIM, ([FLOW], worker, batch)).fetchall():
             if one_by_one:
                 for row in rows:
-                    conn.execute(COMPLETE_ONE, (row[0], row[2], row[3], "null", row[4]))
+                    conn.execute(API_COMPLETE, (row[0], row[2], row[3], "null", row[4]))
             else:
                 conn.execute(COMPLETE, complete_params(rows))
             done += len(rows)
