@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from time import monotonic as _monotonic
 from typing import Any
 
 import psycopg
@@ -27,7 +26,6 @@ from pgflow.db.target import check_conninfo
 from pgflow.sql import query
 
 __all__ = [
-    "ConnectionLane",
     "abehind_pooler",
     "aborrowed",
     "aclosed_mid_query",
@@ -231,70 +229,3 @@ async def aborrowed(pool: AsyncConnectionPool) -> AsyncIterator[psycopg.AsyncCon
     """The async twin of :func:`borrowed`."""
     async with pool.connection() as conn, aclosed_mid_query(conn):
         yield conn
-
-
-class ConnectionLane:
-    """Lends the same pooled connection to one hot path, call after call.
-
-    psycopg_pool lends its idle connections first in, first out, so a path that borrows a
-    connection per statement (a worker's claims, its reports) goes round every connection
-    of the pool, and each server process runs a share of its statements with colder caches
-    (docs/performance.md, "Worker connections"). A lane keeps the connection its last call
-    used and lends it to the next one:
-
-    * after any exception the connection goes back to the pool, which checks it (and
-      replaces a broken one); one left mid-query is closed first (:func:`aclosed_mid_query`);
-    * after :attr:`HOLD_SECONDS` it goes back too, so the pool's lifetime and idle limits
-      still apply to it;
-    * a second caller while it is lent gets another connection of the pool, as before;
-    * :meth:`release` gives it back now (before ``pool.check()``: a connection the server
-      dropped while the lane kept it is then replaced with the others), :meth:`close` for
-      good (call it before the pool closes).
-
-    Each call runs in the connection's own context (commit, or rollback on an error), as
-    ``pool.connection()`` does.
-    """
-
-    HOLD_SECONDS = 60.0
-
-    def __init__(self, pool: AsyncConnectionPool) -> None:
-        self.pool = pool
-        self._held: psycopg.AsyncConnection[Any] | None = None
-        self._since = 0.0
-        self._closed = False
-
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """A connection for the block: the lane's own when it is free and fresh."""
-        conn, self._held = self._held, None
-        if conn is not None and (conn.closed or _monotonic() - self._since > self.HOLD_SECONDS):
-            await self.pool.putconn(conn)
-            conn = None
-        if conn is None:
-            conn = await self.pool.getconn()
-            since = _monotonic()
-        else:
-            since = self._since
-        try:
-            async with conn, aclosed_mid_query(conn):
-                yield conn
-        except BaseException:
-            await self.pool.putconn(conn)
-            raise
-        idle = conn.info.transaction_status == pq.TransactionStatus.IDLE
-        if self._held is None and idle and not self._closed:
-            self._held, self._since = conn, since
-        else:
-            await self.pool.putconn(conn)
-
-    async def release(self) -> None:
-        """Give the kept connection back to the pool now (e.g. before ``pool.check()``, which
-        checks only the connections it holds); the next call borrows one and keeps it."""
-        conn, self._held = self._held, None
-        if conn is not None:
-            await self.pool.putconn(conn)
-
-    async def close(self) -> None:
-        """Give the kept connection back to the pool; later calls borrow one per call."""
-        self._closed = True
-        await self.release()

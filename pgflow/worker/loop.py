@@ -174,7 +174,7 @@ class Supervisor:
     async def _after_failure(self) -> None:
         if self._stopping:
             raise _Stopped
-        await self._store.check()
+        await self._store.pool.check()
 
     def _start(self, tasks: list[ClaimedTask]) -> None:
         for task in tasks:

@@ -8,20 +8,18 @@ callers decide what is transient (:mod:`pgflow.db.retry`).
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from pgflow._decode import decode_task_values
 from pgflow._json import jsonb
-from pgflow.db.connection import ConnectionLane
 from pgflow.sql import query
 
 __all__ = ["AttemptKey", "ClaimedTask", "Report", "TaskError", "WorkerStore"]
@@ -127,9 +125,6 @@ class WorkerStore:
         flow_slugs: the flows this worker serves.
         map_steps: ``(flow_slug, step_slug)`` of the map steps among them.
         step_slugs: a worker pool's steps (only their tasks are claimed), or None for all.
-        lanes: claims and reports each keep the connection they used last
-            (:class:`~pgflow.db.connection.ConnectionLane`) until :meth:`close`; without,
-            each call borrows one from the pool.
     """
 
     def __init__(
@@ -139,35 +134,12 @@ class WorkerStore:
         flow_slugs: Sequence[str],
         map_steps: Collection[tuple[str, str]] = (),
         step_slugs: Sequence[str] | None = None,
-        *,
-        lanes: bool = False,
     ):
         self.pool = pool
         self.worker_id = worker_id
         self.flow_slugs = list(flow_slugs)
         self.map_steps = frozenset(map_steps)
         self.step_slugs = None if step_slugs is None else list(step_slugs)
-        self._claims = ConnectionLane(pool) if lanes else None
-        self._reports = ConnectionLane(pool) if lanes else None
-
-    def _connection(
-        self, lane: ConnectionLane | None
-    ) -> AbstractAsyncContextManager[AsyncConnection[Any]]:
-        return self.pool.connection() if lane is None else lane.connection()
-
-    async def check(self) -> None:
-        """After a failure: the lanes give their connections back and the pool checks every
-        idle connection, replacing those the server dropped (``pool.check()``)."""
-        for lane in (self._claims, self._reports):
-            if lane is not None:
-                await lane.release()
-        await self.pool.check()
-
-    async def close(self) -> None:
-        """Give the connections the lanes keep back to the pool (before it closes)."""
-        for lane in (self._claims, self._reports):
-            if lane is not None:
-                await lane.close()
 
     async def claim(self, max_tasks: int) -> list[ClaimedTask]:
         """Lease up to ``max_tasks`` ready tasks of this worker's flows (and steps).
@@ -181,7 +153,7 @@ class WorkerStore:
             "worker_id": self.worker_id,
             "step_slugs": self.step_slugs,
         }
-        async with self._connection(self._claims) as conn:
+        async with self.pool.connection() as conn:
             cur = conn.cursor(row_factory=class_row(ClaimedTask))
             decode_task_values(cur)
             await cur.execute(query("worker_claim_tasks"), {**params, "max_tasks": max_tasks})
@@ -214,7 +186,7 @@ class WorkerStore:
         # one statement is a transaction of its own (autocommit): BEGIN and COMMIT would be
         # two more round trips per report
         async with (
-            self._connection(self._reports) as conn,
+            self.pool.connection() as conn,
             conn.transaction() if len(calls) > 1 else nullcontext(),
         ):
             for sql, values in calls:

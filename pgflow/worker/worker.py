@@ -286,7 +286,7 @@ class Worker:
         wakeups = await plan_wakeups(pool, conninfo, self.listen_url)
         settings = wakeups.settings(self.settings)
         maps = [(f.slug, s.slug) for f in self.flows for s in f.steps if s.step_type == "map"]
-        store = WorkerStore(pool, self.worker_id, self.flow_slugs, maps, self.steps, lanes=True)
+        store = WorkerStore(pool, self.worker_id, self.flow_slugs, maps, self.steps)
         registration = self._registration(store, wakeups, lambda: supervisor.resync())
         heartbeat = Heartbeat(
             store, self.settings.heartbeat_interval, health, *_host(), registration
@@ -323,7 +323,6 @@ class Worker:
                 await self._claim(supervisor, until_idle, max_tasks)
         finally:
             await _cancel(background)
-            await store.close()
             executor.shutdown(wait=False, cancel_futures=True)
             await asyncio.to_thread(sync_pool.close)
 
@@ -355,7 +354,7 @@ class Worker:
         )
         reporter = Reporter(
             store, health, backoff_base=settings.retry_base_delay,
-            on_failure=store.check,
+            on_failure=store.pool.check,
             # without LISTEN, stored reports may have readied dependents; with limits, they
             # freed slots that no notification announces: claim again either way
             on_stored=None if wakeups.listen_url and not self._limited() else (
