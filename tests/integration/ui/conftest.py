@@ -7,8 +7,11 @@ event streams and the browser. Runs are driven by a real Worker in a thread.
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -61,7 +64,13 @@ class Runner:
         if self.worker is not None and self.thread is not None:
             self.worker.stop()
             self.thread.join(15)
-            assert not self.thread.is_alive(), "the worker did not stop"
+            if self.thread.is_alive():  # say where it is stuck: the stack of its thread
+                frame = sys._current_frames().get(self.thread.ident or 0)
+                stack = "".join(traceback.format_stack(frame)) if frame else "(no frame)"
+                raise AssertionError(
+                    f"the worker did not stop within 15 s; its thread:\n{stack}"
+                    f"its tasks:\n{_tasks_of(self.worker)}"
+                )
             self.worker = self.thread = None
 
     def start(self, flow: Flow, value: Any) -> Run:
@@ -71,6 +80,20 @@ class Runner:
         """Start a run and wait until it finishes (a worker must be running)."""
         started = self.client.start(flow, value)
         return list(self.client.watch(started.run_id, timeout))[-1]
+
+
+def _tasks_of(worker: Worker) -> str:
+    """Where each task of a worker's event loop waits (a diagnostic: read from another
+    thread while the loop runs, so it may miss a task that changes meanwhile)."""
+    loop = getattr(worker, "_loop", None)
+    if loop is None:
+        return "(no event loop)"
+    lines = []
+    for task in list(asyncio.all_tasks(loop)):
+        frames = task.get_stack(limit=3)
+        where = " < ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
+        lines.append(f"  {task.get_name()}: {where or '(not started)'}")
+    return "\n".join(lines)
 
 
 @pytest.fixture
