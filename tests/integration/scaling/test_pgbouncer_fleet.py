@@ -122,7 +122,12 @@ def test_eight_workers_through_pgbouncer_lose_nothing_across_its_outage(
     check_invariants(db_url, want, figures)
     assert figures.executions >= figures.tasks + 20  # each flaky run's failed first attempt
     assert not died, logs
-    assert "database unavailable" in logs and "database available again" in logs
+    # The outage was seen: a worker call failed ("database unavailable"), or a worker was
+    # waiting on its pool while the pool could not reconnect ("error connecting"; the call
+    # then went through once PgBouncer was back, so nothing failed). An outage a worker
+    # logged has its end logged too.
+    assert "database unavailable" in logs or "error connecting in 'pgflow'" in logs, logs
+    assert "database unavailable" not in logs or "database available again" in logs, logs
     assert logs.count("wake-ups=LISTEN on postgresql://") == LISTENERS
     assert logs.count("cannot LISTEN: it polls for tasks every 0.2s") == 8 - LISTENERS
     # 8 workers' pools and handlers multiplexed onto PgBouncer's few server connections
