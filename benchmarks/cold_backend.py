@@ -25,7 +25,7 @@ import uuid
 import psycopg
 
 from benchmarks.core_loop import CLAIM, COMPLETE, complete_params
-from benchmarks.flows import deploy
+from benchmarks.flows import START_RUNS, deploy
 from benchmarks.prepare_ab import backend_cpu
 from benchmarks.server import open_server
 
@@ -59,10 +59,7 @@ def main() -> None:
         deploy(server.url)
         needed = args.connections * args.batches * args.batch
         with psycopg.connect(server.url, autocommit=True) as conn:
-            conn.execute(
-                "select count(pgflow.start_flow(%s, '{}')) from generate_series(1, %s)",
-                [FLOW, needed],
-            )
+            conn.execute(START_RUNS, [FLOW, needed])
         rounds(server.url, 2, args.batch, False)  # the server's own first use
         each = []
         for i in range(args.connections):

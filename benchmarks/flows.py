@@ -27,6 +27,7 @@ __all__ = [
     "CHAIN_LENGTH",
     "DIAMOND_WIDTH",
     "FLOWS",
+    "START_RUNS",
     "WARMUP",
     "core_output",
     "count_task",
@@ -36,6 +37,8 @@ __all__ = [
 
 CHAIN_LENGTH = 10
 DIAMOND_WIDTH = 8
+START_RUNS = "select count(pgflow.start_flow(%s, '{}')) from generate_series(1, %s)"
+"""Start N runs of a flow with the input ``{}``, in one statement: ``[flow_slug, n]``."""
 
 _counter: Callable[[int], object] | None = None
 

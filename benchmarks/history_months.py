@@ -31,7 +31,7 @@ import psycopg
 
 from benchmarks.core_loop import CLAIM, COMPLETE, complete_params
 from benchmarks.edge_loop import API_COMPLETE
-from benchmarks.flows import deploy
+from benchmarks.flows import START_RUNS, deploy
 from benchmarks.prepare_ab import backend_cpu
 from benchmarks.server import open_server
 
@@ -51,9 +51,7 @@ LOCKS = (
 def drain(url: str, runs: int, batch: int, one_by_one: bool) -> tuple[float, float]:
     """Start ``runs`` one-step runs and drain them; (server CPU µs per task, tasks/s)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            "select count(pgflow.start_flow(%s, '{}')) from generate_series(1, %s)", [FLOW, runs]
-        )
+        conn.execute(START_RUNS, [FLOW, runs])
     with psycopg.connect(url, autocommit=True) as conn:
         pid, worker, done = conn.info.backend_pid, uuid.uuid4(), 0
         conn.execute(CLAIM, ([FLOW], worker, 0)).fetchall()  # plans the claim

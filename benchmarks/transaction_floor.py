@@ -27,17 +27,18 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
+from typing import NamedTuple
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
 from benchmarks.edge_loop import API_CLAIM, API_COMPLETE
-from benchmarks.flows import deploy
+from benchmarks.flows import START_RUNS, deploy
 from benchmarks.prepare_ab import backend_cpu
 from benchmarks.server import open_server
 
-__all__ = ["KINDS", "measure", "prepare"]
+__all__ = ["KINDS", "Kind", "measure", "prepare"]
 
 FLOW = "bench_single"
 SETUP = """
@@ -84,7 +85,11 @@ def _three_updates(conn: _Conn, n: int) -> int:
 
 
 def _start_runs(conn: _Conn, n: int) -> None:
-    conn.execute("select count(pgflow.start_flow(%s, '{}')) from generate_series(1, %s)", [FLOW, n])
+    conn.execute(START_RUNS, [FLOW, n])
+
+
+def _nothing(conn: _Conn, n: int) -> None:
+    """No set-up: the rows these transactions change exist from the start."""
 
 
 def _complete_task(conn: _Conn, n: int) -> int:
@@ -96,10 +101,18 @@ def _complete_task(conn: _Conn, n: int) -> int:
     return done
 
 
-KINDS: dict[str, Callable[[_Conn, int], int]] = {
-    "read": _read,
-    "three updates": _three_updates,
-    "complete_task": _complete_task,
+class Kind(NamedTuple):
+    """One kind of transaction: ``setup(conn, n)`` readies ``n`` of them, outside the
+    measurement; ``run(conn, n)`` runs them and returns how many ran."""
+
+    setup: Callable[[_Conn, int], None]
+    run: Callable[[_Conn, int], int]
+
+
+KINDS: dict[str, Kind] = {
+    "read": Kind(_nothing, _read),
+    "three updates": Kind(_nothing, _three_updates),
+    "complete_task": Kind(_start_runs, _complete_task),  # the runs it completes
 }
 
 
@@ -107,17 +120,16 @@ def measure(url: str, kind: str, transactions: int) -> tuple[float, float, int]:
     """Run ``transactions`` of one kind; (server CPU µs each, wall µs each, how many ran).
 
     The connection runs a few first (it plans its statements), outside the measurement, as
-    is starting the runs ``complete_task`` completes.
+    is the kind's set-up.
     """
+    setup, run = KINDS[kind]
     with psycopg.connect(url, autocommit=True, prepare_threshold=None) as conn:
-        if kind == "complete_task":
-            _start_runs(conn, 10)
-        KINDS[kind](conn, 10)
-        if kind == "complete_task":
-            _start_runs(conn, transactions)
+        setup(conn, 10)
+        run(conn, 10)
+        setup(conn, transactions)
         pid = conn.info.backend_pid
         cpu, began = backend_cpu(pid), time.perf_counter()
-        done = KINDS[kind](conn, transactions)
+        done = run(conn, transactions)
         wall = time.perf_counter() - began
         return (backend_cpu(pid) - cpu) / done * 1e6, wall / done * 1e6, done
 
