@@ -50,3 +50,14 @@ def test_the_read_kind_runs_the_transactions_it_counts(db_url: str) -> None:
     transaction_floor.prepare(db_url, 5)
     cpu, wall, done = _measure(db_url, "read", 50)
     assert done == 50 and cpu >= 0 and wall > 0
+
+
+def test_function_times_count_the_pgflow_functions_each_completion_calls(db_url: str) -> None:
+    transaction_floor.prepare(db_url, 30)
+    times = {t.name: t for t in transaction_floor.function_times(db_url, "complete_task", 25)}
+    assert times["complete_task"].calls == 1  # one per transaction, the measured ones only
+    assert times["complete_tasks"].calls == 1
+    assert 0 < times["claim_tasks"].calls < 1  # claims of 10 are shared by their tasks
+    outer, inner = times["complete_task"], times["complete_tasks"]
+    assert outer.total_us >= inner.total_us >= inner.self_us > 0
+    assert list(times.values()) == sorted(times.values(), key=lambda t: -t.self_us)
