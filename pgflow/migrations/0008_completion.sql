@@ -2023,6 +2023,31 @@ begin
 end;
 $$;
 
+-- ---- pgflow/sql/schema/0211_function_input_size.sql ----
+-- _input_size(run_id, flow_slug, step_slug): the size of the input a fan-in step's task
+-- will be built from: the outputs of its completed dependencies (skipped ones are absent).
+-- A fan-in's task records it when the step starts (_start_step, _start_dependents,
+-- _complete_batch), so claim_tasks can fail a task whose input Postgres cannot hold instead
+-- of building it. Read in a statement that starts after the one that released the step: an
+-- update that waited for a transaction completing another dependency sees that row, but its
+-- own snapshot (and every sub-select in it) predates that output.
+create or replace function pgflow._input_size(run_id uuid, flow_slug text, step_slug text)
+returns bigint
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
+as $$
+begin
+  return (
+    select sum(coalesce(ds.output_bytes, pg_column_size(ds.output)))::bigint
+    from pgflow.deps d
+    join pgflow.step_states ds on ds.run_id = _input_size.run_id and ds.step_slug = d.dep_slug
+    where d.flow_slug = _input_size.flow_slug and d.step_slug = _input_size.step_slug
+      and ds.status = 'completed');
+end;
+$$;
+
 -- ---- pgflow/sql/schema/0212_function_release_dependents.sql ----
 -- _release_dependents(...): one dependency of each direct dependent is resolved. Returns
 -- how many dependents have no unresolved dependency left (ready to start).
@@ -2055,16 +2080,18 @@ $$;
 -- _start_dependents(run_id, flow_slug, step_slug): the step completed; one dependency of
 -- each direct dependent is resolved, and a dependent that becomes ready is started in the
 -- same statement when starting it needs nothing evaluated: a single step (not a map) with
--- one dependency, no condition and no start delay (its task input is built at claim time;
--- with one dependency no other completion can race it). This is what _start_step does for
--- such a step, without the statements that find the ready steps again and start them one
--- at a time: a chain's next step or a diamond's branches cost one statement.
+-- no condition and no start delay (its task input is built at claim time). A completion
+-- racing it for another dependency of a fan-in holds the dependent's row until it commits,
+-- so exactly one of them starts it; the fan-in's task then records its input's size in a
+-- statement of its own (see _input_size). This is what _start_step does for such a step,
+-- without the statements that find the ready steps again and start them one at a time: a
+-- chain's next step, a diamond's branches or its join cost one statement.
 -- _complete_batch does the same for every completed step of a batch at once.
 -- * Each started step gets one queued task, tagged at its flow's queue head in the run's
 --   priority band (_queue_head, probed once per call, and only when a step starts), and a
 --   'step:<slug>:started' event (in step_index order); the flow's workers are woken once.
--- * Returns how many dependents became ready but were not started here (a fan-in, a map, a
---   condition or a start delay): the caller then lets _advance_run start them (scan).
+-- * Returns how many dependents became ready but were not started here (a map, a condition
+--   or a start delay): the caller then lets _advance_run start them (scan).
 -- NULL arguments match nothing (returns 0). Locks: the dependents' step-state rows (the
 -- same rows _release_dependents locks, in the same statement position).
 create or replace function pgflow._start_dependents(
@@ -2081,16 +2108,19 @@ as $$
 declare
   dependents text[];
   plains boolean[];
+  fan_ins boolean[];
   started text[];
+  fans text[];
   waiting int;
   s text;
 begin
   -- a step without dependents (every run's last steps) costs one index probe
   select array_agg(x.step_slug order by st.step_index),
-    array_agg(st.step_type = 'single' and st.deps_count = 1
+    array_agg(st.step_type = 'single'
       and st.required_input_pattern is null and st.forbidden_input_pattern is null
-      and coalesce(st.opt_start_delay, 0) = 0 order by st.step_index)
-  into dependents, plains
+      and coalesce(st.opt_start_delay, 0) = 0 order by st.step_index),
+    array_agg(st.deps_count > 1 order by st.step_index)
+  into dependents, plains, fan_ins
   from pgflow.deps x
   join pgflow.steps st on st.flow_slug = x.flow_slug and st.step_slug = x.step_slug
   where x.flow_slug = _start_dependents.flow_slug
@@ -2108,10 +2138,10 @@ begin
         else ss.initial_tasks end,
       remaining_tasks = case when d.plain and ss.remaining_deps = 1 then 1
         else ss.remaining_tasks end
-    from unnest(dependents, plains) with ordinality as d(step_slug, plain, n)
+    from unnest(dependents, plains, fan_ins) with ordinality as d(step_slug, plain, fan_in, n)
     where ss.run_id = _start_dependents.run_id and ss.step_slug = d.step_slug
       and ss.status = 'created'
-    returning ss.step_slug, ss.status, ss.remaining_deps, d.n
+    returning ss.step_slug, ss.status, ss.remaining_deps, d.fan_in, d.n
   ),
   -- read only when a step starts (the run's priority band), probed once
   head as materialized (
@@ -2128,9 +2158,15 @@ begin
     where r.status = 'started'
   )
   select (count(*) filter (where r.status = 'created' and r.remaining_deps = 0))::int,
-    array_agg(r.step_slug order by r.n) filter (where r.status = 'started')
-  into waiting, started
+    array_agg(r.step_slug order by r.n) filter (where r.status = 'started'),
+    array_agg(r.step_slug) filter (where r.status = 'started' and r.fan_in)
+  into waiting, started, fans
   from released r;
+  if fans is not null then  -- a statement of its own: see _input_size
+    update pgflow.step_tasks t set
+      input_bytes = pgflow._input_size(t.run_id, t.flow_slug, t.step_slug)
+    where t.run_id = _start_dependents.run_id and t.step_slug = any(fans) and t.task_index = 0;
+  end if;
   if started is not null then
     foreach s in array started loop
       perform pgflow._emit(run_id, flow_slug, 'step:' || s || ':started', 'started', s);
@@ -2335,11 +2371,7 @@ begin
     return 0;
   end if;
   if step.deps_count > 1 then
-    select sum(coalesce(ds.output_bytes, pg_column_size(ds.output)))::bigint into input_size
-    from pgflow.deps d
-    join pgflow.step_states ds on ds.run_id = _start_step.run_id and ds.step_slug = d.dep_slug
-    where d.flow_slug = step.flow_slug and d.step_slug = step.step_slug
-      and ds.status = 'completed';
+    input_size := pgflow._input_size(run_id, step.flow_slug, step.step_slug);
   end if;
   -- the input is only needed for conditions and for a dependent map's array
   if input_size > pgflow._jsonb_limit_bytes()
@@ -3558,16 +3590,17 @@ $$;
 --    map's outputs are then aggregated by _map_done, a statement of its own);
 -- 3. one statement resolves a dependency of each dependent of the completed steps and
 --    starts those that need nothing evaluated (as _start_dependents does for one step), each
---    flow's queue head probed once per priority band;
+--    flow's queue head probed once per priority band; a fan-in it started records its
+--    input's size in a statement of its own (see _input_size);
 -- 4. one update counts the completed steps off their runs, completing the runs left with
 --    none (locked first by a statement of their own: see _run_outputs). When a
---    dependent became ready that needs evaluating (a fan-in, a map, a condition, a start
---    delay), the runs go through _advance_run instead, one at a time in run order, which
---    starts such steps.
+--    dependent became ready that needs evaluating (a map, a condition, a start delay), the
+--    runs go through _advance_run instead, one at a time in run order, which starts such
+--    steps.
 -- Then the run events, in each run's order (its steps' 'completed' events in step order,
--- each followed by the 'started' events of the dependents it started, then
--- 'run:completed'), and one wake-up per flow whose tasks were queued. Returns the current
--- row of every reported task (NULL for an unknown one) in key order.
+-- each followed by the 'started' events of the dependents it was the last in the batch to
+-- release, then 'run:completed'), and one wake-up per flow whose tasks were queued.
+-- Returns the current row of every reported task (NULL for an unknown one) in key order.
 -- Locks, each kind in key order, each kind after the one before: the tasks, their steps'
 -- states, the dependents' states, the runs (the order of complete_task).
 create or replace function pgflow._complete_batch(
@@ -3592,12 +3625,15 @@ declare
   c_steps text[];
   c_flows text[];
   c_types text[];
-  -- the dependents it started, in run order, each after the completed step that started it
+  -- the dependents it started, in run order, each after the last of its dependencies that
+  -- the batch completed (a fan-in may have several)
   s_runs uuid[];
   s_steps text[];
   s_flows text[];
-  s_after int[];  -- the index in c_* of that step
+  s_after int[];  -- the index in c_* of that dependency
   scan_runs uuid[];  -- runs with a ready dependent left to _advance_run
+  fan_runs uuid[];  -- the fan-ins it started (they record their input's size)
+  fan_steps text[];
   -- the runs with a completed step, in run order, and how many steps each completed
   f_runs uuid[] := '{}'::uuid[];
   f_finished int[] := '{}'::int[];
@@ -3671,10 +3707,11 @@ begin
     ),
     d as materialized (  -- each dependent, with how many of its dependencies this resolved
       select c.run_id, x.step_slug, min(c.flow_slug) as flow_slug, count(*)::int as resolved,
-        min(c.n)::int as after, min(st.step_index) as step_index,
-        bool_and(st.step_type = 'single' and st.deps_count = 1
+        max(c.n)::int as after, min(st.step_index) as step_index,
+        bool_and(st.step_type = 'single'
           and st.required_input_pattern is null and st.forbidden_input_pattern is null
-          and coalesce(st.opt_start_delay, 0) = 0) as plain
+          and coalesce(st.opt_start_delay, 0) = 0) as plain,
+        bool_and(st.deps_count > 1) as fan_in
       from c
       join pgflow.deps x on x.flow_slug = c.flow_slug and x.dep_slug = c.step_slug
       join pgflow.steps st on st.flow_slug = x.flow_slug and st.step_slug = x.step_slug
@@ -3695,7 +3732,7 @@ begin
       from d
       where ss.run_id = d.run_id and ss.step_slug = d.step_slug and ss.status = 'created'
       returning ss.run_id, ss.step_slug, ss.status, ss.remaining_deps, d.flow_slug, d.after,
-        d.step_index
+        d.step_index, d.fan_in
     ),
     bands as materialized (  -- the priority band of each run with a started step
       select u.run_id, u.priority from pgflow.runs u
@@ -3720,9 +3757,17 @@ begin
       array_agg(r.step_slug order by r.after, r.step_index) filter (where r.status = 'started'),
       array_agg(r.flow_slug order by r.after, r.step_index) filter (where r.status = 'started'),
       array_agg(r.after order by r.after, r.step_index) filter (where r.status = 'started'),
-      array_agg(distinct r.run_id) filter (where r.status = 'created' and r.remaining_deps = 0)
-    into s_runs, s_steps, s_flows, s_after, scan_runs
+      array_agg(distinct r.run_id) filter (where r.status = 'created' and r.remaining_deps = 0),
+      array_agg(r.run_id) filter (where r.status = 'started' and r.fan_in),
+      array_agg(r.step_slug) filter (where r.status = 'started' and r.fan_in)
+    into s_runs, s_steps, s_flows, s_after, scan_runs, fan_runs, fan_steps
     from released r;
+    if fan_runs is not null then  -- a statement of its own: see _input_size
+      update pgflow.step_tasks t set
+        input_bytes = pgflow._input_size(t.run_id, t.flow_slug, t.step_slug)
+      from unnest(fan_runs, fan_steps) as f(run_id, step_slug)
+      where t.run_id = f.run_id and t.step_slug = f.step_slug and t.task_index = 0;
+    end if;
 
     -- the steps' events (each completed step, then the dependents it started), and the
     -- steps each run completed (c_* come in run order)

@@ -1,16 +1,18 @@
 -- _start_dependents(run_id, flow_slug, step_slug): the step completed; one dependency of
 -- each direct dependent is resolved, and a dependent that becomes ready is started in the
 -- same statement when starting it needs nothing evaluated: a single step (not a map) with
--- one dependency, no condition and no start delay (its task input is built at claim time;
--- with one dependency no other completion can race it). This is what _start_step does for
--- such a step, without the statements that find the ready steps again and start them one
--- at a time: a chain's next step or a diamond's branches cost one statement.
+-- no condition and no start delay (its task input is built at claim time). A completion
+-- racing it for another dependency of a fan-in holds the dependent's row until it commits,
+-- so exactly one of them starts it; the fan-in's task then records its input's size in a
+-- statement of its own (see _input_size). This is what _start_step does for such a step,
+-- without the statements that find the ready steps again and start them one at a time: a
+-- chain's next step, a diamond's branches or its join cost one statement.
 -- _complete_batch does the same for every completed step of a batch at once.
 -- * Each started step gets one queued task, tagged at its flow's queue head in the run's
 --   priority band (_queue_head, probed once per call, and only when a step starts), and a
 --   'step:<slug>:started' event (in step_index order); the flow's workers are woken once.
--- * Returns how many dependents became ready but were not started here (a fan-in, a map, a
---   condition or a start delay): the caller then lets _advance_run start them (scan).
+-- * Returns how many dependents became ready but were not started here (a map, a condition
+--   or a start delay): the caller then lets _advance_run start them (scan).
 -- NULL arguments match nothing (returns 0). Locks: the dependents' step-state rows (the
 -- same rows _release_dependents locks, in the same statement position).
 create or replace function pgflow._start_dependents(
@@ -27,16 +29,19 @@ as $$
 declare
   dependents text[];
   plains boolean[];
+  fan_ins boolean[];
   started text[];
+  fans text[];
   waiting int;
   s text;
 begin
   -- a step without dependents (every run's last steps) costs one index probe
   select array_agg(x.step_slug order by st.step_index),
-    array_agg(st.step_type = 'single' and st.deps_count = 1
+    array_agg(st.step_type = 'single'
       and st.required_input_pattern is null and st.forbidden_input_pattern is null
-      and coalesce(st.opt_start_delay, 0) = 0 order by st.step_index)
-  into dependents, plains
+      and coalesce(st.opt_start_delay, 0) = 0 order by st.step_index),
+    array_agg(st.deps_count > 1 order by st.step_index)
+  into dependents, plains, fan_ins
   from pgflow.deps x
   join pgflow.steps st on st.flow_slug = x.flow_slug and st.step_slug = x.step_slug
   where x.flow_slug = _start_dependents.flow_slug
@@ -54,10 +59,10 @@ begin
         else ss.initial_tasks end,
       remaining_tasks = case when d.plain and ss.remaining_deps = 1 then 1
         else ss.remaining_tasks end
-    from unnest(dependents, plains) with ordinality as d(step_slug, plain, n)
+    from unnest(dependents, plains, fan_ins) with ordinality as d(step_slug, plain, fan_in, n)
     where ss.run_id = _start_dependents.run_id and ss.step_slug = d.step_slug
       and ss.status = 'created'
-    returning ss.step_slug, ss.status, ss.remaining_deps, d.n
+    returning ss.step_slug, ss.status, ss.remaining_deps, d.fan_in, d.n
   ),
   -- read only when a step starts (the run's priority band), probed once
   head as materialized (
@@ -74,9 +79,15 @@ begin
     where r.status = 'started'
   )
   select (count(*) filter (where r.status = 'created' and r.remaining_deps = 0))::int,
-    array_agg(r.step_slug order by r.n) filter (where r.status = 'started')
-  into waiting, started
+    array_agg(r.step_slug order by r.n) filter (where r.status = 'started'),
+    array_agg(r.step_slug) filter (where r.status = 'started' and r.fan_in)
+  into waiting, started, fans
   from released r;
+  if fans is not null then  -- a statement of its own: see _input_size
+    update pgflow.step_tasks t set
+      input_bytes = pgflow._input_size(t.run_id, t.flow_slug, t.step_slug)
+    where t.run_id = _start_dependents.run_id and t.step_slug = any(fans) and t.task_index = 0;
+  end if;
   if started is not null then
     foreach s in array started loop
       perform pgflow._emit(run_id, flow_slug, 'step:' || s || ':started', 'started', s);

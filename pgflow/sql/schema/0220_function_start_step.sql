@@ -43,11 +43,7 @@ begin
     return 0;
   end if;
   if step.deps_count > 1 then
-    select sum(coalesce(ds.output_bytes, pg_column_size(ds.output)))::bigint into input_size
-    from pgflow.deps d
-    join pgflow.step_states ds on ds.run_id = _start_step.run_id and ds.step_slug = d.dep_slug
-    where d.flow_slug = step.flow_slug and d.step_slug = step.step_slug
-      and ds.status = 'completed';
+    input_size := pgflow._input_size(run_id, step.flow_slug, step.step_slug);
   end if;
   -- the input is only needed for conditions and for a dependent map's array
   if input_size > pgflow._jsonb_limit_bytes()

@@ -8,16 +8,17 @@
 --    map's outputs are then aggregated by _map_done, a statement of its own);
 -- 3. one statement resolves a dependency of each dependent of the completed steps and
 --    starts those that need nothing evaluated (as _start_dependents does for one step), each
---    flow's queue head probed once per priority band;
+--    flow's queue head probed once per priority band; a fan-in it started records its
+--    input's size in a statement of its own (see _input_size);
 -- 4. one update counts the completed steps off their runs, completing the runs left with
 --    none (locked first by a statement of their own: see _run_outputs). When a
---    dependent became ready that needs evaluating (a fan-in, a map, a condition, a start
---    delay), the runs go through _advance_run instead, one at a time in run order, which
---    starts such steps.
+--    dependent became ready that needs evaluating (a map, a condition, a start delay), the
+--    runs go through _advance_run instead, one at a time in run order, which starts such
+--    steps.
 -- Then the run events, in each run's order (its steps' 'completed' events in step order,
--- each followed by the 'started' events of the dependents it started, then
--- 'run:completed'), and one wake-up per flow whose tasks were queued. Returns the current
--- row of every reported task (NULL for an unknown one) in key order.
+-- each followed by the 'started' events of the dependents it was the last in the batch to
+-- release, then 'run:completed'), and one wake-up per flow whose tasks were queued.
+-- Returns the current row of every reported task (NULL for an unknown one) in key order.
 -- Locks, each kind in key order, each kind after the one before: the tasks, their steps'
 -- states, the dependents' states, the runs (the order of complete_task).
 create or replace function pgflow._complete_batch(
@@ -42,12 +43,15 @@ declare
   c_steps text[];
   c_flows text[];
   c_types text[];
-  -- the dependents it started, in run order, each after the completed step that started it
+  -- the dependents it started, in run order, each after the last of its dependencies that
+  -- the batch completed (a fan-in may have several)
   s_runs uuid[];
   s_steps text[];
   s_flows text[];
-  s_after int[];  -- the index in c_* of that step
+  s_after int[];  -- the index in c_* of that dependency
   scan_runs uuid[];  -- runs with a ready dependent left to _advance_run
+  fan_runs uuid[];  -- the fan-ins it started (they record their input's size)
+  fan_steps text[];
   -- the runs with a completed step, in run order, and how many steps each completed
   f_runs uuid[] := '{}'::uuid[];
   f_finished int[] := '{}'::int[];
@@ -121,10 +125,11 @@ begin
     ),
     d as materialized (  -- each dependent, with how many of its dependencies this resolved
       select c.run_id, x.step_slug, min(c.flow_slug) as flow_slug, count(*)::int as resolved,
-        min(c.n)::int as after, min(st.step_index) as step_index,
-        bool_and(st.step_type = 'single' and st.deps_count = 1
+        max(c.n)::int as after, min(st.step_index) as step_index,
+        bool_and(st.step_type = 'single'
           and st.required_input_pattern is null and st.forbidden_input_pattern is null
-          and coalesce(st.opt_start_delay, 0) = 0) as plain
+          and coalesce(st.opt_start_delay, 0) = 0) as plain,
+        bool_and(st.deps_count > 1) as fan_in
       from c
       join pgflow.deps x on x.flow_slug = c.flow_slug and x.dep_slug = c.step_slug
       join pgflow.steps st on st.flow_slug = x.flow_slug and st.step_slug = x.step_slug
@@ -145,7 +150,7 @@ begin
       from d
       where ss.run_id = d.run_id and ss.step_slug = d.step_slug and ss.status = 'created'
       returning ss.run_id, ss.step_slug, ss.status, ss.remaining_deps, d.flow_slug, d.after,
-        d.step_index
+        d.step_index, d.fan_in
     ),
     bands as materialized (  -- the priority band of each run with a started step
       select u.run_id, u.priority from pgflow.runs u
@@ -170,9 +175,17 @@ begin
       array_agg(r.step_slug order by r.after, r.step_index) filter (where r.status = 'started'),
       array_agg(r.flow_slug order by r.after, r.step_index) filter (where r.status = 'started'),
       array_agg(r.after order by r.after, r.step_index) filter (where r.status = 'started'),
-      array_agg(distinct r.run_id) filter (where r.status = 'created' and r.remaining_deps = 0)
-    into s_runs, s_steps, s_flows, s_after, scan_runs
+      array_agg(distinct r.run_id) filter (where r.status = 'created' and r.remaining_deps = 0),
+      array_agg(r.run_id) filter (where r.status = 'started' and r.fan_in),
+      array_agg(r.step_slug) filter (where r.status = 'started' and r.fan_in)
+    into s_runs, s_steps, s_flows, s_after, scan_runs, fan_runs, fan_steps
     from released r;
+    if fan_runs is not null then  -- a statement of its own: see _input_size
+      update pgflow.step_tasks t set
+        input_bytes = pgflow._input_size(t.run_id, t.flow_slug, t.step_slug)
+      from unnest(fan_runs, fan_steps) as f(run_id, step_slug)
+      where t.run_id = f.run_id and t.step_slug = f.step_slug and t.task_index = 0;
+    end if;
 
     -- the steps' events (each completed step, then the dependents it started), and the
     -- steps each run completed (c_* come in run order)

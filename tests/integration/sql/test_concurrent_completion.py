@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 import psycopg
+import pytest
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -127,3 +128,45 @@ def test_racing_batches_complete_the_run_with_every_leaf(conn, db_url):
     final = run(conn, r["run_id"])
     assert final["status"] == "completed"
     assert final["output"] == {"a": "A", "b": "B", "c": "C", "d": "D"}
+
+
+def _input_size(conn: psycopg.Connection[Any], run_id: Any, *steps: str) -> int:
+    row = one(
+        conn,
+        "select sum(coalesce(output_bytes, pg_column_size(output)))::bigint as n"
+        " from pgflow.step_states where run_id = %s and step_slug = any(%s)",
+        run_id,
+        list(steps),
+    )
+    return int(row["n"])
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["one-by-one", "batches"])
+def test_racing_last_dependencies_start_the_fan_in_once_with_its_whole_input_size(
+    conn, db_url, batched
+):
+    # the second completion waits for the join's row, then starts the join: the size its
+    # task records must count the output the first one committed meanwhile
+    define(conn, "f", ("a", []), ("b", []), ("join", ["a", "b"]))
+    runs = [start(conn, "f")["run_id"] for _ in range(2)]
+    got = {(t["run_id"], t["step_slug"]): t for t in claim(conn, "f")}
+    a_out, b_out = "A" * 300, "B" * 600
+    if batched:  # each run's a in one batch, each run's b in the other
+        raced = runs
+        _race(
+            db_url, conn, [(got[r, "a"], a_out) for r in runs], [(got[r, "b"], b_out) for r in runs]
+        )
+    else:
+        raced = runs[:1]
+        _race(db_url, conn, (got[runs[0], "a"], a_out), (got[runs[0], "b"], b_out))
+    claimed = claim(conn, "f")
+    assert sorted(t["run_id"] for t in claimed) == sorted(raced)  # one join each
+    for run_id in raced:
+        joins = [t for t in claimed if t["run_id"] == run_id]
+        assert [t["input"] for t in joins] == [{"a": a_out, "b": b_out}]
+        task = one(
+            conn,
+            "select input_bytes from pgflow.step_tasks where run_id = %s and step_slug = 'join'",
+            run_id,
+        )
+        assert task["input_bytes"] == _input_size(conn, run_id, "a", "b") > 900

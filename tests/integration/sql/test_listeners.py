@@ -228,6 +228,17 @@ def test_a_batch_notifies_each_watched_run_of_its_events_in_order(conn, db_url):
     }
 
 
+def test_a_join_started_by_a_batch_follows_the_completion_of_its_last_dependency(conn, db_url):
+    define(conn, "d", ("root", []), ("l", ["root"]), ("r", ["root"]), ("join", ["l", "r"]))
+    run_id = start(conn, "d")["run_id"]
+    report_all(conn, claim(conn, "d", 10))  # root
+    q(conn, "select pgflow.watch_run(%s, %s)", uuid.uuid4(), run_id)
+    with listening(db_url, f"pgflow_run_{run_id}") as listener:
+        report_all(conn, claim(conn, "d", 10))  # l and r in one batch: the join starts
+        got = [json.loads(p)["event"] for _, p in notes(listener)]
+    assert got == ["step:l:completed", "step:r:completed", "step:join:started"]
+
+
 def test_a_batch_outside_read_committed_notifies_every_event(conn, db_url):
     define(conn, "g", ("a", []))
     run_id = start(conn, "g")["run_id"]

@@ -107,8 +107,8 @@ def test_a_batch_never_gives_a_priority_run_the_default_band(conn):
 
 
 def test_a_batch_with_both_branches_of_a_diamond_starts_the_join_once(conn):
-    # the join needs evaluating (two dependencies): its run goes through _advance_run, and
-    # a chain run in the same batch is still counted off and started in the same call
+    # the join (two dependencies) is started by the batch's own statement, as the chain run
+    # in the same batch is counted off and started
     define(conn, "diamond", ("root", []), ("l", ["root"]), ("r", ["root"]), ("join", ["l", "r"]))
     define(conn, "chain", ("a", []), ("b", ["a"]))
     diamond, chain = start(conn, "diamond"), start(conn, "chain")
@@ -138,3 +138,74 @@ def test_a_batch_completing_a_map_aggregates_it_and_starts_its_dependent(conn):
     assert each["output"] == [{"from": "each"}] * 3
     [after] = claim(conn, "m", 10)
     assert after["step_slug"] == "after" and after["input"] == {"each": [{"from": "each"}] * 3}
+
+
+def sizes(conn: psycopg.Connection, run_id: Any, *steps: str) -> int:
+    """What the completed steps' outputs weigh together (what a fan-in's input is built of)."""
+    return int(
+        one(
+            conn,
+            "select sum(coalesce(output_bytes, pg_column_size(output)))::bigint as n"
+            " from pgflow.step_states where run_id = %s and step_slug = any(%s)"
+            " and status = 'completed'",
+            run_id,
+            list(steps),
+        )["n"]
+    )
+
+
+def test_a_fan_in_started_by_a_completion_records_its_input_size_and_its_event(conn):
+    define(conn, "diamond", ("root", []), ("l", ["root"]), ("r", ["root"]), ("join", ["l", "r"]))
+    first, second = start(conn, "diamond"), start(conn, "diamond")
+    complete_batch(conn, claim(conn, "diamond", 10))  # both roots
+    branches = {(t["run_id"], t["step_slug"]): t for t in claim(conn, "diamond", 10)}
+    # the first run's join through the batch path, the second's one task at a time
+    complete_batch(conn, [branches[(first, "l")], branches[(first, "r")]])
+    for step in ("l", "r"):
+        t = branches[(second, step)]
+        q(
+            conn,
+            "select pgflow.complete_task(%s, %s, %s, %s, %s)",
+            second, step, 0, Jsonb({"from": step, "pad": "x" * 200}), t["attempt"],
+        )  # fmt: skip
+    for run_id in (first, second):
+        join = task_of(conn, run_id, "join")
+        assert join["status"] == "queued" and join["priority_at"] is not None
+        assert join["input_bytes"] == sizes(conn, run_id, "l", "r")
+        assert states(conn, run_id)["join"]["status"] == "started"
+    assert task_of(conn, second, "join")["input_bytes"] > 400
+    got = {t["run_id"]: t for t in claim(conn, "diamond", 10)}
+    assert got[first]["input"] == {"l": {"from": "l"}, "r": {"from": "r"}}
+    assert set(got[second]["input"]) == {"l", "r"}
+
+
+def test_a_fan_in_with_a_skipped_dependency_starts_with_the_completed_ones(conn):
+    define(
+        conn, "f", ("gate", [], {"required_input_pattern": {"go": True}}), ("work", []),
+        ("join", ["gate", "work"]),
+    )  # fmt: skip
+    define(conn, "other", ("x", []))
+    run_id = one(conn, "select run_id from pgflow.start_flow('f', %s)", Jsonb({"go": False}))[
+        "run_id"
+    ]  # gate is skipped at the start
+    assert states(conn, run_id)["gate"]["status"] == "skipped"
+    start(conn, "other")
+    complete_batch(conn, claim(conn, ["f", "other"], 10))  # work, with another run's task
+    join = task_of(conn, run_id, "join")
+    assert join["status"] == "queued" and join["input_bytes"] == sizes(conn, run_id, "work")
+    [got] = claim(conn, "f", 10)
+    assert got["step_slug"] == "join" and got["input"] == {"work": {"from": "work"}}
+
+
+def test_a_fan_in_with_a_condition_is_still_evaluated_when_it_becomes_ready(conn):
+    define(
+        conn, "f", ("a", []), ("b", []),
+        ("join", ["a", "b"], {"required_input_pattern": {"a": {"from": "nowhere"}}}),
+    )  # fmt: skip
+    run_id = start(conn, "f")
+    complete_batch(conn, claim(conn, "f", 10))
+    assert states(conn, run_id)["join"]["status"] == "skipped"
+    assert [t["step_slug"] for t in tasks(conn, run_id)].count("join") == 0
+    assert one(conn, "select status from pgflow.runs where run_id = %s", run_id)["status"] == (
+        "completed"
+    )
