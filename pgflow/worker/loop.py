@@ -114,10 +114,10 @@ class Supervisor:
             if free > 0 and (more or self._notified):
                 self._notified = False
                 wanted = min(free, self._settings.batch_size, budget)
-                tasks = await self._claim(wanted)
+                tasks, leased_at = await self._claim(wanted)
                 more, idle_checked = len(tasks) == wanted, idle_checked and not tasks
                 self._after_claim(full=more)
-                self._start(tasks)
+                self._start(tasks, leased_at)
             elif until_idle and not self._in_flight:
                 if idle_checked:
                     break
@@ -135,17 +135,28 @@ class Supervisor:
             return False
         return True
 
-    async def _claim(self, wanted: int) -> list[ClaimedTask]:
+    async def _claim(self, wanted: int) -> tuple[list[ClaimedTask], float]:
+        """The claimed tasks, and the event loop's time when the claim that leased them was
+        sent (their leases end no sooner than their timeouts after it)."""
+        loop = asyncio.get_running_loop()
+        leased_at = loop.time()
+
+        async def claim() -> list[ClaimedTask]:
+            nonlocal leased_at
+            leased_at = loop.time()
+            return await self._store.claim(wanted)
+
         try:
-            return await retrying(
-                lambda: self._store.claim(wanted),
+            tasks = await retrying(
+                claim,
                 component="claims",
                 health=self._health,
                 backoff=Backoff(self._settings.retry_base_delay),
                 on_failure=self._after_failure,
             )
         except _Stopped:
-            return []
+            return [], leased_at
+        return tasks, leased_at
 
     def _after_claim(self, *, full: bool) -> None:
         """A full claim marked the worker not waiting; the next short one owes a barrier."""
@@ -176,10 +187,12 @@ class Supervisor:
             raise _Stopped
         await self._store.pool.check()
 
-    def _start(self, tasks: list[ClaimedTask]) -> None:
+    def _start(self, tasks: list[ClaimedTask], leased_at: float) -> None:
         for task in tasks:
             ctx = self._runner.context(task)
-            job = asyncio.create_task(self._execute(task, ctx), name=f"pgflow {task.label}")
+            job = asyncio.create_task(
+                self._execute(task, ctx, leased_at), name=f"pgflow {task.label}"
+            )
             self._in_flight[job] = ctx
             self._cancels.track(task, ctx, job, self._runner.is_async(task))
             job.add_done_callback(self._finished)
@@ -191,10 +204,10 @@ class Supervisor:
         if not job.cancelled() and job.exception() is not None:
             logger.error("task runner crashed", exc_info=job.exception())
 
-    async def _execute(self, task: ClaimedTask, ctx: Context) -> None:
+    async def _execute(self, task: ClaimedTask, ctx: Context, leased_at: float) -> None:
         with self._telemetry.attempt(task) as observed:  # docs/telemetry.md
             try:
-                attempt = await self._runner.run(task, ctx)
+                attempt = await self._runner.run(task, ctx, leased_at)
             finally:
                 self._cancels.forget(task)
             error = attempt.report.error

@@ -6,7 +6,9 @@ type, message and formatted traceback). It touches the database only through
 :class:`~pgflow.worker.values.TaskValues`: values stored by reference are fetched before the
 handler runs (the run input only when the handler asks for it), and a large output is
 stored before it is reported. Async handlers run on the event loop,
-sync handlers in the worker's thread pool. A handler raising ``SystemExit`` (or, from a
+sync handlers in the worker's thread pool. A handler's time ends before its task's lease
+does (:func:`handler_deadline`), so that a timed-out attempt is stored as ``TimeoutError``
+before any claim can find the lease expired. A handler raising ``SystemExit`` (or, from a
 sync handler, ``KeyboardInterrupt``; from an async one, a ``CancelledError`` the worker did
 not cause) fails its attempt instead of stopping the worker. A sync handler cannot be
 killed when its timeout passes: the attempt is reported as failed at once, its context's
@@ -38,7 +40,7 @@ from pgflow.errors import DefinitionError, InputDecodeError
 from pgflow.worker.store import ClaimedTask, Report, TaskError
 from pgflow.worker.values import OutputTooLarge, TaskValues
 
-__all__ = ["Attempt", "TaskRunner", "task_error"]
+__all__ = ["Attempt", "TaskRunner", "handler_deadline", "report_margin", "task_error"]
 
 task_logger = logging.getLogger("pgflow.task")
 
@@ -46,6 +48,30 @@ Connect = Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]
 SyncConnect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 _MAX_MESSAGE = 8_000
 _MAX_TRACEBACK = 64_000
+_MARGIN_SHARE = 0.1  # of the timeout, kept to store a timed-out attempt's report
+_MARGIN_MAX = 1.0  # seconds
+
+
+def report_margin(timeout: float) -> float:
+    """Seconds kept between a handler's deadline and its lease's end: a tenth of the
+    timeout, at most one second (the report of a timed-out attempt takes milliseconds)."""
+    return min(timeout * _MARGIN_SHARE, _MARGIN_MAX)
+
+
+def handler_deadline(timeout: float, leased_at: float | None, now: float) -> float:
+    """When a handler's time is up, on the clock of ``now`` (the event loop's).
+
+    A claim leases its task until the database's ``now() + timeout``, and the handler
+    starts later (the claim's round trip, fetching stored inputs). Timed from its start, it
+    would be reported after the lease ended, and a claim by any worker in that gap would
+    expire the lease and store ``LeaseExpired`` instead of the ``TimeoutError``. So with
+    ``leased_at`` (when this process sent the claim: no later than the transaction that
+    set the lease began) the deadline is the lease's end less :func:`report_margin`.
+    Without it (no lease to beat), ``timeout`` seconds from ``now``.
+    """
+    if leased_at is None:
+        return now + timeout
+    return leased_at + timeout - report_margin(timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,14 +172,20 @@ class TaskRunner:
             **({"_sync_connect": self._sync_connect} if self._sync_connect else {}),
         )
 
-    async def run(self, task: ClaimedTask, ctx: Context) -> Attempt:
-        """Run the task's handler and return its report; never raises but on cancellation."""
+    async def run(self, task: ClaimedTask, ctx: Context, leased_at: float | None = None) -> Attempt:
+        """Run the task's handler and return its report; never raises but on cancellation.
+
+        ``leased_at``: the event loop's time when the claim that leased the task was sent;
+        the handler's time then ends before the lease does (:func:`handler_deadline`).
+        """
         started = time.perf_counter()
         try:
             step = self._step(task)
             _check_decoded(task)
             arguments = await self._arguments(step, task, ctx)
-            value = await self._call(step, arguments, ctx)
+            now = asyncio.get_running_loop().time()
+            deadline = handler_deadline(step.timeout, leased_at, now)
+            value = await self._call(step, arguments, ctx, deadline)
             report = await self._report(task, step.dump_output(value))
         except OutputTooLarge as exc:  # no traceback: the value, not the code, is wrong
             report = Report(task, error=TaskError("OutputTooLarge", _clean(str(exc), _MAX_MESSAGE)))
@@ -203,16 +235,18 @@ class TaskRunner:
             )
         return step
 
-    async def _call(self, step: StepDefinition, arguments: dict[str, Any], ctx: Context) -> Any:
+    async def _call(
+        self, step: StepDefinition, arguments: dict[str, Any], ctx: Context, deadline: float
+    ) -> Any:
         if step.is_async:
-            return await self._call_async(step, arguments, ctx)
-        return await self._call_sync(step, arguments, ctx)
+            return await self._call_async(step, arguments, ctx, deadline)
+        return await self._call_sync(step, arguments, ctx, deadline)
 
     async def _call_async(
-        self, step: StepDefinition, arguments: dict[str, Any], ctx: Context
+        self, step: StepDefinition, arguments: dict[str, Any], ctx: Context, deadline: float
     ) -> Any:
         try:
-            async with asyncio.timeout(step.timeout) as scope:
+            async with asyncio.timeout_at(deadline) as scope:
                 return await step.handler(**arguments)
         except TimeoutError:
             if not scope.expired():
@@ -227,12 +261,12 @@ class TaskRunner:
             raise _HandlerExit(exc) from exc
 
     async def _call_sync(
-        self, step: StepDefinition, arguments: dict[str, Any], ctx: Context
+        self, step: StepDefinition, arguments: dict[str, Any], ctx: Context, deadline: float
     ) -> Any:
         call = functools.partial(step.handler, **arguments)
         future = self._executor.submit(contextvars.copy_context().run, call)
         try:
-            async with asyncio.timeout(step.timeout) as scope:
+            async with asyncio.timeout_at(deadline) as scope:
                 return await asyncio.wrap_future(future)
         except TimeoutError:
             if not scope.expired():

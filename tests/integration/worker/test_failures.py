@@ -109,6 +109,49 @@ async def test_the_step_timeout_is_enforced_on_async_and_sync_handlers(
     assert stopped_early.wait(15)  # the sync handler saw ctx.shutdown and returned
 
 
+lease_bound = Flow("lease_bound", max_attempts=1, timeout=1)
+
+
+@lease_bound.step()
+async def overstay(input: dict[str, int], ctx: Context) -> str:
+    import asyncio
+
+    await asyncio.sleep(30)
+    return "never"
+
+
+async def test_a_timed_out_attempt_is_reported_before_its_lease_ends(
+    deploy: Deploy, workers: WorkerPool, aclient: AsyncClient, db_url: str
+) -> None:
+    # Any claim expires the leases that ended (here: a sweep, over and over, as another busy
+    # worker's claims would). The worker cuts the handler short of its lease's end, so its
+    # TimeoutError is stored before the lease can expire; were it cut a full timeout after
+    # the handler started, the report would come after the lease's end, and the sweep in
+    # that gap would fail the attempt with LeaseExpired instead.
+    deploy(lease_bound)
+    workers.start(lease_bound)
+    runs = [await aclient.start(lease_bound, {"n": n}) for n in range(4)]
+    done = threading.Event()
+
+    def sweep() -> None:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            while not done.is_set():
+                conn.execute("select pgflow.sweep_expired_tasks()")
+
+    sweeper = threading.Thread(target=sweep)
+    sweeper.start()
+    try:
+        for run in runs:
+            with pytest.raises(RunFailedError):
+                await aclient.wait(run.run_id, timeout=20)
+    finally:
+        done.set()
+        sweeper.join(10)
+    with psycopg.connect(db_url) as conn:
+        errors = [t["error_type"] for r in runs for t in tasks_of(conn, r.run_id)]
+    assert errors == ["TimeoutError"] * 4
+
+
 class Unserialisable:
     pass
 
