@@ -137,26 +137,17 @@ class Supervisor:
 
     async def _claim(self, wanted: int) -> tuple[list[ClaimedTask], float]:
         """The claimed tasks, and the event loop's time when the claim that leased them was
-        sent (their leases end no sooner than their timeouts after it)."""
-        loop = asyncio.get_running_loop()
-        leased_at = loop.time()
-
-        async def claim() -> list[ClaimedTask]:
-            nonlocal leased_at
-            leased_at = loop.time()
-            return await self._store.claim(wanted)
-
+        sent (see :meth:`WorkerStore.claim`)."""
         try:
-            tasks = await retrying(
-                claim,
+            return await retrying(
+                lambda: self._store.claim(wanted),
                 component="claims",
                 health=self._health,
                 backoff=Backoff(self._settings.retry_base_delay),
                 on_failure=self._after_failure,
             )
         except _Stopped:
-            return [], leased_at
-        return tasks, leased_at
+            return [], asyncio.get_running_loop().time()
 
     def _after_claim(self, *, full: bool) -> None:
         """A full claim marked the worker not waiting; the next short one owes a barrier."""

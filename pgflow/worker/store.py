@@ -7,6 +7,7 @@ callers decide what is transient (:mod:`pgflow.db.retry`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -141,12 +142,16 @@ class WorkerStore:
         self.map_steps = frozenset(map_steps)
         self.step_slugs = None if step_slugs is None else list(step_slugs)
 
-    async def claim(self, max_tasks: int) -> list[ClaimedTask]:
+    async def claim(self, max_tasks: int) -> tuple[list[ClaimedTask], float]:
         """Lease up to ``max_tasks`` ready tasks of this worker's flows (and steps).
 
         Each task's ``input`` and ``flow_input`` are decoded on their own; a value Python
         refuses arrives as :class:`~pgflow._decode.Undecodable`, for the runner to fail that
         task alone (docs/guarantees.md, "Poison tasks fail alone").
+
+        Returns the tasks and the event loop's time when the claim was sent, with a
+        connection in hand: the transaction that leased them began no sooner, so their
+        leases end no sooner than their timeouts after it.
         """
         params = {
             "flow_slugs": self.flow_slugs,
@@ -156,14 +161,15 @@ class WorkerStore:
         async with self.pool.connection() as conn:
             cur = conn.cursor(row_factory=class_row(ClaimedTask))
             decode_task_values(cur)
+            sent = asyncio.get_running_loop().time()
             await cur.execute(query("worker_claim_tasks"), {**params, "max_tasks": max_tasks})
             tasks = await cur.fetchall()
         if not self.map_steps:
-            return tasks
+            return tasks, sent
         return [
             replace(t, is_map=True) if (t.flow_slug, t.step_slug) in self.map_steps else t
             for t in tasks
-        ]
+        ], sent
 
     async def report(self, reports: Sequence[Report]) -> set[AttemptKey]:
         """Store completions and failures, all in one transaction.
