@@ -103,6 +103,7 @@ def test_the_old_release_left_runs_in_every_state(upgraded: Upgraded) -> None:
         "leased, reported late": ("started", ["started"]),
         "queued": ("started", ["queued"]),
         "map half done": ("started", ["completed", "completed", "queued", "queued"]),
+        "diamond, one branch done": ("started", ["completed", "completed", "queued"]),
         "waiting on start_delay": ("started", ["queued"]),
         "lease expiring after the upgrade": ("started", ["started"]),
     }
@@ -132,7 +133,8 @@ def test_every_task_of_a_live_run_ends_completed(upgraded: Upgraded) -> None:
         (str(t["run_id"]), t["step_slug"], t["task_index"]): t["status"] for t in upgraded.tasks
     }
     assert set(statuses.values()) == {"completed"}, statuses
-    assert len(statuses) == 3 * 2 + 1 + 1 + 4 + 1  # three chains, lease, delayed, map, fan-in
+    # three chains, lease, delayed, the map and its fan-in, the diamond
+    assert len(statuses) == 3 * 2 + 1 + 1 + 4 + 1 + 4
 
 
 def test_waiting_tasks_keep_their_backoff_and_start_delay(upgraded: Upgraded) -> None:

@@ -85,7 +85,36 @@ async def total(square: list[int], ctx: Context) -> int:
     return sum(square)
 
 
-FLOWS = (chain, lease, delayed, fanout)
+# A diamond with one branch done at the upgrade: the other branch's completion, after it,
+# releases the join's last dependency (a fan-in, which the completion now starts itself).
+diamond = Flow("upgrade_diamond", input=int, base_delay=0)
+
+
+@diamond.step()
+async def root(input: int, ctx: Context) -> int:
+    _ran(ctx)
+    return input
+
+
+@diamond.step(depends_on=[root])
+async def left(root: int, ctx: Context) -> int:
+    _ran(ctx)
+    return root + 1
+
+
+@diamond.step(depends_on=[root])
+async def right(root: int, ctx: Context) -> int:
+    _ran(ctx)
+    return root + 2
+
+
+@diamond.step(depends_on=[left, right])
+async def join(left: int, right: int, ctx: Context) -> int:
+    _ran(ctx)
+    return left * right
+
+
+FLOWS = (chain, lease, delayed, fanout, diamond)
 
 
 @dataclass
@@ -134,6 +163,7 @@ def leave_runs_in_every_state(conn: psycopg.Connection[Any]) -> Scenario:
     _finished_runs(old, s)
     _live_chain_runs(old, s)
     _half_done_map(old, s)
+    _half_done_diamond(old, s)
     run_id = old.start("upgrade_delayed", 8)
     s.live["waiting on start_delay"] = (run_id, {"later": 7})
     s.not_before[run_id, "later"] = _available_at(conn, run_id)
@@ -183,6 +213,16 @@ def _half_done_map(old: OldWorker, s: Scenario) -> None:
     for index in sorted({0, 1, 2, 3} - {t.task_index for t in done}):
         s.expect(run_id, "square", index)
     s.expect(run_id, "total")
+
+
+def _half_done_diamond(old: OldWorker, s: Scenario) -> None:
+    run_id = old.start("upgrade_diamond", 3)
+    old.complete(old.claim_one("upgrade_diamond", run_id), 3)  # root
+    branch = old.claim_one("upgrade_diamond", run_id)  # left or right: their tags tie
+    old.complete(branch, 3 + (1 if branch.step_slug == "left" else 2))
+    s.live["diamond, one branch done"] = (run_id, {"join": 20})
+    s.expect(run_id, "right" if branch.step_slug == "left" else "left")
+    s.expect(run_id, "join")
 
 
 def _available_at(conn: psycopg.Connection[Any], run_id: uuid.UUID) -> datetime:
