@@ -7,8 +7,8 @@ partitions"). Every ``retention_interval`` seconds (and once at start-up) a work
 when they exist (a catalog lookup per month) and takes an advisory try-lock, so one worker
 at a time creates them. Nothing waits for it: a run whose month has no partition is stored
 in the default partition. Failures (e.g. the tables stayed locked past the call's
-``lock_timeout``) are logged and tried again at the next interval
-(:mod:`pgflow.worker.periodic`).
+``lock_timeout``, or a deadlock with the worker's other start-up work) are logged and
+tried again after about a second, doubling up to the interval (:mod:`pgflow.worker.periodic`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Every ``retention_interval`` seconds (and once at start-up) a worker calls
 ``pgflow.apply_retention`` in batches of :data:`BATCH` runs, each its own short transaction,
 until a batch comes back short. The SQL takes an advisory try-lock, so one worker at a time
 prunes and the others skip at once. Failures are handled as for all periodic work
-(:mod:`pgflow.worker.periodic`): logged, tried again at the next interval.
+(:mod:`pgflow.worker.periodic`): logged, tried again soon when the failure may pass (a
+deadlock, a lock timeout, a lost connection), else at the next interval.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ its time zone (:func:`pgflow.dsl.schedules.due_ticks`, on the database's clock),
 each through ``pgflow.start_scheduled``. That function locks the schedule row and refuses a
 tick that is not newer than the last one, and the run id is derived from the tick, so any
 number of workers on any number of hosts start each tick exactly once. Failures are handled as
-for all periodic work (:mod:`pgflow.worker.periodic`): logged, tried again at the next
-interval.
+for all periodic work (:mod:`pgflow.worker.periodic`): logged, tried again soon when the
+failure may pass, else at the next interval.
 """
 
 from __future__ import annotations
