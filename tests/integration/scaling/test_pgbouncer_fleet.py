@@ -70,6 +70,24 @@ def outage(bouncer: PgBouncer, seconds: float = 1.0) -> None:
     bouncer.start()
 
 
+def still_down(*fleets: Fleet) -> list[str]:
+    """The workers whose last outage line is "database unavailable" (no end logged yet)."""
+    down = []
+    for fleet in fleets:
+        for path in sorted(fleet.logs.glob("worker-*.log")):
+            text = path.read_text(errors="replace")
+            if text.rfind("database unavailable") > text.rfind("database available again"):
+                down.append(str(path))
+    return down
+
+
+def wait_recovered(deadline: float, *fleets: Fleet) -> None:
+    """Wait until every worker that logged an outage logged its end (a readiness bound)."""
+    while still_down(*fleets):
+        assert time.monotonic() < deadline, still_down(*fleets)
+        time.sleep(0.1)
+
+
 def check_doomed(url: str, runs: int) -> None:
     """The doomed runs failed as designed, after two attempts; then they are removed."""
     with psycopg.connect(url, autocommit=True) as conn:
@@ -115,6 +133,9 @@ def test_eight_workers_through_pgbouncer_lose_nothing_across_its_outage(
         outage(bouncer)
         wait_until_finished(db_url, len(runs), listening, time.monotonic() + DEADLINE)
         waited = client.wait(next(iter(want)), timeout=30)  # through PgBouncer, polled
+        # the runs may all have finished before the outage: a worker that saw it failing
+        # logs its end at its next successful call, after its backoff
+        wait_recovered(time.monotonic() + 60, listening, polling)
         logs = listening.log_tail(100_000) + polling.log_tail(100_000)
         died = listening.died_while_serving() + polling.died_while_serving()
     assert waited.status == "completed"
@@ -125,7 +146,7 @@ def test_eight_workers_through_pgbouncer_lose_nothing_across_its_outage(
     # The outage was seen: a worker call failed ("database unavailable"), or a worker was
     # waiting on its pool while the pool could not reconnect ("error connecting"; the call
     # then went through once PgBouncer was back, so nothing failed). An outage a worker
-    # logged has its end logged too.
+    # logged has its end logged too (wait_recovered waited for it).
     assert "database unavailable" in logs or "error connecting in 'pgflow'" in logs, logs
     assert "database unavailable" not in logs or "database available again" in logs, logs
     assert logs.count("wake-ups=LISTEN on postgresql://") == LISTENERS
