@@ -187,8 +187,8 @@ begin
       where t.run_id = f.run_id and t.step_slug = f.step_slug and t.task_index = 0;
     end if;
 
-    -- the steps' events (each completed step, then the dependents it started), and the
-    -- steps each run completed (c_* come in run order)
+    -- the steps' events (each completed step, then the dependents it was the last in the
+    -- batch to release), and the steps each run completed (c_* come in run order)
     for i in 1 .. cardinality(c_runs) loop
       if c_steps[i] is not null then
         if f_runs[cardinality(f_runs)] is distinct from c_runs[i] then
