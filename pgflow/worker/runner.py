@@ -49,13 +49,16 @@ SyncConnect = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
 _MAX_MESSAGE = 8_000
 _MAX_TRACEBACK = 64_000
 _MARGIN_SHARE = 0.1  # of the timeout, kept to store a timed-out attempt's report
+_MARGIN_MIN = 0.25  # seconds: a commit can take that long on a busy disk
 _MARGIN_MAX = 1.0  # seconds
 
 
 def report_margin(timeout: float) -> float:
-    """Seconds kept between a handler's deadline and its lease's end: a tenth of the
-    timeout, at most one second (the report of a timed-out attempt takes milliseconds)."""
-    return min(timeout * _MARGIN_SHARE, _MARGIN_MAX)
+    """Seconds kept between a handler's deadline and its lease's end, to store the report of
+    a timed-out attempt: a tenth of the timeout, at least a quarter of a second (a commit
+    can wait that long on a busy disk), at most one second, and never over half the
+    timeout."""
+    return min(max(timeout * _MARGIN_SHARE, _MARGIN_MIN), _MARGIN_MAX, timeout / 2)
 
 
 def handler_deadline(timeout: float, leased_at: float | None, now: float) -> float:
